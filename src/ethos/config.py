@@ -1,0 +1,267 @@
+"""Run configuration: one YAML file, validated by pydantic, the single source of truth for defaults.
+
+A run is fully described by a :class:`RunConfig`. Every section is its own strict model (unknown
+keys are rejected) so a typo such as ``labl:`` fails loudly instead of silently using a default.
+:func:`load_config` turns pydantic's errors into one message that names the file, the key, its line
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ethos.errors import ConfigError
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(StrictModel):
+    """How rows are divided into train, validation and test parts."""
+
+    validation: Fraction = 0.15
+    test: Fraction = 0.15
+    seed: int = 13
+    group_aware: bool = Field(
+        default=True,
+        description="Stratify by label and group so every group appears in every part.",
+    )
+    column: str | None = Field(
+        default=None,
+        description="Use a predefined split: a column whose values are train/validation/test.",
+    )
+
+    @model_validator(mode="after")
+    def _parts_leave_room_for_training(self) -> SplitConfig:
+        if self.validation + self.test >= 0.9:
+            raise ValueError(
+                f"validation ({self.validation}) + test ({self.test}) must leave at least 10% "
+                "of the rows for training"
+            )
+        return self
+
+
+class DataConfig(StrictModel):
+    """Where the rows come from and how they become model inputs, labels and audit groups.
+
+    For a bundled set (``source: compas``) every field left out takes the bundle's default; for a
+    file, ``label`` and either ``text_field`` or ``record_fields`` are needed.
+    """
+
+    source: str = Field(description="A bundled set name (compas, adult, ...) or a file path.")
+    format: Literal["csv", "jsonl", "parquet"] | None = None
+    encoding: str = "utf-8"
+    id_field: str | None = None
+    text_field: str | None = None
+    text_pair_field: str | None = None
+    record_fields: list[str] | None = None
+    field_names: dict[str, str] = Field(default_factory=dict)
+    value_names: dict[str, dict[str, str]] = Field(default_factory=dict)
+    label: str | None = None
+    label_names: list[str] | None = None
+    sensitive: list[str] = Field(default_factory=list)
+    include_sensitive_in_text: bool = False
+    groups: list[str] | None = None
+    keep_columns: list[str] = Field(default_factory=list)
+    forbidden_fields: list[str] = Field(default_factory=list)
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+    sample: Annotated[int, Field(ge=2)] | None = None
+    extra_train_source: str | None = None
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @model_validator(mode="after")
+    def _text_from_one_place(self) -> DataConfig:
+        if self.text_field and self.record_fields:
+            raise ValueError(
+                "give either text_field (text data) or record_fields (tables), not both"
+            )
+        if self.text_pair_field and not self.text_field:
+            raise ValueError("text_pair_field needs text_field (the first text of the pair)")
+        return self
+
+    @property
+    def audit_groups(self) -> list[str]:
+        """Group columns kept for auditing: the declared groups, else the sensitive attributes."""
+        return list(self.groups) if self.groups is not None else list(self.sensitive)
+
+
+class ModelConfig(StrictModel):
+    """Which pretrained model to fine-tune."""
+
+    name: str = Field(
+        default="default",
+        description="'default' (bundled all-MiniLM-L6-v2), a local model directory, or a hub id.",
+    )
+    max_length: Annotated[int, Field(ge=8, le=8192)] = 128
+
+
+class TrainConfig(StrictModel):
+    """Optimisation settings; the fine-tuning engine reads these."""
+
+    epochs: Annotated[float, Field(gt=0)] = 3.0
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    learning_rate: Annotated[float, Field(gt=0)] = 5e-5
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+
+
+class RunConfig(StrictModel):
+    """One run: data, model, task, training and the ethics policy it is judged by."""
+
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: Literal["classification", "extractive_qa"] = "classification"
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    policy: Path | None = None
+    seed: int = 42
+    output_dir: Path = Path("runs")
+
+
+def looks_like_path(source: str) -> bool:
+    """Bundled set names are bare words; anything with a suffix or a separator is a file."""
+    return "/" in source or "\\" in source or bool(Path(source).suffix)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config; relative file paths in it are taken from its directory."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist" if not path.exists() else f"{path} is not a file",
+            hint="create one with `ethos init` or pass the path of an existing YAML config",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config {path} is not UTF-8 text (bad byte at offset {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
+    raw = parse_yaml_mapping(text, path)
+    config = validate_config(raw, path, text)
+    return _resolve_relative_paths(config, path.parent)
+
+
+def parse_yaml_mapping(text: str, path: Path) -> dict[str, Any]:
+    """YAML text to a mapping, with the line of any syntax error in the message."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"config {path} is not valid YAML{where}: {problem}",
+            hint="check indentation and quoting on that line",
+        ) from None
+    if raw is None:
+        raise ConfigError(f"config {path} is empty", hint="start from `ethos init`")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"config {path} must be a mapping of sections (data:, model:, ...), "
+            f"not a {type(raw).__name__}",
+            hint="start from `ethos init`",
+        )
+    return raw
+
+
+def validate_config(raw: dict[str, Any], path: Path, text: str = "") -> RunConfig:
+    """Validate a parsed mapping, rewriting pydantic's errors into one readable message."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe_error(err, text) for err in exc.errors()]
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(
+            f"config {path} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)}):\n"
+            f"{listing}"
+        ) from None
+
+
+def _describe_error(err: Any, text: str) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    line = _line_of(text, loc)
+    where = f"{key} (line {line})" if line else key
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        guess = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}: unknown key{guess} expected one of: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, dict) else "a mapping"
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where}: {err['msg']} (got {shown})"
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    """Field names of the config section at ``parent``, for 'expected one of' messages."""
+    model: type[BaseModel] | None = RunConfig
+    for part in parent:
+        assert model is not None
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if model is None:
+            return []
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest key of ``loc`` present in the YAML text, if any."""
+    if not text:
+        return None
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == str(part)), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _resolve_relative_paths(config: RunConfig, base: Path) -> RunConfig:
+    def resolve(source: str | None) -> str | None:
+        if source is None or not looks_like_path(source) or Path(source).is_absolute():
+            return source
+        return str((base / source).resolve())
+
+    data = config.data.model_copy(
+        update={
+            "source": resolve(config.data.source),
+            "extra_train_source": resolve(config.data.extra_train_source),
+        }
+    )
+    updates: dict[str, Any] = {"data": data}
+    if config.policy is not None and not config.policy.is_absolute():
+        updates["policy"] = (base / config.policy).resolve()
+    return config.model_copy(update=updates)
