@@ -1,0 +1,55 @@
+"""Gene editing: find CRISPR guides, search their off-targets, score them, model regulation.
+
+The pipeline runs one way: :func:`read_fasta` → :func:`find_guides` → :func:`search_offtargets`
+→ :func:`cfd_score` / :func:`mit_score` → :func:`rank_guides` (a :class:`GuideReport` per guide,
+ready for an ethics review) and, for the downstream effect of an edit, :class:`RegulationModel`.
+"""
+
+from ethos.genome.alphabet import PamPattern, reverse_complement
+from ethos.genome.encoding import TwoBitSequence
+from ethos.genome.errors import GenomeError
+from ethos.genome.fasta import SequenceRecord, read_fasta, write_fasta
+from ethos.genome.guides import Guide, find_guides
+from ethos.genome.offtarget import (
+    OffTargetHit,
+    hits_to_frame,
+    search_offtargets,
+    write_cas_offinder,
+)
+from ethos.genome.offtarget_reference import search_offtargets_reference
+from ethos.genome.ranking import GuideReport, ScoredHit, rank_guides
+from ethos.genome.regulation import (
+    EditEffect,
+    RegulationModel,
+    random_weights,
+    simulate_expression,
+)
+from ethos.genome.scoring import MIT_WEIGHTS, cfd_score, guide_specificity, mit_score
+
+__all__ = [
+    "MIT_WEIGHTS",
+    "EditEffect",
+    "GenomeError",
+    "Guide",
+    "GuideReport",
+    "OffTargetHit",
+    "PamPattern",
+    "RegulationModel",
+    "ScoredHit",
+    "SequenceRecord",
+    "TwoBitSequence",
+    "cfd_score",
+    "find_guides",
+    "guide_specificity",
+    "hits_to_frame",
+    "mit_score",
+    "random_weights",
+    "rank_guides",
+    "read_fasta",
+    "reverse_complement",
+    "search_offtargets",
+    "search_offtargets_reference",
+    "simulate_expression",
+    "write_cas_offinder",
+    "write_fasta",
+]

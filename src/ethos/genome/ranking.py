@@ -1,0 +1,152 @@
+"""Rank guides by specificity: search each guide's off-targets, score them, aggregate.
+
+The result, :class:`GuideReport`, is a plain value object holding the hits and their scores so a
+later ethics review (``ethos.governance``) can take it as is: it depends on nothing but this
+module's data classes and has :meth:`GuideReport.as_dict` for the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ethos.genome.alphabet import PamPattern, as_pam
+from ethos.genome.fasta import SequenceRecord, read_fasta
+from ethos.genome.guides import Guide
+from ethos.genome.offtarget import DEFAULT_MAX_MISMATCHES, OffTargetHit, search_offtargets
+from ethos.genome.scoring import GUIDE_LENGTH, cfd_score, guide_specificity, mit_score
+
+
+@dataclass(frozen=True)
+class ScoredHit:
+    """An off-target hit with its CFD (0..1) and MIT (0..100) scores; NaN where undefined."""
+
+    hit: OffTargetHit
+    cfd: float
+    mit: float
+    is_on_target: bool
+
+
+@dataclass(frozen=True)
+class GuideReport:
+    """One guide, its scored genome hits and its aggregate specificities, in (0, 1]."""
+
+    guide: str
+    pam: str
+    max_mismatches: int
+    hits: tuple[ScoredHit, ...] = field(repr=False)
+    specificity_cfd: float
+    specificity_mit: float
+    guide_info: Guide | None = field(default=None, repr=False)
+
+    @property
+    def offtargets(self) -> tuple[ScoredHit, ...]:
+        """Hits other than the intended site."""
+        return tuple(h for h in self.hits if not h.is_on_target)
+
+    def mismatch_histogram(self) -> dict[int, int]:
+        """Number of off-targets by mismatch count, 0..max_mismatches."""
+        counts = Counter(h.hit.mismatches for h in self.offtargets)
+        return {m: counts.get(m, 0) for m in range(self.max_mismatches + 1)}
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary plus every off-target row (for a report or a ledger entry)."""
+        return {
+            "guide": self.guide,
+            "pam": self.pam,
+            "max_mismatches": self.max_mismatches,
+            "specificity_cfd": self.specificity_cfd,
+            "specificity_mit": self.specificity_mit,
+            "offtargets_by_mismatches": self.mismatch_histogram(),
+            "offtargets": [
+                {**h.hit.as_row(), "cfd": _none_if_nan(h.cfd), "mit": _none_if_nan(h.mit)}
+                for h in self.offtargets
+            ],
+        }
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def score_hit(hit: OffTargetHit, pam_length: int) -> tuple[float, float]:
+    """CFD and MIT of one hit; CFD needs a 20-nt guide with a 3-nt PAM (SpCas9), MIT a 20-nt one."""
+    site = hit.site.upper()
+    guide_len = len(hit.guide)
+    cfd = (
+        cfd_score(hit.guide + "NGG", site)
+        if guide_len == GUIDE_LENGTH and pam_length == 3
+        else math.nan
+    )
+    mit = mit_score(hit.guide, site[:guide_len]) if guide_len == GUIDE_LENGTH else math.nan
+    return cfd, mit
+
+
+def _specificity(scores_pct: list[float]) -> float:
+    usable = [s for s in scores_pct if not math.isnan(s)]
+    return guide_specificity(usable) if len(usable) == len(scores_pct) else math.nan
+
+
+def rank_guides(
+    guides: Sequence[Guide | str],
+    genome: Sequence[SequenceRecord] | str | Path,
+    *,
+    pam: str | PamPattern = "NGG",
+    max_mismatches: int = DEFAULT_MAX_MISMATCHES,
+) -> list[GuideReport]:
+    """Score every guide against ``genome`` and sort by specificity, best first.
+
+    The intended site is recognised as the guide's own locus when ``guides`` come from
+    :func:`ethos.genome.guides.find_guides` on a record of ``genome``; for plain strings it is
+    the first perfect match. Every other hit, perfect matches included, is an off-target.
+    Guides are ordered by CFD specificity, then MIT specificity (NaN last).
+    """
+    records = read_fasta(genome) if isinstance(genome, str | Path) else list(genome)
+    pam_pattern = as_pam(pam)
+    sequences = [g.sequence if isinstance(g, Guide) else g for g in guides]
+    unique = list(dict.fromkeys(s.strip().upper() for s in sequences))
+    hits = search_offtargets(records, unique, pam=pam_pattern, max_mismatches=max_mismatches)
+    by_guide: dict[str, list[OffTargetHit]] = {g: [] for g in unique}
+    for h in hits:
+        by_guide[h.guide].append(h)
+    reports = []
+    for g in guides:
+        info = g if isinstance(g, Guide) else None
+        seq = info.sequence if info else str(g).strip().upper()
+        scored: list[ScoredHit] = []
+        on_target_found = False
+        for h in by_guide[seq]:
+            if info is not None:
+                is_on = (h.chromosome, h.position, h.strand) == (
+                    info.chromosome,
+                    info.position,
+                    info.strand,
+                )
+            else:
+                is_on = not on_target_found and h.mismatches == 0
+            on_target_found = on_target_found or is_on
+            cfd, mit = score_hit(h, len(pam_pattern))
+            scored.append(ScoredHit(hit=h, cfd=cfd, mit=mit, is_on_target=is_on))
+        off = [s for s in scored if not s.is_on_target]
+        reports.append(
+            GuideReport(
+                guide=seq,
+                pam=pam_pattern.pattern,
+                max_mismatches=max_mismatches,
+                hits=tuple(scored),
+                specificity_cfd=_specificity([100.0 * s.cfd for s in off]),
+                specificity_mit=_specificity([s.mit for s in off]),
+                guide_info=info,
+            )
+        )
+
+    def key(r: GuideReport) -> tuple[float, float]:
+        def neg(x: float) -> float:
+            return math.inf if math.isnan(x) else -x
+
+        return neg(r.specificity_cfd), neg(r.specificity_mit)
+
+    return sorted(reports, key=key)
