@@ -99,9 +99,11 @@ def rank_guides(
 ) -> list[GuideReport]:
     """Score every guide against ``genome`` and sort by specificity, best first.
 
-    The intended site is recognised as the guide's own locus when ``guides`` come from
-    :func:`ethos.genome.guides.find_guides` on a record of ``genome``; for plain strings it is
-    the first perfect match. Every other hit, perfect matches included, is an off-target.
+    The intended site is the guide's own locus when ``guides`` come from
+    :func:`ethos.genome.guides.find_guides` on a record of ``genome``; otherwise (plain strings,
+    or a target region read from its own FASTA) it is the first perfect match, which assumes the
+    target region comes from this genome. Every other hit, perfect matches included, is an
+    off-target.
     Guides are ordered by CFD specificity, then MIT specificity (NaN last).
     """
     records = read_fasta(genome) if isinstance(genome, str | Path) else list(genome)
@@ -116,20 +118,16 @@ def rank_guides(
     for g in guides:
         info = g if isinstance(g, Guide) else None
         seq = info.sequence if info else str(g).strip().upper()
+        own = by_guide[seq]
+        locus = (info.chromosome, info.position, info.strand) if info else None
+        on_index = next(
+            (i for i, h in enumerate(own) if (h.chromosome, h.position, h.strand) == locus),
+            next((i for i, h in enumerate(own) if h.mismatches == 0), None),
+        )
         scored: list[ScoredHit] = []
-        on_target_found = False
-        for h in by_guide[seq]:
-            if info is not None:
-                is_on = (h.chromosome, h.position, h.strand) == (
-                    info.chromosome,
-                    info.position,
-                    info.strand,
-                )
-            else:
-                is_on = not on_target_found and h.mismatches == 0
-            on_target_found = on_target_found or is_on
+        for i, h in enumerate(own):
             cfd, mit = score_hit(h, len(pam_pattern))
-            scored.append(ScoredHit(hit=h, cfd=cfd, mit=mit, is_on_target=is_on))
+            scored.append(ScoredHit(hit=h, cfd=cfd, mit=mit, is_on_target=i == on_index))
         off = [s for s in scored if not s.is_on_target]
         reports.append(
             GuideReport(

@@ -1,0 +1,275 @@
+"""``ethos genome ...``: guide design, off-target search, scoring and the regulation model.
+
+Each command is a thin call into :mod:`ethos.genome`; user mistakes raise
+:class:`~ethos.genome.errors.GenomeError`, which the top-level CLI prints and turns into exit 2.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ethos.genome.errors import GenomeError
+from ethos.genome.fasta import read_fasta
+from ethos.genome.guides import find_guides
+from ethos.genome.offtarget import hits_to_frame, search_offtargets, write_cas_offinder
+from ethos.genome.plots import plot_edit_effect, plot_offtarget_counts, plot_weights
+from ethos.genome.ranking import rank_guides, score_hit
+from ethos.genome.regulation import METHODS, RegulationModel, random_weights, simulate_expression
+from ethos.genome.report import Section, write_html
+from ethos.genome.scoring import cfd_score, mit_score
+
+app = typer.Typer(
+    name="genome",
+    help="CRISPR guide design: find guides, search off-targets, score them (CFD, MIT), and "
+    "predict the expression change of an edit with a linear regulation model.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+PamOption = Annotated[
+    str,
+    typer.Option(
+        "--pam",
+        help="3' PAM in IUPAC codes: NGG (SpCas9, default), NRG (SpCas9 relaxed), NNGRRT "
+        "(SaCas9). A genome N never satisfies a PAM position.",
+    ),
+]
+MismatchOption = Annotated[
+    int,
+    typer.Option(
+        "--max-mismatches",
+        "-k",
+        help="Largest number of protospacer mismatches reported (genome N counts as one).",
+    ),
+]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        help="Also write a self-contained HTML report (tables, inline figures) to this path.",
+    ),
+]
+
+
+def _print_frame(frame: pd.DataFrame, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+    for values in frame.itertuples(index=False):
+        cells = [
+            ("-" if math.isnan(v) else f"{v:.4g}") if isinstance(v, float) else str(v)
+            for v in values
+        ]
+        table.add_row(*cells)
+    Console(width=200).print(table)
+
+
+@app.command()
+def guides(
+    target: Annotated[
+        Path, typer.Argument(help="FASTA of the target region(s); every record is searched.")
+    ],
+    pam: PamOption = "NGG",
+    genome: Annotated[
+        Path | None,
+        typer.Option(
+            help="Genome FASTA: search each guide's off-targets there and rank guides by "
+            "specificity 100 / (100 + sum of off-target scores) (CFD first, then MIT).",
+        ),
+    ] = None,
+    max_mismatches: MismatchOption = 4,
+    top: Annotated[int, typer.Option(help="Show at most this many guides.")] = 20,
+    html: HtmlOption = None,
+) -> None:
+    """List the 20-nt guides of a target region on both strands, with GC content, TTTT
+    (Pol III terminator) and homopolymer flags; with --genome, ranked by specificity."""
+    candidates = [g for record in read_fasta(target) for g in find_guides(record, pam=pam)]
+    if not candidates:
+        raise GenomeError(
+            f"no guides with PAM {pam!r} in {str(target)!r}",
+            hint="check the target region and the PAM pattern",
+        )
+    rows = []
+    figures = []
+    if genome is None:
+        for g in candidates:
+            rows.append({**g.as_row()})
+        title = f"{len(candidates)} guides in {target.name} (PAM {pam})"
+    else:
+        reports = rank_guides(candidates, genome, pam=pam, max_mismatches=max_mismatches)
+        for r in reports:
+            info = r.guide_info
+            assert info is not None
+            rows.append(
+                {
+                    "guide": r.guide,
+                    "pam": info.pam,
+                    "chromosome": info.chromosome,
+                    "position": info.position,
+                    "strand": info.strand,
+                    "specificity_cfd": r.specificity_cfd,
+                    "specificity_mit": r.specificity_mit,
+                    "offtargets": len(r.offtargets),
+                    "gc_fraction": info.gc_fraction,
+                    "poly_t": info.poly_t,
+                    "homopolymer": info.homopolymer,
+                }
+            )
+        figures.append(plot_offtarget_counts(reports[:top]))
+        title = f"{len(reports)} guides in {target.name} ranked against {genome.name}"
+    frame = pd.DataFrame(rows)
+    _print_frame(frame.head(top), title)
+    if html is not None:
+        write_html(html, "ethos genome guides", [Section(title, table=frame, figures=figures)])
+
+
+@app.command()
+def offtargets(
+    genome: Annotated[Path, typer.Argument(help="Genome FASTA (plain or gzip).")],
+    guide: Annotated[
+        list[str],
+        typer.Option("--guide", "-g", help="20-nt protospacer without PAM; repeat for more."),
+    ],
+    pam: PamOption = "NGG",
+    max_mismatches: MismatchOption = 4,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the hits as Cas-OFFinder's tab-separated output to this path."),
+    ] = None,
+    html: HtmlOption = None,
+) -> None:
+    """Find every genome site within k mismatches of each guide next to a PAM, both strands,
+    scored by CFD (0-1) and MIT (0-100). Positions are 0-based; mismatches are lower case."""
+    hits = search_offtargets(genome, guide, pam=pam, max_mismatches=max_mismatches)
+    frame = hits_to_frame(hits)
+    scores = [score_hit(h, len(pam)) for h in hits]
+    frame["cfd"] = [s[0] for s in scores]
+    frame["mit"] = [s[1] for s in scores]
+    title = f"{len(hits)} sites within {max_mismatches} mismatches in {genome.name}"
+    _print_frame(frame, title)
+    if out is not None:
+        write_cas_offinder(hits, out, pam_length=len(pam))
+    if html is not None:
+        write_html(html, "ethos genome offtargets", [Section(title, table=frame)])
+
+
+@app.command()
+def score(
+    guide: Annotated[str, typer.Argument(help="Guide: 23-mer (protospacer + PAM) or 20-mer.")],
+    offtarget: Annotated[str, typer.Argument(help="Off-target site of the same length.")],
+) -> None:
+    """Score one off-target: CFD (Doench et al. 2016, 0-1, needs 23-mers) and MIT (Hsu et al.
+    2013, 0-100, on the 20-nt protospacers)."""
+    g, o = guide.strip(), offtarget.strip()
+    if len(g) != len(o) or len(g) not in (20, 23):
+        raise GenomeError(
+            f"guide and off-target have {len(g)} and {len(o)} bases; expected both 23 "
+            "(protospacer + PAM) or both 20 (protospacer only)",
+        )
+    cfd = cfd_score(g, o) if len(g) == 23 else math.nan
+    mit = mit_score(g[:20], o[:20])
+    _print_frame(pd.DataFrame([{"guide": g, "offtarget": o, "cfd": cfd, "mit": mit}]), "scores")
+
+
+def _read_matrix(path: Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, index_col=0)
+    except FileNotFoundError:
+        raise GenomeError(f"{what} file {str(path)!r} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GenomeError(f"{what} file {str(path)!r} is not a readable CSV: {exc}") from None
+
+
+@app.command()
+def regulation(
+    x: Annotated[
+        Path | None,
+        typer.Option(help="CSV of regulator levels: one row per regulator, one column per sample."),
+    ] = None,
+    y: Annotated[
+        Path | None,
+        typer.Option(help="CSV of gene expression: one row per gene, same sample columns as X."),
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option(help="Use simulated data from a random planted W instead of files.")
+    ] = False,
+    genes: Annotated[int, typer.Option(help="Simulation: number of genes.")] = 8,
+    regulators: Annotated[int, typer.Option(help="Simulation: number of regulators.")] = 4,
+    samples: Annotated[int, typer.Option(help="Simulation: number of samples.")] = 60,
+    noise_sd: Annotated[float, typer.Option(help="Simulation: noise SD, expression units.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Simulation and bootstrap seed.")] = 0,
+    method: Annotated[
+        str, typer.Option(help=f"Estimator of W: {', '.join(METHODS)} (nnls keeps W >= 0).")
+    ] = "ols",
+    alpha: Annotated[float, typer.Option(help="Ridge penalty (method ridge only).")] = 1.0,
+    edit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Regulator change of the edit as NAME=DELTA (repeat); default: first regulator "
+            "-1 (a knock-out of one unit)."
+        ),
+    ] = None,
+    html: HtmlOption = None,
+) -> None:
+    """Estimate W in Y = W X from expression data and predict the expression change of an edit
+    (a change in regulator levels X) with a 95 % uncertainty band."""
+    planted = None
+    if simulate:
+        planted = random_weights(genes, regulators, nonnegative=method == "nnls", seed=seed)
+        xm, ym = simulate_expression(planted, n_samples=samples, noise_sd=noise_sd, seed=seed)
+        x_frame = pd.DataFrame(xm, index=[f"reg{i}" for i in range(regulators)])
+        y_frame = pd.DataFrame(ym, index=[f"gene{i}" for i in range(genes)])
+    elif x is not None and y is not None:
+        x_frame, y_frame = _read_matrix(x, "X"), _read_matrix(y, "Y")
+    else:
+        raise GenomeError(
+            "regulation needs data", hint="give both --x and --y CSV files, or --simulate"
+        )
+    model = RegulationModel(method, alpha=alpha).fit(x_frame, y_frame)  # type: ignore[arg-type]
+    names = list(model.regulator_names_)
+    delta = np.zeros(len(names))
+    if not edit:
+        delta[0] = -1.0
+    for item in edit or []:
+        name, sep, value = item.partition("=")
+        if not sep or name not in names:
+            raise GenomeError(
+                f"edit {item!r} is not NAME=DELTA with a known regulator",
+                hint=f"regulators: {', '.join(names)}",
+            )
+        try:
+            delta[names.index(name)] = float(value)
+        except ValueError:
+            raise GenomeError(f"edit {item!r}: {value!r} is not a number") from None
+    effect = model.predict_edit(delta, seed=seed)
+    frame = effect.to_frame().reset_index()
+    edit_text = ", ".join(f"{n} {d:+g}" for n, d in zip(names, delta, strict=True) if d)
+    title = (
+        f"predicted change after edit ({edit_text}), "
+        f"{100 * effect.level:.0f} % {effect.interval} band, {model!r}"
+    )
+    _print_frame(frame, title)
+    if html is not None:
+        weights = plot_weights(
+            model.weights_,
+            true_weights=planted,
+            gene_names=model.gene_names_,
+            regulator_names=model.regulator_names_,
+        )
+        w_frame = pd.DataFrame(model.weights_, columns=names).assign(gene=model.gene_names_)
+        write_html(
+            html,
+            "ethos genome regulation",
+            [
+                Section("estimated W", table=w_frame[["gene", *names]], figures=[weights]),
+                Section(title, table=frame, figures=[plot_edit_effect(effect)]),
+            ],
+        )
