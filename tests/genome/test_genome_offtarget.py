@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from ethos.genome.alphabet import decode, encode, reverse_complement
 
 GUIDE = "GACGTTACGATCGGATCCAT"
 PAMS = ["NGG", "NRG", "NNGRRT", "NAG"]
+Search = Callable[..., Any]
 
 
 def _random_case(
@@ -121,28 +124,60 @@ def test_fasta_path_input_and_cas_offinder_file(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
-def test_guide_of_wrong_length_is_an_error_with_fix() -> None:
+IMPLEMENTATIONS = [search_offtargets, search_offtargets_reference]
+
+
+@pytest.mark.parametrize("search", IMPLEMENTATIONS)
+def test_guide_of_wrong_length_is_an_error_with_fix(search: Search) -> None:
     genome = [SequenceRecord.from_string("c", "ACGT" * 10)]
     with pytest.raises(GenomeError, match=r"guide '.*' has 23 bases; expected 20") as err:
-        search_offtargets(genome, [GUIDE + "AGG"])
+        search(genome, [GUIDE + "AGG"])
     assert "without the PAM" in str(err.value)
     with pytest.raises(GenomeError, match="has 5 bases; expected 20"):
-        search_offtargets_reference(genome, ["ACGTA"])
+        search(genome, ["ACGTA"])
 
 
-def test_guide_with_character_outside_acgt_is_an_error() -> None:
+@pytest.mark.parametrize("search", IMPLEMENTATIONS)
+def test_guide_with_character_outside_acgt_is_an_error(search: Search) -> None:
     genome = [SequenceRecord.from_string("c", "ACGT" * 10)]
     with pytest.raises(GenomeError, match=r"character 'N' at position 1; a guide may contain only"):
-        search_offtargets(genome, ["N" + GUIDE[1:]])
+        search(genome, ["N" + GUIDE[1:]])
     with pytest.raises(GenomeError, match=r"character 'X' at position 20"):
-        search_offtargets(genome, [GUIDE[:19] + "X"])
+        search(genome, [GUIDE[:19] + "X"])
 
 
-def test_bad_search_options_are_errors() -> None:
+@pytest.mark.parametrize("search", IMPLEMENTATIONS)
+def test_bad_search_options_are_errors(search: Search) -> None:
     genome = [SequenceRecord.from_string("c", "ACGT" * 10)]
     with pytest.raises(GenomeError, match=r"max_mismatches=21 is outside 0\.\.20"):
-        search_offtargets(genome, [GUIDE], max_mismatches=21)
+        search(genome, [GUIDE], max_mismatches=21)
     with pytest.raises(GenomeError, match="no guides given"):
-        search_offtargets(genome, [])
+        search(genome, [])
     with pytest.raises(GenomeError, match="unknown IUPAC code 'Q'"):
-        search_offtargets(genome, [GUIDE], pam="NQG")
+        search(genome, [GUIDE], pam="NQG")
+
+
+@pytest.mark.parametrize("search", IMPLEMENTATIONS)
+def test_empty_fasta_genome_is_an_error(search: Search, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.fa"
+    empty.write_text("")
+    with pytest.raises(GenomeError, match=r"FASTA file '.*empty\.fa' is empty"):
+        search(empty, [GUIDE])
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    length=st.integers(1000, 20_000),
+    pam=st.sampled_from(PAMS),
+    max_mismatches=st.integers(0, 5),
+)
+def test_vectorised_search_equals_reference_on_longer_genomes(
+    seed: int, length: int, pam: str, max_mismatches: int
+) -> None:
+    records, guides = _random_case(seed, length, 0.01, pam)
+    fast = search_offtargets(records, guides, pam=pam, max_mismatches=max_mismatches, chunk_bp=4096)
+    assert fast == search_offtargets_reference(
+        records, guides, pam=pam, max_mismatches=max_mismatches
+    )

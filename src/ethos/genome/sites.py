@@ -64,10 +64,3 @@ def pam_sites(
     for offset in permissive:
         positions = positions[codes[positions + offset] != CODE_N]
     return positions
-
-
-def protospacer_start(
-    position: int | npt.NDArray[np.int64], pam_length: int, strand: Strand
-) -> int | npt.NDArray[np.int64]:
-    """Leftmost forward coordinate of the protospacer inside a site starting at ``position``."""
-    return position if strand == "+" else position + pam_length

@@ -1,0 +1,42 @@
+"""The HTML report is self-contained and escaped; the benchmark script runs end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ethos.genome import GenomeError
+from ethos.genome.plots import plot_offtarget_counts
+from ethos.genome.report import Section, render_html, write_html
+
+BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "offtarget_search.py"
+
+
+def test_report_escapes_text_and_inlines_figures(tmp_path: Path) -> None:
+    table = pd.DataFrame({"name": ["<script>alert(1)</script>"], "value": [0.123456]})
+    html = render_html("a <b> title", [Section("s", "x & y", table, [plot_offtarget_counts([])])])
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "a &lt;b&gt; title" in html and "x &amp; y" in html and "0.1235" in html
+    assert html.count("data:image/png;base64,") == 1
+    path = write_html(tmp_path / "r.html", "t", [Section("s")])
+    assert path.read_text().startswith("<!DOCTYPE html>")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_report_into_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(GenomeError, match=r"folder .* does not exist"):
+        write_html(tmp_path / "nope" / "r.html", "t", [])
+
+
+def test_benchmark_script_runs_on_a_tiny_genome(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["--genome-mbp", "0.2", "--small-kbp", "3", "--out", str(out)]
+    subprocess.run([sys.executable, str(BENCHMARK), *args], check=True, capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["large_genome"]["on_target_hits"] == 10
+    assert result["speedup_small_genome"]["identical_hits"] is True
