@@ -153,6 +153,8 @@ def test_bad_search_options_are_errors(search: Search) -> None:
         search(genome, [GUIDE], max_mismatches=21)
     with pytest.raises(GenomeError, match="no guides given"):
         search(genome, [])
+    with pytest.raises(GenomeError, match=r"guide_length=33 is outside 1\.\.32"):
+        search(genome, ["A" * 33], guide_length=33)
     with pytest.raises(GenomeError, match="unknown IUPAC code 'Q'"):
         search(genome, [GUIDE], pam="NQG")
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ethos.genome.alphabet import (
+    CODE_N,
     PamPattern,
     as_pam,
     decode,
@@ -30,7 +31,7 @@ from ethos.genome.alphabet import (
     reverse_complement,
     validate_guide,
 )
-from ethos.genome.encoding import mismatch_counts, pack_kmer, pack_kmers
+from ethos.genome.encoding import MAX_KMER, mismatch_counts, pack_kmer, pack_kmers
 from ethos.genome.errors import GenomeError
 from ethos.genome.fasta import SequenceRecord, read_fasta
 from ethos.genome.sites import STRANDS, Strand, pam_sites
@@ -72,6 +73,11 @@ def check_search_inputs(
     """Validate guides, PAM and mismatch budget once, for both implementations."""
     if isinstance(guides, str):
         guides = [guides]
+    if not 1 <= guide_length <= MAX_KMER:
+        raise GenomeError(
+            f"guide_length={guide_length} is outside 1..{MAX_KMER}",
+            hint="the search packs a protospacer into 64 bits; SpCas9 guides are 20 nt",
+        )
     if len(guides) == 0:
         raise GenomeError("no guides given", hint="pass at least one 20-nt protospacer")
     clean = [validate_guide(g, length=guide_length) for g in guides]
@@ -120,7 +126,7 @@ def search_offtargets(
         n_sites = codes.size - site_len + 1
         if n_sites <= 0:
             continue
-        is_n = codes == 4
+        is_n = codes == CODE_N
         two_bit = codes & np.uint8(3)
         for chunk_start in range(0, n_sites, chunk_bp):
             for strand in STRANDS:
