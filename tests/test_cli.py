@@ -1,0 +1,108 @@
+"""The `ethos` command as a user runs it: a real subprocess, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ethos.examples import example_names
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ethos(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "ethos", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = ethos("--help")
+    assert result.returncode == 0
+    for command in ("init", "data", "demo", "genome"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    [("compas", 6172), ("adult", 48842), ("german", 1000), ("pubmedqa", 500)],
+)
+def test_data_describe_each_bundled_set(name: str, rows: int) -> None:
+    result = ethos("data", "describe", name, "--no-tokens")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"<Dataset '{name}': {rows} rows" in out
+    assert "labels:" in out and "split:" in out
+    assert len(out.split("fingerprint: ")[1].split()[0]) == 64
+    if name != "pubmedqa":
+        assert "group " in out
+
+
+def test_data_describe_counts_tokens_with_the_model_tokenizer() -> None:
+    result = ethos("data", "describe", str(REPO / "examples" / "pubmedqa.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "are longer than model.max_length=256 tokens" in result.stdout
+
+
+def test_init_writes_a_config_that_describes(tmp_path: Path) -> None:
+    result = ethos("init", "--example", "german", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "ethos.yaml"
+    assert written.read_text() == (REPO / "examples" / "german.yaml").read_text()
+    described = ethos("data", "describe", "ethos.yaml", "--no-tokens", cwd=tmp_path)
+    assert "<Dataset 'german': 1000 rows" in described.stdout
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "mine.yaml"
+    target.write_text("precious: true\n")
+    result = ethos("init", str(target))
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
+    assert target.read_text() == "precious: true\n"
+
+
+def test_every_example_is_offered_by_init() -> None:
+    result = ethos("init", "--example", "nonesuch")
+    assert result.returncode == 2
+    for name in example_names():
+        assert name in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("data", "describe", "nope"), "neither a config file nor a bundled data set"),
+        (("data", "describe", "missing.yaml"), "config file missing.yaml does not exist"),
+    ],
+)
+def test_user_errors_exit_2_without_traceback(args: tuple[str, ...], expected: str) -> None:
+    result = ethos(*args)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_prints_one_message(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("data:\n  source: compas\n  lable: x\n")
+    result = ethos("data", "describe", str(config))
+    assert result.returncode == 2
+    assert "data.lable (line 3): unknown key; did you mean 'label'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_to_the_end() -> None:
+    result = ethos("demo")
+    assert result.returncode == 0, result.stderr
+    assert "<Dataset 'compas': 6172 rows" in result.stdout
