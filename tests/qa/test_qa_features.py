@@ -251,3 +251,9 @@ def test_decode_checks_shapes(tokenizer: Any) -> None:
     features = prepare_qa_features(tokenizer, ["q?"], ["c."], max_length=32, doc_stride=8)
     with pytest.raises(ValueError, match="for 1 features"):
         decode_best_spans(np.zeros((2, 8)), np.zeros((2, 8)), features, ["c."])
+
+
+def test_no_examples_give_no_features(tokenizer: Any) -> None:
+    features = prepare_qa_features(tokenizer, [], [], [], max_length=64, doc_stride=16)
+    assert len(features) == 0 and features.rows() == []
+    assert decode_best_spans(np.zeros((0, 4)), np.zeros((0, 4)), features, []) == []

@@ -99,6 +99,17 @@ def prepare_qa_features(
             f"max_length {max_length} is longer than the model accepts ({model_max} tokens)",
             hint=f"set max_length to at most {model_max}",
         )
+    if not questions:
+        empty = np.zeros(0, dtype=np.int64)
+        return QAFeatures(
+            [],
+            [],
+            None,
+            empty,
+            [],
+            None if answers is None else empty,
+            None if answers is None else empty,
+        )
     _check_room(tokenizer, questions, max_length=max_length, doc_stride=doc_stride)
 
     encoded = tokenizer(
@@ -111,6 +122,12 @@ def prepare_qa_features(
         return_offsets_mapping=True,
         padding=False,
     )
+    if encoded.sequence_ids(0)[CLS_INDEX] is not None:
+        raise ModelError(
+            f"tokenizer {type(tokenizer).__name__} does not put a special token at position "
+            f"{CLS_INDEX}, which extractive QA uses as the 'no answer in this window' target",
+            hint="use a BERT-style model (classifier token first), such as the default",
+        )
     example_index = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
     offsets: list[Offsets] = []
     starts: list[int] = []
