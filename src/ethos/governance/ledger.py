@@ -254,19 +254,13 @@ class Ledger:
                     "outside ethos",
                 )
             self._check_head_signature(head)
-            if head.seq > 0:
-                last = conn.execute(
-                    select(store.entries_table.c.entry_hash).where(
-                        store.entries_table.c.seq == head.seq
-                    )
-                ).scalar_one_or_none()
-                if last != head.entry_hash:
-                    raise LedgerError(
-                        f"the ledger {self.url} head (entry {head.seq}) does not match its "
-                        "last entry, so it cannot be extended",
-                        hint="run `ethos ledger verify` and investigate: the ledger was edited "
-                        "outside ethos",
-                    )
+            if head.seq > 0 and store.stored_hash(conn, head.seq) != head.entry_hash:
+                raise LedgerError(
+                    f"the ledger {self.url} head (entry {head.seq}) does not match its "
+                    "last entry, so it cannot be extended",
+                    hint="run `ethos ledger verify` and investigate: the ledger was edited "
+                    "outside ethos",
+                )
             now = datetime.now(UTC)
             row = dict(
                 fields, seq=head.seq + 1, created_at=_format_time(now), prev_hash=head.entry_hash
@@ -495,8 +489,9 @@ def _check_text(name: str, value: Any, *, required: bool) -> str | None:
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    """Lock contention or a lost race (worth another try), not a dead server or bad URL."""
-    if isinstance(exc, IntegrityError):
+    """Lock contention, a lost race or a dropped pooled connection (worth another try), not a
+    dead server or a bad URL (a fresh connection fails again and is reported on the last try)."""
+    if isinstance(exc, IntegrityError) or exc.connection_invalidated:
         return True
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate in ("40001", "40P01", "55P03"):  # serialization failure, deadlock, lock timeout

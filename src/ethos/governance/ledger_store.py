@@ -194,7 +194,9 @@ def make_engine(url: URL) -> Engine:
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
-        return create_engine(url, connect_args={"connect_timeout": 10}, pool_pre_ping=True)
+        # No pre-ping (a round trip per append): a dropped connection fails the attempt, the pool
+        # discards it, and Ledger.append retries on a fresh one.
+        return create_engine(url, connect_args={"connect_timeout": 10})
     except (NoSuchModuleError, ImportError) as exc:
         raise LedgerError(
             f"no database driver for '{mask(url)}': {exc}",
@@ -273,3 +275,14 @@ def head_row(conn: Connection, *, lock: bool) -> Any:
     if lock:
         query = query.with_for_update()
     return conn.execute(query).one_or_none()
+
+
+def stored_hash(conn: Connection, seq: int) -> str | None:
+    """The stored hash of entry ``seq``, if there is one.
+
+    Call it in its own statement after locking the head: on PostgreSQL (READ COMMITTED) a
+    statement that waited for the lock re-reads the locked row but not rows it joined, so a join
+    would miss the entry the previous writer just committed.
+    """
+    query = select(entries_table.c.entry_hash).where(entries_table.c.seq == seq)
+    return conn.execute(query).scalar_one_or_none()
