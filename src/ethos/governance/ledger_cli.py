@@ -79,7 +79,7 @@ def show(
         return
     table = Table(title=f"ledger {location}", title_justify="left")
     for column in ("seq", "time (UTC)", "kind", "actor", "run", "decision", "hash"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("seq", "hash"))
     for entry in entries:
         cells = (
             str(entry.seq),

@@ -134,7 +134,7 @@ def resolve_url(url: str | Path | None) -> URL:
         return _sqlite_file_url(Path(url))
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
         raise LedgerError(f"'{mask(url)}' is not a database URL", hint=URL_HINT) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -200,7 +200,7 @@ def make_engine(url: URL) -> Engine:
     except (NoSuchModuleError, ImportError) as exc:
         raise LedgerError(
             f"no database driver for '{mask(url)}': {exc}",
-            hint="use postgresql+psycopg://... (psycopg 3 comes with ethos[governance])",
+            hint=f"{URL_HINT} (psycopg 3 comes with ethos[governance])",
         ) from None
 
 
