@@ -14,8 +14,8 @@ AREA_CM2 = cylinder_area_cm2(length_mm=1.5, diameter_mm=1.27)
 
 def test_shannon_1992_reference_values() -> None:
     """Shannon RV, IEEE Trans Biomed Eng 39(4):424, 1992: k = log10(D) + log10(Q) <= 1.85."""
-    assert AREA_CM2 == pytest.approx(math.pi * 0.127 * 0.15)
-    assert AREA_CM2 == pytest.approx(0.0598, abs=1e-4)
+    assert pytest.approx(math.pi * 0.127 * 0.15) == AREA_CM2
+    assert pytest.approx(0.0598, abs=1e-4) == AREA_CM2
     envelope = SafetyEnvelope(area_cm2=AREA_CM2)
     check = envelope.check(3.0, 90.0, 130.0)
     assert check.charge_uc == pytest.approx(0.27)
@@ -27,7 +27,7 @@ def test_shannon_1992_reference_values() -> None:
     assert only_shannon == pytest.approx(2.06, abs=0.01)
     assert shannon_k(only_shannon, AREA_CM2) == pytest.approx(1.85)
     # 30 uC/cm2/phase allows Q = 30 * A; it binds first on this contact.
-    assert 30.0 * AREA_CM2 == pytest.approx(1.80, abs=0.01)
+    assert pytest.approx(1.80, abs=0.01) == 30.0 * AREA_CM2
     assert envelope.max_charge_uc == pytest.approx(1.7954, abs=1e-3)
 
 
@@ -44,7 +44,7 @@ def test_k_limit_binds_when_density_is_looser() -> None:
 
 
 def test_k_max_above_shannon_is_refused() -> None:
-    with pytest.raises(NeuroError, match=r"k_max=1.9 is above Shannon's limit 1.85"):
+    with pytest.raises(NeuroError, match=r"k_max=1\.9 is above Shannon's limit 1\.85"):
         SafetyEnvelope(area_cm2=AREA_CM2, k_max=1.9)
     assert SafetyEnvelope(area_cm2=AREA_CM2, k_max=1.5).k_max == 1.5
 
@@ -73,7 +73,7 @@ def test_malformed_commands_raise(
 
 
 def test_bad_area_is_refused() -> None:
-    with pytest.raises(NeuroError, match="area_cm2=0.0 must be a positive electrode area"):
+    with pytest.raises(NeuroError, match=r"area_cm2=0\.0 must be a positive electrode area"):
         SafetyEnvelope(area_cm2=0.0)
 
 

@@ -149,7 +149,7 @@ class AdaptiveDBS:
     healthy_beta: float = 0.5
     movement_drop: float = 0.3
     depth: float = 0.7
-    rate_ref_uc_per_s: float = 60.0
+    rate_ref_uc_per_s: float = 15.0
     lag_s: float = 0.2
     tau_beta_s: float = 0.15
     tau_burst_s: float = 0.4
