@@ -86,7 +86,7 @@ def test_group_metrics_match_fairlearn_metricframe(seed: int) -> None:
     np.testing.assert_allclose(ours["npv"].to_numpy(), npv.to_numpy())
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(30, 200),
@@ -303,3 +303,45 @@ def test_multiclass_is_audited_one_vs_rest() -> None:
     table = group_metrics(y_true, y_pred, sensitive_features=groups)
     assert table.index.names == ["class", "sensitive_feature"]
     json.dumps(to_jsonable(section), allow_nan=False)
+
+
+def test_section_group_rows_equal_group_metrics() -> None:
+    y_true, y_pred, frame = _section_data()
+    score = np.random.default_rng(2).random(len(y_true))
+    section = fairness_section(
+        y_true, y_pred, sensitive_features=frame, y_score=score, n_bootstrap=0
+    )
+    for attribute, sensitive in [("race", frame["race"]), ("sex", frame["sex"])]:
+        table = group_metrics(y_true, y_pred, sensitive_features=sensitive, y_score=score)
+        rows = section[attribute]["groups"]
+        assert list(rows) == [str(g) for g in table.index]
+        for group, expected in table.iterrows():
+            for column, value in expected.items():
+                assert rows[str(group)][column] == pytest.approx(value, nan_ok=True), column
+    inter = group_metrics(y_true, y_pred, sensitive_features=frame, y_score=score)
+    for (race, sex), expected in inter.iterrows():
+        got = section["race*sex"]["groups"][f"{race}*{sex}"]
+        for column, value in expected.items():
+            assert got[column] == pytest.approx(value, nan_ok=True), column
+
+
+def test_multiclass_section_class_rows_equal_group_metrics() -> None:
+    rng = np.random.default_rng(9)
+    n = 300
+    groups = rng.choice(["x", "y", "z"], n)
+    y_true = rng.integers(0, 3, n)
+    y_pred = rng.integers(0, 3, n)
+    probs = rng.dirichlet([1, 1, 1], n)
+    section = fairness_section(
+        y_true, y_pred, sensitive_features={"g": groups}, y_score=probs, n_bootstrap=0
+    )["g"]
+    table = group_metrics(y_true, y_pred, sensitive_features=groups, y_score=probs)
+    for (cls, group), expected in table.iterrows():
+        got = section["classes"][str(cls)]["groups"][str(group)]
+        for column, value in expected.items():
+            assert got[column] == pytest.approx(value, nan_ok=True), column
+    for group in "xyz":
+        m = groups == group
+        assert section["groups"][group]["accuracy"] == pytest.approx(
+            np.mean(y_true[m] == y_pred[m])
+        )

@@ -84,12 +84,20 @@ def _rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GroupRates:
-    """Per-group rates for one positive class; every field has shape ``(..., n_groups)``."""
+    """Per-group counts and rates for one positive class, each of shape ``(..., n_groups)``.
 
+    The same definitions as :func:`group_metrics` (tested equal), from confusion counts.
+    """
+
+    count: np.ndarray
+    base_rate: np.ndarray
     selection_rate: np.ndarray
+    accuracy: np.ndarray
     tpr: np.ndarray
     fpr: np.ndarray
+    fnr: np.ndarray
     ppv: np.ndarray
+    npv: np.ndarray
 
     @classmethod
     def from_confusion(cls, confusion: np.ndarray, positive: int) -> GroupRates:
@@ -99,12 +107,18 @@ class GroupRates:
         predicted = confusion[..., :, positive].sum(axis=-1)
         total = confusion.sum(axis=(-2, -1))
         fp = predicted - tp
-        negatives = total - actual
+        fn = actual - tp
+        tn = total - tp - fp - fn
         return cls(
+            count=total,
+            base_rate=_rate(actual, total),
             selection_rate=_rate(predicted, total),
+            accuracy=_rate(tp + tn, total),
             tpr=_rate(tp, actual),
-            fpr=_rate(fp, negatives),
+            fpr=_rate(fp, fp + tn),
+            fnr=_rate(fn, actual),
             ppv=_rate(tp, predicted),
+            npv=_rate(tn, tn + fn),
         )
 
 
@@ -228,7 +242,7 @@ def _npv(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(precision_score(y_true, y_pred, pos_label=0, zero_division=np.nan))
 
 
-def _auroc(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> float:
+def _auroc(y_true: np.ndarray, y_pred: np.ndarray | None, y_score: np.ndarray) -> float:
     if len(np.unique(y_true)) < 2:
         return float("nan")  # AUROC is undefined for a group with one class
     return float(roc_auc_score(y_true, y_score))
@@ -327,24 +341,31 @@ def group_metrics(
 Interval = dict[str, float]
 
 
+def _group_confusion(encoded: Labels, group_values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Sorted group names and their confusion matrices, shape (n_groups, K, K)."""
+    assert encoded.y_pred is not None
+    names, codes = np.unique(group_values.astype(str), return_inverse=True)
+    confusion = confusion_by_group(
+        encoded.y_true,
+        encoded.y_pred,
+        codes.reshape(-1),
+        n_groups=len(names),
+        n_classes=len(encoded.classes),
+    )
+    return [str(n) for n in names], confusion
+
+
 def _attribute_disparities(
     encoded: Labels,
-    group_values: np.ndarray,
-    used_groups: Sequence[str],
+    confusion: np.ndarray,
     *,
     n_bootstrap: int,
     confidence: float,
     rng: np.random.Generator,
 ) -> tuple[dict[str, Interval], dict[Any, dict[str, Interval]]]:
-    """Disparities over ``used_groups``: the worst case over classes, and one set per class."""
-    assert encoded.y_pred is not None
-    code_of = {g: i for i, g in enumerate(used_groups)}
-    keep = np.fromiter((v in code_of for v in group_values), dtype=bool, count=len(group_values))
-    codes = np.fromiter((code_of[v] for v in group_values[keep]), dtype=np.int64)
+    """Disparities between the groups of ``confusion`` (G, K, K): worst case over classes, and
+    one set per class (one-vs-rest; the positive class only for a binary task)."""
     k = len(encoded.classes)
-    confusion = confusion_by_group(
-        encoded.y_true[keep], encoded.y_pred[keep], codes, n_groups=len(used_groups), n_classes=k
-    )
     boot = resample_confusion(confusion, n_resamples=n_bootstrap, rng=rng) if n_bootstrap else None
     positives = [1] if encoded.binary else list(range(k))
 
@@ -360,7 +381,7 @@ def _attribute_disparities(
                 if boot_rates is not None:
                     samples[name].append(formula(boot_rates))
 
-    def interval(name: str, value: float, draws: np.ndarray | None) -> Interval:
+    def interval(value: float, draws: np.ndarray | None) -> Interval:
         low, high = (
             (float("nan"), float("nan"))
             if draws is None
@@ -375,10 +396,10 @@ def _attribute_disparities(
         draws = np.stack(samples[name], axis=-1) if boot is not None else None  # (B, C)
         for i, positive in enumerate(positives):
             per_class.setdefault(encoded.classes[positive], {})[name] = interval(
-                name, float(values[i]), None if draws is None else draws[:, i]
+                float(values[i]), None if draws is None else draws[:, i]
             )
         worst_draws = None if draws is None else _worst(name, draws, axis=1)
-        overall[name] = interval(name, float(_worst(name, values, axis=0)), worst_draws)
+        overall[name] = interval(float(_worst(name, values, axis=0)), worst_draws)
     return overall, per_class
 
 
@@ -407,12 +428,11 @@ def disparities(
     frame = sensitive_frame(sensitive_features, n_rows=n)
     name, values = intersect(frame, list(frame.columns))
     encoded = encode_labels(true, pred, labels=labels, pos_label=pos_label)
-    sizes = pd.Series(values).value_counts()
-    used = sorted(str(g) for g, size in sizes.items() if size >= min_group_size)
+    _, confusion = _group_confusion(encoded, values)
+    used = confusion.sum(axis=(1, 2)) >= min_group_size
     overall, _ = _attribute_disparities(
         encoded,
-        values,
-        used,
+        confusion[used],
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         rng=rng_for(seed, name),
@@ -424,15 +444,29 @@ def disparities(
 # The JSON-able fairness section.
 
 
-def _rows(table: pd.DataFrame, used: set[str]) -> dict[str, dict[str, Any]]:
+def _group_rows(
+    names: list[str],
+    confusion: np.ndarray,
+    positive: int,
+    used: np.ndarray,
+    *,
+    y_true: np.ndarray,
+    group_values: np.ndarray,
+    score: np.ndarray | None,
+) -> dict[str, dict[str, Any]]:
+    """The ``groups`` entries of a section: :class:`GroupRates` per group (the same numbers as
+    :func:`group_metrics`, without its per-call ``MetricFrame`` cost), AUROC by scikit-learn."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = GroupRates.from_confusion(confusion, positive)
     rows: dict[str, dict[str, Any]] = {}
-    for group, row in table.iterrows():
-        entry: dict[str, Any] = {
-            str(column): (int(value) if column == "count" else float(value))
-            for column, value in row.items()
-        }
-        entry["used_for_disparities"] = str(group) in used
-        rows[str(group)] = entry
+    for i, name in enumerate(names):
+        entry: dict[str, Any] = {"count": int(rates.count[i])}
+        entry.update({c: float(getattr(rates, c)[i]) for c in GROUP_METRIC_COLUMNS[1:]})
+        if score is not None:
+            member = group_values == name
+            entry["auroc"] = _auroc((y_true[member] == positive).astype(int), None, score[member])
+        entry["used_for_disparities"] = bool(used[i])
+        rows[name] = entry
     return rows
 
 
@@ -464,49 +498,52 @@ def _attribute_section(
     confidence: float,
     seed: int,
 ) -> dict[str, Any]:
-    assert encoded.y_pred is not None
-    groups = pd.DataFrame({attribute: values})
-    sizes = groups[attribute].value_counts()
-    used = sorted(str(g) for g, size in sizes.items() if size >= min_group_size)
+    values = values.astype(str)
+    names, confusion = _group_confusion(encoded, values)
+    counts = confusion.sum(axis=(1, 2))
+    used = counts >= min_group_size
     overall, per_class = _attribute_disparities(
         encoded,
-        values,
-        used,
+        confusion[used],
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         rng=rng_for(seed, attribute),
     )
+
+    def rows(positive: int, class_score: np.ndarray | None) -> dict[str, dict[str, Any]]:
+        return _group_rows(
+            names,
+            confusion,
+            positive,
+            used,
+            y_true=encoded.y_true,
+            group_values=values,
+            score=class_score,
+        )
+
     section: dict[str, Any] = {"min_group_size": min_group_size}
     if encoded.binary:
-        table = _binary_group_metrics(encoded.y_true, encoded.y_pred, groups, score)
-        section["groups"] = _rows(table, set(used))
+        section["groups"] = rows(1, score)
     else:
-        classes: dict[str, Any] = {}
-        for k, cls in enumerate(encoded.classes):
-            table = _binary_group_metrics(
-                (encoded.y_true == k).astype(int),
-                (encoded.y_pred == k).astype(int),
-                groups,
-                None if score is None else score[:, k],
-            )
-            classes[str(cls)] = {
-                "groups": _rows(table, set(used)),
+        section["classes"] = {
+            str(cls): {
+                "groups": rows(k, None if score is None else score[:, k]),
                 "disparities": per_class[cls],
                 "four_fifths_rule": _four_fifths(per_class[cls]["disparate_impact_ratio"]["value"]),
             }
-        correct = pd.Series(encoded.y_true == encoded.y_pred)
-        accuracy = correct.groupby(groups[attribute].to_numpy()).mean()
+            for k, cls in enumerate(encoded.classes)
+        }
+        correct = np.trace(confusion, axis1=1, axis2=2)
         section["groups"] = {
-            str(g): {
-                "count": int(sizes[g]),
-                "accuracy": float(accuracy[g]),
+            name: {
+                "count": int(counts[i]),
+                "accuracy": float(correct[i] / counts[i]),
                 # class-specific rates live under "classes"; kept as null for a uniform shape
                 **{c: None for c in GROUP_METRIC_COLUMNS if c not in ("count", "accuracy")},
-                "used_for_disparities": str(g) in used,
+                "used_for_disparities": bool(used[i]),
             }
-            for g in sorted(sizes.index, key=str)
+            for i, name in enumerate(names)
         }
-        section["classes"] = classes
     section["disparities"] = overall
     section["four_fifths_rule"] = _four_fifths(overall["disparate_impact_ratio"]["value"])
     return section

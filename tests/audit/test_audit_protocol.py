@@ -1,0 +1,82 @@
+"""Every registered audit check, run on one shared context (like sklearn's check_estimator)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ethos.audit import CHECKS, AuditContext, AuditError, Check, run_checks, to_jsonable
+from ethos.audit.errors import AuditWarning
+
+
+def _context(seed: int = 0) -> AuditContext:
+    rng = np.random.default_rng(123)
+    n = 240  # small on purpose: small groups, NaN rates, a small-sample warning
+    groups = pd.DataFrame(
+        {
+            "race": rng.choice(["A", "B", "C"], n, p=[0.6, 0.35, 0.05]),
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
+    prob = rng.random(n)
+    y_true = (rng.random(n) < prob).astype(int)
+    y_pred = (prob > 0.5).astype(int)
+    return AuditContext(
+        y_true=y_true,
+        y_pred=y_pred,
+        y_prob=prob,
+        groups=groups,
+        texts=[f"example {i}" for i in range(n)],
+        seed=seed,
+    )
+
+
+def _run(name: str, context: AuditContext, **options: Any) -> str:
+    check = CHECKS[name](**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AuditWarning)
+        section = to_jsonable(check.run(context))
+    return json.dumps(section, allow_nan=False, sort_keys=True)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_every_check_follows_the_protocol(name: str) -> None:
+    check = CHECKS[name]()
+    assert isinstance(check, Check)
+    assert check.name == name
+    assert isinstance(check.requires, tuple)
+    context = _context(seed=1)
+    first = _run(name, context)
+    assert isinstance(json.loads(first), dict) and json.loads(first)
+    assert _run(name, _context(seed=1)) == first  # same seed, same section
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_every_check_says_what_it_is_missing(name: str) -> None:
+    check = CHECKS[name]()
+    empty = AuditContext()
+    assert empty.missing(check) == list(check.requires)
+    with pytest.raises(AuditError, match=f"the {name} check needs"):
+        check.run(empty)
+
+
+def test_run_checks_runs_the_registry_and_rejects_unknown_names() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AuditWarning)
+        result = run_checks(_context(), options={"fairness": {"n_bootstrap": 50}})
+    assert set(result) == set(CHECKS)
+    json.dumps(result, allow_nan=False)
+    with pytest.raises(AuditError, match="unknown audit checks \\['nope'\\]"):
+        run_checks(_context(), names=["nope"])
+
+
+def test_to_jsonable_turns_nan_into_null() -> None:
+    value = {"a": np.float64("nan"), "b": (np.int64(3), 0.5), "c": np.array([1.0, np.nan])}
+    assert to_jsonable(value) == {"a": None, "b": [3, 0.5], "c": [1.0, None]}
+    with pytest.raises(AuditError, match="infinite"):
+        to_jsonable({"x": float("inf")})
