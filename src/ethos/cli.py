@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 if TYPE_CHECKING:
     from ethos.data.build import TokenCounter
@@ -97,10 +98,74 @@ def _token_counter(model_name: str) -> TokenCounter:
     return token_counter(model_name)
 
 
+@app.command("train")
+def train_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="Run config (YAML)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    output_dir: Path | None = typer.Option(None, help="Overrides output_dir from the config."),
+) -> None:
+    """Fine-tune the configured model and write a run directory (model, manifest, metrics)."""
+    config = load_config(config_path)
+    if output_dir is not None:
+        config = config.model_copy(update={"output_dir": output_dir})
+    _train_and_report(config, quiet=quiet)
+
+
+def _train_and_report(config: RunConfig, *, quiet: bool) -> None:
+    from ethos.training import train
+
+    run = train(config, quiet=quiet)
+    metrics = run.metrics
+    console.print(f"run directory: {run.path}")
+    console.print(_metrics_table(metrics))
+
+
+def _metrics_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="test metrics (same split)")
+    for column in ("model", "accuracy", "macro-F1", "AUROC"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    rows = [("fine-tuned", metrics["test"])] + [
+        (name, scores["test"]) for name, scores in metrics["baselines"].items()
+    ]
+    for name, scores in rows:
+        auroc = scores.get("auroc")
+        table.add_row(
+            name,
+            f"{scores['accuracy']:.3f}",
+            f"{scores['macro_f1']:.3f}",
+            "-" if auroc is None else f"{auroc:.3f}",
+        )
+    return table
+
+
 @app.command()
-def demo() -> None:
-    """The main job, end to end on the bundled COMPAS data (for now: load and describe it)."""
-    data_describe("compas", tokens=True)
+def predict(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run directory."),
+    input_path: Path = typer.Option(..., "--input", "-i", help="CSV or JSONL rows to score."),
+    output_path: Path | None = typer.Option(
+        None, "--output", "-o", help="Where to write (CSV); default INPUT.predictions.csv."
+    ),
+) -> None:
+    """Score a file with a trained run: the same rows plus predicted label and probabilities."""
+    from ethos.rundir import RunDir
+    from ethos.training.predict import predict_file
+
+    written = predict_file(RunDir.open(run_dir), input_path, output_path)
+    console.print(f"wrote {written}")
+
+
+@app.command()
+def demo(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+    """The main job on bundled COMPAS: describe the data, fine-tune, compare with baselines."""
+    config = load_config(_example_path("compas"))
+    data_describe("compas", tokens=False)
+    _train_and_report(config, quiet=quiet)
+
+
+def _example_path(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("ethos.examples") / f"{name}.yaml"))
 
 
 def main() -> None:

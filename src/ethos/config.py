@@ -105,13 +105,46 @@ class ModelConfig(StrictModel):
     max_length: Annotated[int, Field(ge=8, le=8192)] = 128
 
 
+class EarlyStoppingConfig(StrictModel):
+    """Stop when the validation metric has not improved for ``patience`` evaluations."""
+
+    metric: Literal["accuracy", "macro_f1", "auroc", "loss"] = "macro_f1"
+    patience: Annotated[int, Field(ge=1)] = 2
+
+
+class LoraConfig(StrictModel):
+    """Low-rank adapters through peft; the task head is trained and saved with the adapter."""
+
+    method: Literal["lora"] = "lora"
+    r: Annotated[int, Field(ge=1, le=512)] = 8
+    alpha: Annotated[float, Field(gt=0)] = 16.0
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
+
+
 class TrainConfig(StrictModel):
-    """Optimisation settings; the fine-tuning engine reads these."""
+    """Optimisation settings for the one training loop (AdamW, linear warm-up and decay)."""
 
     epochs: Annotated[float, Field(gt=0)] = 3.0
     batch_size: Annotated[int, Field(ge=1)] = 32
+    eval_batch_size: Annotated[int, Field(ge=1)] = 128
     learning_rate: Annotated[float, Field(gt=0)] = 5e-5
     weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.06
+    gradient_accumulation_steps: Annotated[int, Field(ge=1)] = 1
+    max_grad_norm: Annotated[float, Field(gt=0)] | None = 1.0
+    class_weights: Literal["none", "balanced"] | list[float] = "none"
+    early_stopping: EarlyStoppingConfig | None = None
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto", description="auto: bf16/fp16 autocast where the hardware supports it."
+    )
+    group_by_length: bool = Field(
+        default=True, description="Batch texts of similar length together to cut padding."
+    )
+    max_steps: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Stop after this many optimizer steps (smoke tests)."
+    )
+    peft: LoraConfig | None = None
 
 
 class RunConfig(StrictModel):

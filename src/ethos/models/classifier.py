@@ -1,0 +1,76 @@
+"""Sequence-classification models: a pretrained encoder plus a freshly initialised head.
+
+The model is a plain Hugging Face ``AutoModelForSequenceClassification``, so a user can always take
+it out of ethos and use it with ``from_pretrained``; label names travel in its config.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ethos.errors import ModelError
+from ethos.models.resolve import resolve_model_dir
+
+
+def load_tokenizer(name: str) -> Any:
+    """The tokenizer of a model name (default, directory or hub id)."""
+    from transformers import AutoTokenizer
+
+    location = resolve_model_dir(name)
+    try:
+        return AutoTokenizer.from_pretrained(str(location))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the tokenizer of model '{name}': {exc}") from None
+
+
+def load_classifier(name: str, label_names: Sequence[str]) -> Any:
+    """A sequence classifier with one output per label name, its head newly initialised."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    location = resolve_model_dir(name)
+    id2label = dict(enumerate(label_names))
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized head" is expected here, not news
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return AutoModelForSequenceClassification.from_pretrained(
+                str(location),
+                num_labels=len(label_names),
+                id2label=id2label,
+                label2id={v: k for k, v in id2label.items()},
+            )
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot load model '{name}' for sequence classification: {exc}",
+            hint="use model.name: default or a local Hugging Face model directory",
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        logging.getLogger("transformers").setLevel(logging.WARNING)
+
+
+def load_classifier_from_dir(model_dir: Path) -> tuple[Any, Any]:
+    """A trained classifier and its tokenizer from a run's ``model/`` folder, in eval mode."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(
+            f"{model_dir} holds no saved model (config.json missing)",
+            hint="the run directory may be incomplete; train again",
+        )
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"the model in {model_dir} cannot be loaded: {exc}",
+            hint="the files may be corrupted; train again",
+        ) from None
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,97 @@
+"""The run directory: the hand-off between training and every later stage.
+
+Everything a later command needs is in it: ``model/`` (Hugging Face format, tokenizer included),
+``config.yaml`` (resolved), ``manifest.json`` (fingerprints, hashes, versions, seed, timing),
+``metrics.json`` and ``predictions.parquet``. It is written into a temporary sibling folder and
+renamed into place, so a run directory either exists whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ethos.errors import EthosError
+
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.parquet"
+CONFIG = "config.yaml"
+MODEL = "model"
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary directory that becomes ``final`` only if the block finishes."""
+    if final.exists():
+        raise EthosError(f"{final} already exists", hint="choose another output directory")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """JSON with NaN refused: downstream tools (and auditors) read these files."""
+    path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A finished run on disk, read lazily."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        path = Path(path)
+        if not (path / MANIFEST).is_file():
+            raise EthosError(
+                f"{path} is not an ethos run directory (no {MANIFEST})",
+                hint="pass the folder `ethos train` printed at the end",
+            )
+        return cls(path)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return dict(json.loads((self.path / MANIFEST).read_text()))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(json.loads((self.path / METRICS).read_text()))
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / PREDICTIONS)
+
+    def __repr__(self) -> str:
+        manifest = self.manifest
+        test = self.metrics.get("test", {})
+        auroc = test.get("auroc")
+        shown = f", AUROC {auroc:.3f}" if auroc is not None else ""
+        return (
+            f"<RunDir {manifest['run_id']} at {self.path}>\n"
+            f"  data: {manifest['data']['name']} ({manifest['data']['rows']} rows, "
+            f"fingerprint {manifest['data']['fingerprint'][:12]})\n"
+            f"  model: {manifest['model']['name']}, "
+            f"{manifest['training']['optimizer_steps']} optimizer steps\n"
+            f"  test: accuracy {test.get('accuracy', float('nan')):.3f}, "
+            f"macro-F1 {test.get('macro_f1', float('nan')):.3f}{shown}"
+        )
