@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-slow lint format bench clean
+.PHONY: setup system-packages demo test test-slow lint format bench clean
 
 setup: $(STAMP)
 
@@ -29,13 +29,19 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/ethos demo
 
+# Debian packages some tests need (a real PostgreSQL server for the ledger). Installs as root;
+# elsewhere it says what to run, and those tests skip (CI=true makes them fail instead).
+SYSTEM_PACKAGES := postgresql
+system-packages:
+	@bash scripts/install-system-packages.sh $(SYSTEM_PACKAGES) || echo "warning: system packages missing; some tests will skip"
+
 # pytest exits 5 when it collected nothing; that is a failure of the suite's wiring, not a pass,
 # so it is reported as such instead of being silently treated as success.
-test: setup lint
+test: setup system-packages lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
-test-slow: setup
+test-slow: setup system-packages
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: setup

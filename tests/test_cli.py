@@ -30,7 +30,7 @@ def ethos(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 def test_help_lists_the_commands() -> None:
     result = ethos("--help")
     assert result.returncode == 0
-    for command in ("init", "data", "demo", "genome"):
+    for command in ("init", "data", "train", "predict", "demo", "genome", "neuro", "ledger"):
         assert command in result.stdout
 
 

@@ -22,6 +22,8 @@ from ethos.config import DataConfig, RunConfig, load_config
 from ethos.errors import USER_ERROR_EXIT_CODE, EthosError
 from ethos.examples import example_names, example_text
 from ethos.genome.cli import app as genome_app
+from ethos.governance.ledger_cli import app as ledger_app
+from ethos.neuro.cli import app as neuro_app
 
 app = typer.Typer(
     name="ethos",
@@ -34,6 +36,8 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(genome_app, name="genome", help="CRISPR guide design and off-target scoring.")
+app.add_typer(neuro_app, name="neuro", help="EEG intent decoding and safe closed-loop stimulation.")
+app.add_typer(ledger_app, name="ledger", help="The tamper-evident ledger: show and verify.")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
