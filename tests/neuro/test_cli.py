@@ -32,9 +32,9 @@ def test_simulate_then_decode_with_reports(tmp_path: Path) -> None:
 
 def test_closed_loop_writes_report_and_audit_log(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    result = runner.invoke(app, ["closed-loop", "--authorised-by", "Dr A. Clinician",
-                                 "--duration-s", "6", "--no-tune", "--fault-at-s", "2",
-                                 "--audit-log", str(log), "--html", str(tmp_path / "cl.html")])  # fmt: skip
+    args = ["closed-loop", "--authorised-by", "Dr A. Clinician", "--duration-s", "6"]
+    args += ["--no-tune", "--fault-at-s", "2", "--audit-log", str(log)]
+    result = runner.invoke(app, [*args, "--html", str(tmp_path / "cl.html")])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert events[0]["kind"] == "consent" and events[0]["authorised_by"] == "Dr A. Clinician"
