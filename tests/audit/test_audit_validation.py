@@ -76,6 +76,11 @@ def test_labels_not_in_the_label_space_of_the_predictions() -> None:
         expected_calibration_error([0, 1, 3], np.full((3, 3), 1 / 3))
 
 
+def test_missing_labels() -> None:
+    with pytest.raises(AuditError, match="y_true has 1 missing labels"):
+        disparities([0, np.nan, 1], [0, 1, 1], sensitive_features=["a", "b", "a"])
+
+
 def test_two_unknown_labels_need_pos_label() -> None:
     with pytest.raises(AuditError, match="cannot tell which of the labels \\['no', 'yes'\\]"):
         disparities(["no", "yes"], ["yes", "yes"], sensitive_features=["a", "b"])

@@ -67,11 +67,9 @@ class Tamperer:
     """One raw connection pool for many edits (the field-by-field loop makes hundreds)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self._cm = raw(url)  # drops the triggers once
-        self._cm.__enter__()
-        self._cm.__exit__(None, None, None)
         self.engine = create_engine(resolve_url(url))
+        with self.engine.begin() as conn:
+            drop_triggers(conn)
 
     def __enter__(self) -> Tamperer:
         return self
@@ -92,19 +90,24 @@ class Tamperer:
             )
 
 
+def drop_triggers(conn: Connection) -> None:
+    """Remove the append-only triggers, as an attacker with DDL rights would first."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ethos_ledger_no_update")
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ethos_ledger_no_delete")
+    else:
+        conn.exec_driver_sql(
+            "DROP TRIGGER IF EXISTS ethos_ledger_no_change ON ethos_ledger_entries"
+        )
+
+
 @contextmanager
 def raw(url: str) -> Iterator[Connection]:
     """A plain transaction on the ledger's database, with the append-only triggers dropped."""
     engine = create_engine(resolve_url(url))
     try:
         with engine.begin() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS ethos_ledger_no_update")
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS ethos_ledger_no_delete")
-            else:
-                conn.exec_driver_sql(
-                    "DROP TRIGGER IF EXISTS ethos_ledger_no_change ON ethos_ledger_entries"
-                )
+            drop_triggers(conn)
             yield conn
     finally:
         engine.dispose()

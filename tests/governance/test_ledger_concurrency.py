@@ -67,3 +67,27 @@ def test_concurrent_appenders_never_fork_the_chain(ledger_url: str) -> None:
     switches = sum(a != b for a, b in itertools.pairwise(writers))
     assert switches > WORKERS, f"appends did not interleave ({switches} switches)"
     print(f"{WORKERS}x{PER_WORKER} appends in {elapsed:.1f} s, {switches} writer switches")
+
+
+def _open_and_append(url: str, worker: int, start: Barrier) -> None:
+    start.wait(timeout=60)
+    with Ledger.open(url) as ledger:
+        ledger.append(kind="run", actor=f"worker-{worker}")
+
+
+def test_processes_racing_to_create_a_new_ledger_share_one_schema(ledger_url: str) -> None:
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(WORKERS)
+    procs = [
+        ctx.Process(target=_open_and_append, args=(ledger_url, w, start)) for w in range(WORKERS)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+        assert proc.exitcode == 0
+    with Ledger.open(ledger_url) as ledger:
+        report = ledger.verify()
+        actors = sorted(e.actor for e in ledger.entries())
+    assert report.ok and report.count == WORKERS, report
+    assert actors == [f"worker-{w}" for w in range(WORKERS)]

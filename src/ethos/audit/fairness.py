@@ -369,7 +369,7 @@ def _attribute_disparities(
     boot = resample_confusion(confusion, n_resamples=n_bootstrap, rng=rng) if n_bootstrap else None
     positives = [1] if encoded.binary else list(range(k))
 
-    # values[name] has shape (n_classes_audited,) for the point and (B, n_classes_audited) for boot
+    # point[name]: one value per audited class; samples[name]: one (B,) array per audited class
     point: dict[str, list[np.ndarray]] = {name: [] for name in DISPARITIES}
     samples: dict[str, list[np.ndarray]] = {name: [] for name in DISPARITIES}
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -110,6 +110,12 @@ def encode_labels(
     """
     true = as_1d("y_true", y_true)
     pred = None if y_pred is None else as_1d("y_pred", y_pred)
+    for name, values in (("y_true", true), ("y_pred", pred)):
+        if values is not None and pd.isna(values).any():
+            raise AuditError(
+                f"{name} has {int(pd.isna(values).sum())} missing labels",
+                hint="drop the rows without a label (or prediction) before auditing",
+            )
     if labels is not None:
         space = list(labels)
     elif n_classes is not None and n_classes > 2:
