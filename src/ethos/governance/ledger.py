@@ -480,9 +480,10 @@ def _check_text(name: str, value: Any, *, required: bool) -> str | None:
             f"got {value!r}",
             hint=f"pass {name} as a str" + ("" if required else " or leave it out"),
         )
-    if len(value) > store._FIELD:
+    if len(value) > store.MAX_FIELD_CHARS:
         raise LedgerError(
-            f"ledger field {name} is {len(value)} characters long; the limit is {store._FIELD}",
+            f"ledger field {name} is {len(value)} characters long; "
+            f"the limit is {store.MAX_FIELD_CHARS}",
             hint="put long values in payload, or store a hash of them here",
         )
     return value

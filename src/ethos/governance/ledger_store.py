@@ -60,7 +60,9 @@ URL_HINT = (
 
 # SQLite's INTEGER PRIMARY KEY is its 64-bit rowid; BIGINT elsewhere.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
-_FIELD = 255  # longest accepted free-text field (ids, hashes, fingerprints, actor, decision)
+MAX_FIELD_CHARS = (
+    255  # longest accepted free-text field (ids, hashes, fingerprints, actor, decision)
+)
 
 metadata = MetaData()
 
@@ -69,13 +71,13 @@ entries_table = Table(
     metadata,
     Column("seq", _SEQ, primary_key=True, autoincrement=False),
     Column("kind", String(64), nullable=False),
-    Column("actor", String(_FIELD), nullable=False),
-    Column("run_id", String(_FIELD)),
-    Column("dataset_fingerprint", String(_FIELD)),
-    Column("config_hash", String(_FIELD)),
-    Column("model_hash", String(_FIELD)),
-    Column("audit_digest", String(_FIELD)),
-    Column("decision", String(_FIELD)),
+    Column("actor", String(MAX_FIELD_CHARS), nullable=False),
+    Column("run_id", String(MAX_FIELD_CHARS)),
+    Column("dataset_fingerprint", String(MAX_FIELD_CHARS)),
+    Column("config_hash", String(MAX_FIELD_CHARS)),
+    Column("model_hash", String(MAX_FIELD_CHARS)),
+    Column("audit_digest", String(MAX_FIELD_CHARS)),
+    Column("decision", String(MAX_FIELD_CHARS)),
     Column("created_at", String(32), nullable=False),
     Column("payload", Text(), nullable=False),
     Column("prev_hash", String(64), nullable=False, unique=True),
