@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ethos.data.build import TokenCounter
-from ethos.errors import ModelError
-from ethos.models.resolve import resolve_model_dir
+from ethos.models.classifier import load_tokenizer
 
 
-def token_counter(model_name: str) -> TokenCounter:
-    """A function (texts, pairs) -> token counts including special tokens."""
-    from transformers import AutoTokenizer
-
-    location = resolve_model_dir(model_name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(location))
-    except OSError as exc:
-        raise ModelError(f"cannot load the tokenizer of model '{model_name}': {exc}") from None
+def counter_for(tokenizer: Any) -> TokenCounter:
+    """A function (texts, pairs) -> token counts including special tokens, untruncated."""
 
     def count(texts: Sequence[str], pairs: Sequence[str] | None) -> np.ndarray:
         encoded = tokenizer(
@@ -32,3 +25,8 @@ def token_counter(model_name: str) -> TokenCounter:
         return np.array([len(ids) for ids in encoded], dtype=np.int64)
 
     return count
+
+
+def token_counter(model_name: str) -> TokenCounter:
+    """The counter of a model named in a config (default, directory or hub id)."""
+    return counter_for(load_tokenizer(model_name))

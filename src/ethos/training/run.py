@@ -24,6 +24,7 @@ from ethos.data import Dataset, load_dataset, resolve_data_config
 from ethos.errors import ConfigError
 from ethos.models.classifier import load_classifier, load_tokenizer
 from ethos.models.resolve import resolve_model_dir
+from ethos.models.tokens import counter_for
 from ethos.rundir import (
     CONFIG,
     MANIFEST,
@@ -98,14 +99,10 @@ def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model.name)
 
-    def count_tokens(texts: Any, pairs: Any) -> np.ndarray:
-        out = tokenizer(list(texts), list(pairs) if pairs is not None else None)["input_ids"]
-        return np.array([len(ids) for ids in out])
-
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         dataset = load_dataset(
-            config.data, max_length=config.model.max_length, count_tokens=count_tokens
+            config.data, max_length=config.model.max_length, count_tokens=counter_for(tokenizer)
         )
     model = load_classifier(config.model.name, dataset.label_names)
     parts = {name: dataset.part(name) for name in ("train", "validation", "test")}
