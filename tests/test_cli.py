@@ -64,6 +64,14 @@ def test_init_writes_a_config_that_describes(tmp_path: Path) -> None:
     assert "<Dataset 'german': 1000 rows" in described.stdout
 
 
+def test_init_qa_example_points_at_the_installed_data(tmp_path: Path) -> None:
+    result = ethos("init", "--example", "squad_tiny", "qa.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    described = ethos("data", "describe", "qa.yaml", cwd=tmp_path)
+    assert described.returncode == 0, described.stderr
+    assert "60 questions, 12 paragraphs" in described.stdout
+
+
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "mine.yaml"
     target.write_text("precious: true\n")

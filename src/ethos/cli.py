@@ -52,7 +52,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented run config to start from (it runs as it is)."""
-    text = example_text(example)
+    text = example_text(example, absolute_data=True)
     if path.exists() and not force:
         raise EthosError(f"{path} already exists", hint="choose another path or pass --force")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +86,16 @@ def data_describe(
     from ethos.data import load_dataset
 
     config = _config_for(target)
+    if config.task == "extractive_qa":
+        from ethos.data.squad import load_squad
+
+        split = config.data.split
+        squad = load_squad(
+            config.data.source, validation=split.validation, test=split.test, seed=split.seed
+        )
+        console.print(repr(squad))
+        console.print(f"  fingerprint: {squad.fingerprint}")
+        return
     counter = _token_counter(config.model.name) if tokens else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings are printed with the summary below
@@ -104,11 +114,38 @@ def _token_counter(model_name: str) -> TokenCounter:
 
 @app.command("train")
 def train_command(
-    config_path: Path = typer.Argument(..., metavar="CONFIG", help="Run config (YAML)."),
+    config_path: Path | None = typer.Argument(
+        None, metavar="CONFIG", help="Run config (YAML). Not needed with --resume."
+    ),
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        metavar="RUN_DIR",
+        help="Continue a killed run from its newest per-epoch checkpoint; it ends with the same "
+        "model and metrics as an uninterrupted run.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     output_dir: Path | None = typer.Option(None, help="Overrides output_dir from the config."),
 ) -> None:
-    """Fine-tune the configured model and write a run directory (model, manifest, metrics)."""
+    """Fine-tune the configured model and write a run directory (model, manifest, metrics).
+
+    The run directory is created at the start and gets a checkpoint after every epoch, so an
+    interrupted run can be continued with `ethos train --resume RUN_DIR`.
+    """
+    if resume is not None:
+        if config_path is not None:
+            raise EthosError(
+                "give either CONFIG or --resume RUN_DIR, not both",
+                hint="a resumed run uses the config.yaml saved in its run directory",
+            )
+        from ethos.training.run import resume as resume_run
+
+        _report(resume_run(resume, quiet=quiet))
+        return
+    if config_path is None:
+        raise EthosError(
+            "missing CONFIG", hint="ethos train CONFIG, or ethos train --resume RUN_DIR"
+        )
     config = load_config(config_path)
     if output_dir is not None:
         config = config.model_copy(update={"output_dir": output_dir})
@@ -118,10 +155,28 @@ def train_command(
 def _train_and_report(config: RunConfig, *, quiet: bool) -> None:
     from ethos.training import train
 
-    run = train(config, quiet=quiet)
-    metrics = run.metrics
+    _report(train(config, quiet=quiet))
+
+
+def _report(run: Any) -> None:
     console.print(f"run directory: {run.path}")
-    console.print(_metrics_table(metrics))
+    metrics = run.metrics
+    if "baselines" in metrics:
+        console.print(_metrics_table(metrics))
+    else:
+        console.print(_qa_table(metrics))
+
+
+def _qa_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="extractive QA (official SQuAD exact match and F1, 0-100)")
+    for column in ("part", "questions", "exact match", "F1"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    for part in ("validation", "test"):
+        scores = metrics[part]
+        table.add_row(
+            part, f"{scores['count']:.0f}", f"{scores['exact_match']:.1f}", f"{scores['f1']:.1f}"
+        )
+    return table
 
 
 def _metrics_table(metrics: dict[str, Any]) -> Table:
@@ -140,6 +195,25 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
             "-" if auroc is None else f"{auroc:.3f}",
         )
     return table
+
+
+@app.command("export")
+def export_command(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run directory."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write (must not exist)."),
+    merge: bool = typer.Option(
+        False,
+        "--merge",
+        help="Fold a LoRA adapter into the base weights, giving a plain Hugging Face model that "
+        "loads with from_pretrained and needs neither peft nor ethos.",
+    ),
+) -> None:
+    """Write a run's model as a standalone Hugging Face model folder (with its tokenizer)."""
+    from ethos.models.export import export_model
+    from ethos.rundir import RunDir
+
+    written = export_model(RunDir.open(run_dir), output, merge=merge)
+    console.print(f"wrote {written}")
 
 
 @app.command()

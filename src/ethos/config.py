@@ -108,7 +108,11 @@ class ModelConfig(StrictModel):
 class EarlyStoppingConfig(StrictModel):
     """Stop when the validation metric has not improved for ``patience`` evaluations."""
 
-    metric: Literal["accuracy", "macro_f1", "auroc", "loss"] = "macro_f1"
+    metric: Literal["accuracy", "macro_f1", "auroc", "loss", "exact_match", "f1"] = Field(
+        default="macro_f1",
+        description="accuracy, macro_f1, auroc or loss for classification; exact_match or f1 "
+        "(SQuAD) for extractive_qa.",
+    )
     patience: Annotated[int, Field(ge=1)] = 2
 
 
@@ -117,7 +121,7 @@ class LoraConfig(StrictModel):
 
     method: Literal["lora"] = "lora"
     r: Annotated[int, Field(ge=1, le=512)] = 8
-    alpha: Annotated[float, Field(gt=0)] = 16.0
+    alpha: Annotated[int, Field(ge=1)] = 16
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
 
@@ -145,6 +149,21 @@ class TrainConfig(StrictModel):
         default=None, description="Stop after this many optimizer steps (smoke tests)."
     )
     peft: LoraConfig | None = None
+    keep_checkpoints: bool = Field(
+        default=False,
+        description="Keep the per-epoch checkpoints after a run finishes (they are deleted by "
+        "default: each holds the model and optimizer state, several times the model's size).",
+    )
+
+
+class QAConfig(StrictModel):
+    """Extractive QA windows and answer decoding."""
+
+    doc_stride: Annotated[int, Field(ge=0)] = Field(
+        default=48, description="Context tokens shared by consecutive windows of a long context."
+    )
+    max_answer_tokens: Annotated[int, Field(ge=1)] = 30
+    n_best: Annotated[int, Field(ge=1)] = 20
 
 
 class RunConfig(StrictModel):
@@ -154,6 +173,7 @@ class RunConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: Literal["classification", "extractive_qa"] = "classification"
     train: TrainConfig = Field(default_factory=TrainConfig)
+    qa: QAConfig = Field(default_factory=QAConfig)
     policy: Path | None = None
     seed: int = 42
     output_dir: Path = Path("runs")
@@ -181,7 +201,7 @@ def load_config(path: str | Path) -> RunConfig:
         ) from None
     raw = parse_yaml_mapping(text, path)
     config = validate_config(raw, path, text)
-    return _resolve_relative_paths(config, path.parent)
+    return resolve_relative_paths(config, path.parent)
 
 
 def parse_yaml_mapping(text: str, path: Path) -> dict[str, Any]:
@@ -282,7 +302,9 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _resolve_relative_paths(config: RunConfig, base: Path) -> RunConfig:
+def resolve_relative_paths(config: RunConfig, base: Path) -> RunConfig:
+    """Make file paths in ``config`` absolute, taking relative ones from ``base``."""
+
     def resolve(source: str | None) -> str | None:
         if source is None or not looks_like_path(source) or Path(source).is_absolute():
             return source

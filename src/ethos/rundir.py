@@ -2,8 +2,9 @@
 
 Everything a later command needs is in it: ``model/`` (Hugging Face format, tokenizer included),
 ``config.yaml`` (resolved), ``manifest.json`` (fingerprints, hashes, versions, seed, timing),
-``metrics.json`` and ``predictions.parquet``. It is written into a temporary sibling folder and
-renamed into place, so a run directory either exists whole or not at all.
+``metrics.json`` and ``predictions.parquet``. ``manifest.json`` is written last, so a folder with a
+manifest is a finished run; one without is a run in progress or a killed one (see
+``ethos train --resume``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
+from ethos.config import RunConfig
 from ethos.errors import EthosError
 
 MANIFEST = "manifest.json"
@@ -60,6 +63,12 @@ class RunDir:
     def open(cls, path: str | Path) -> RunDir:
         path = Path(path)
         if not (path / MANIFEST).is_file():
+            if (path / CONFIG).is_file():
+                raise EthosError(
+                    f"{path} is an unfinished run (no {MANIFEST} yet): it is still training or "
+                    "was interrupted",
+                    hint=f"continue it with: ethos train --resume {path}",
+                )
             raise EthosError(
                 f"{path} is not an ethos run directory (no {MANIFEST})",
                 hint="pass the folder `ethos train` printed at the end",
@@ -73,6 +82,11 @@ class RunDir:
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(json.loads((self.path / METRICS).read_text()))
+
+    @property
+    def config(self) -> RunConfig:
+        """The resolved config the run was trained with."""
+        return RunConfig.model_validate(yaml.safe_load((self.path / CONFIG).read_text()))
 
     @property
     def model_dir(self) -> Path:

@@ -134,8 +134,9 @@ def test_unknown_model_path_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_qa_task_on_a_classification_table_is_refused(tmp_path: Path) -> None:
     config = tiny_config(tmp_path).model_copy(update={"task": "extractive_qa"})
-    with pytest.raises(ConfigError, match="task 'extractive_qa' cannot be trained"):
+    with pytest.raises(ConfigError, match="extractive_qa needs a SQuAD-format JSON file"):
         train(config, quiet=True)
+    assert not list(tmp_path.iterdir())
 
 
 def test_train_cli_reports_baselines(tmp_path: Path) -> None:

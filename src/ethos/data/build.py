@@ -304,8 +304,10 @@ def load_dataset(
             table, fields, field_names=config.field_names, value_names=config.value_names
         )
         pairs = None
-    groups = pd.DataFrame(
-        {c: [format_value(v) for v in table[c]] for c in group_columns}, dtype=object
+    groups = pd.DataFrame(  # the index keeps the row count when there are no group columns
+        {c: [format_value(v) for v in table[c]] for c in group_columns},
+        index=pd.RangeIndex(len(table)),
+        dtype=object,
     )
     for column in group_columns:
         if groups[column].nunique() < 2:

@@ -15,11 +15,19 @@ def example_names() -> list[str]:
     )
 
 
-def example_text(name: str) -> str:
-    """The commented YAML of one example."""
+def example_text(name: str, *, absolute_data: bool = False) -> str:
+    """The commented YAML of one example.
+
+    With ``absolute_data``, a data file shipped beside the examples (``source: data/...``) is
+    named by its installed location, so the config still runs when written somewhere else.
+    """
     if name not in example_names():
         raise EthosError(
             f"there is no example named '{name}'",
             hint=f"choose one of: {', '.join(example_names())}",
         )
-    return (resources.files("ethos.examples") / f"{name}.yaml").read_text(encoding="utf-8")
+    folder = resources.files("ethos.examples")
+    text = (folder / f"{name}.yaml").read_text(encoding="utf-8")
+    if absolute_data:
+        text = text.replace("source: data/", f"source: {folder / 'data'}/")
+    return text

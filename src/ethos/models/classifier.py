@@ -6,6 +6,7 @@ it out of ethos and use it with ``from_pretrained``; label names travel in its c
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections.abc import Sequence
@@ -16,10 +17,19 @@ from ethos.errors import ModelError
 from ethos.models.resolve import resolve_model_dir
 
 
+def hide_transformers_progress_bars() -> None:
+    """ethos shows one progress bar for the work that matters; per-file load and save bars from
+    transformers would bury it (and fill CI logs)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(name: str) -> Any:
     """The tokenizer of a model name (default, directory or hub id)."""
     from transformers import AutoTokenizer
 
+    hide_transformers_progress_bars()
     location = resolve_model_dir(name)
     try:
         return AutoTokenizer.from_pretrained(str(location))
@@ -55,10 +65,32 @@ def load_classifier(name: str, label_names: Sequence[str]) -> Any:
         logging.getLogger("transformers").setLevel(logging.WARNING)
 
 
-def load_classifier_from_dir(model_dir: Path) -> tuple[Any, Any]:
-    """A trained classifier and its tokenizer from a run's ``model/`` folder, in eval mode."""
+LABELS_FILE = "labels.json"
+"""Label names of a LoRA run, whose ``model/`` holds an adapter without the base config."""
+
+
+def load_classifier_from_dir(model_dir: Path, base_model: str | None = None) -> tuple[Any, Any]:
+    """A trained classifier and its tokenizer from a run's ``model/`` folder, in eval mode.
+
+    A LoRA run's folder holds only the adapter and head; ``base_model`` (the run's
+    ``model.name``) supplies the rest.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from ethos.models.lora import is_adapter_dir, load_adapter
+
+    hide_transformers_progress_bars()
+    if is_adapter_dir(model_dir):
+        if base_model is None:
+            raise ModelError(f"{model_dir} holds a LoRA adapter; its base model must be named")
+        try:
+            labels = json.loads((model_dir / LABELS_FILE).read_text())
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"the LoRA run in {model_dir} is incomplete: {exc}", hint="train again"
+            ) from None
+        return load_adapter(load_classifier(base_model, labels), model_dir), tokenizer
     if not (model_dir / "config.json").is_file():
         raise ModelError(
             f"{model_dir} holds no saved model (config.json missing)",

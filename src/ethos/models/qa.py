@@ -207,8 +207,8 @@ def _answer_tokens(offsets: Offsets, answers: Sequence[tuple[str, int]]) -> tupl
 
 
 def decode_best_spans(
-    start_logits: np.ndarray | Sequence[Sequence[float]],
-    end_logits: np.ndarray | Sequence[Sequence[float]],
+    start_logits: np.ndarray | Sequence[np.ndarray] | Sequence[Sequence[float]],
+    end_logits: np.ndarray | Sequence[np.ndarray] | Sequence[Sequence[float]],
     features: QAFeatures,
     contexts: Sequence[str],
     *,

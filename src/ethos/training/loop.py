@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +25,20 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ethos.config import TrainConfig
+from ethos.errors import ModelError
 from ethos.training.batching import (
     Encoded,
     iterate,
     length_grouped_order,
     sequential_order,
     shuffled_order,
+)
+from ethos.training.checkpoint import (
+    Checkpoint,
+    LoopState,
+    numpy_state,
+    restore_numpy,
+    save_checkpoint,
 )
 from ethos.training.metrics import classification_metrics
 
@@ -48,6 +58,7 @@ class LoopResult:
     examples_seen: int = 0
     train_seconds: float = 0.0
     stopped_early: bool = False
+    resumed_from_epoch: int | None = None
 
 
 def mixed_precision_for(precision: str) -> str:
@@ -96,28 +107,59 @@ def predict_proba(
     return out
 
 
-def _evaluate(
-    model: torch.nn.Module,
-    data: Encoded,
+@dataclass(frozen=True)
+class Objective:
+    """What the task asks of the loop: a loss from model outputs, and how to judge an epoch.
+
+    ``loss(outputs, labels)`` returns the loss and the scores extra ``loss_terms`` see
+    (classification logits); ``evaluate(model)`` returns validation metrics, of which ``watch``
+    picks the best epoch (higher is better unless ``lower_is_better``).
+    """
+
+    loss: Callable[[Any, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    evaluate: Callable[[torch.nn.Module], dict[str, Any]]
+    watch: str
+    lower_is_better: bool = False
+
+
+def classification_objective(
+    validation: Encoded,
     label_names: Sequence[str],
     config: TrainConfig,
+    *,
     pad_id: int,
-) -> dict[str, Any]:
-    probabilities = predict_proba(model, data, batch_size=config.eval_batch_size, pad_id=pad_id)
-    metrics = classification_metrics(data.labels, probabilities, label_names)
-    picked = probabilities[np.arange(len(data)), data.labels]
-    metrics["loss"] = float(-np.log(np.clip(picked, 1e-12, None)).mean())
-    return metrics
+    class_weights: torch.Tensor | None = None,
+) -> Objective:
+    """Cross-entropy (optionally class-weighted); validation accuracy, macro-F1, AUROC, loss."""
+
+    def loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = outputs.logits.float()
+        weight = None if class_weights is None else class_weights.to(logits.device)
+        return F.cross_entropy(logits, labels, weight=weight), logits
+
+    def evaluate(model: torch.nn.Module) -> dict[str, Any]:
+        probabilities = predict_proba(
+            model, validation, batch_size=config.eval_batch_size, pad_id=pad_id
+        )
+        metrics = classification_metrics(validation.labels, probabilities, label_names)
+        picked = probabilities[np.arange(len(validation)), validation.labels]
+        metrics["loss"] = float(-np.log(np.clip(picked, 1e-12, None)).mean())
+        return metrics
+
+    watched = config.early_stopping.metric if config.early_stopping else "macro_f1"
+    return Objective(loss, evaluate, watched, lower_is_better=watched == "loss")
 
 
-def _improved(metric: str, new: dict[str, Any], best: dict[str, Any]) -> bool:
+def _improved(objective: Objective, new: dict[str, Any], best: dict[str, Any]) -> bool:
     if not best:
         return True
-    if new.get(metric) is None:
+    value = new.get(objective.watch)
+    if value is None:
         return False
-    if metric == "loss":
-        return bool(new["loss"] < best["loss"])
-    return bool(new[metric] > (best.get(metric) or -math.inf))
+    previous = best.get(objective.watch)
+    if previous is None:
+        return True
+    return bool(value < previous) if objective.lower_is_better else bool(value > previous)
 
 
 def train_loop(
@@ -129,11 +171,18 @@ def train_loop(
     label_names: Sequence[str],
     pad_id: int,
     seed: int,
+    objective: Objective | None = None,
     loss_terms: Sequence[LossTerm] = (),
     grad_transforms: Sequence[GradTransform] = (),
+    checkpoint_dir: Path | None = None,
+    resume_from: Checkpoint | None = None,
     quiet: bool = False,
 ) -> LoopResult:
-    """Fine-tune ``model`` in place; it ends holding the weights of the best validation epoch."""
+    """Fine-tune ``model`` in place; it ends holding the weights of the best validation epoch.
+
+    With ``checkpoint_dir`` a checkpoint is written after every epoch that is not the last;
+    ``resume_from`` (a loaded checkpoint of the same run) continues exactly where it was taken.
+    """
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(config.precision),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -141,6 +190,11 @@ def train_loop(
     )
     generator = np.random.default_rng(seed)
     torch.manual_seed(seed)
+    if objective is None:
+        weights = class_weight_tensor(config, train.labels, len(label_names))
+        objective = classification_objective(
+            validation, label_names, config, pad_id=pad_id, class_weights=weights
+        )
 
     # Optimiser: AdamW without decay on biases and LayerNorm weights; linear warm-up then decay.
     decay: list[torch.nn.Parameter] = []
@@ -168,21 +222,30 @@ def train_loop(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    result = LoopResult()
+    best_state: dict[str, torch.Tensor] | None = None
+    stale = 0
+    epoch = 0
+    if resume_from is not None:
+        epoch, stale, best_state = _restore(
+            resume_from, model, optimizer, scheduler, generator, result, total_steps
+        )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    weights = class_weight_tensor(config, train.labels, len(label_names))
-    if weights is not None:
-        weights = weights.to(accelerator.device)
     transforms = list(grad_transforms)
     if config.max_grad_norm is not None:
         transforms.insert(0, clip_gradients(config.max_grad_norm, accelerator))
 
-    result = LoopResult()
-    best_state: dict[str, torch.Tensor] | None = None
-    stale = 0
     lengths = train.lengths()
-    progress = tqdm(total=total_steps, disable=quiet, desc="training", unit="step", leave=False)
-    started = time.perf_counter()
-    epoch = 0
+    progress = tqdm(
+        total=total_steps,
+        initial=result.optimizer_steps,
+        disable=quiet,
+        desc="training",
+        unit="step",
+        leave=False,
+    )
+    started = time.perf_counter() - result.train_seconds
+    examples_at_start = result.examples_seen
     while result.optimizer_steps < total_steps:
         epoch += 1
         model.train()
@@ -194,10 +257,9 @@ def train_loop(
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             labels = batch.pop("labels")
             with accelerator.accumulate(model), accelerator.autocast():
-                logits = model(**batch).logits.float()
-                loss = F.cross_entropy(logits, labels, weight=weights)
+                loss, scores = objective.loss(model(**batch), labels)
                 for term in loss_terms:
-                    loss = loss + term(batch, logits, indices)
+                    loss = loss + term(batch, scores, indices)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     for transform in transforms:
@@ -209,30 +271,50 @@ def train_loop(
             result.tokens_seen += int(batch["attention_mask"].sum())
             if accelerator.sync_gradients:
                 result.optimizer_steps += 1
-                elapsed = time.perf_counter() - started
-                progress.set_postfix(
-                    loss=f"{loss.item():.4f}", ex_s=f"{result.examples_seen / elapsed:.0f}"
-                )
-                progress.update(1)
+                if not quiet:
+                    elapsed = time.perf_counter() - started - result.train_seconds
+                    rate = (result.examples_seen - examples_at_start) / max(elapsed, 1e-9)
+                    progress.set_postfix(loss=f"{loss.item():.4f}", ex_s=f"{rate:.0f}")
+                    progress.update(1)
                 if result.optimizer_steps >= total_steps:
                     break
 
         # Evaluate once per epoch; keep the best weights for early stopping and the final model.
-        metrics = _evaluate(
-            accelerator.unwrap_model(model), validation, label_names, config, pad_id
-        )
+        unwrapped = accelerator.unwrap_model(model)
+        metrics = objective.evaluate(unwrapped)
         metrics["epoch"] = epoch
         metrics["optimizer_steps"] = result.optimizer_steps
         result.history.append(metrics)
-        watched = config.early_stopping.metric if config.early_stopping else "macro_f1"
-        if _improved(watched, metrics, result.best_validation):
+        if _improved(objective, metrics, result.best_validation):
             result.best_validation, result.best_epoch, stale = metrics, epoch, 0
-            best_state = copy.deepcopy(accelerator.unwrap_model(model).state_dict())
+            best_state = copy.deepcopy(unwrapped.state_dict())
         else:
             stale += 1
         if config.early_stopping and stale >= config.early_stopping.patience:
             result.stopped_early = True
             break
+        if checkpoint_dir is not None and result.optimizer_steps < total_steps:
+            state = LoopState(
+                epoch=epoch,
+                optimizer_steps=result.optimizer_steps,
+                examples_seen=result.examples_seen,
+                tokens_seen=result.tokens_seen,
+                train_seconds=time.perf_counter() - started,
+                history=result.history,
+                best_validation=result.best_validation,
+                best_epoch=result.best_epoch,
+                stale=stale,
+                numpy_rng=numpy_state(generator),
+                total_steps=total_steps,
+            )
+            save_checkpoint(
+                checkpoint_dir,
+                state,
+                model_state=unwrapped.state_dict(),
+                best_state=None if result.best_epoch == epoch else best_state,
+                optimizer=optimizer,
+                scheduler=scheduler,
+            )
     progress.close()
     result.train_seconds = time.perf_counter() - started
     unwrapped = accelerator.unwrap_model(model)
@@ -240,3 +322,44 @@ def train_loop(
         unwrapped.load_state_dict(best_state)
     unwrapped.eval()
     return result
+
+
+def _restore(
+    checkpoint: Checkpoint,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: np.random.Generator,
+    result: LoopResult,
+    total_steps: int,
+) -> tuple[int, int, dict[str, torch.Tensor]]:
+    """Put model, optimizer, schedule, RNGs and counters back as they were at the checkpoint."""
+    state = checkpoint.state
+    if state.total_steps != total_steps:
+        raise ModelError(
+            f"checkpoint {checkpoint.path} belongs to a run of {state.total_steps} optimizer "
+            f"steps, but this configuration makes {total_steps}",
+            hint="resume with the run's own config.yaml (ethos train --resume RUN_DIR)",
+        )
+    try:
+        model.load_state_dict(checkpoint.model)
+        optimizer.load_state_dict(checkpoint.optimizer)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"checkpoint {checkpoint.path} does not fit this model: {exc}",
+            hint="resume with the run's own config.yaml (ethos train --resume RUN_DIR)",
+        ) from None
+    scheduler.load_state_dict(checkpoint.scheduler)
+    restore_numpy(generator, state.numpy_rng)
+    torch.set_rng_state(checkpoint.torch_rng)
+    random.setstate(checkpoint.python_rng)
+    result.history = list(state.history)
+    result.best_validation = dict(state.best_validation)
+    result.best_epoch = state.best_epoch
+    result.optimizer_steps = state.optimizer_steps
+    result.examples_seen = state.examples_seen
+    result.tokens_seen = state.tokens_seen
+    result.train_seconds = state.train_seconds
+    result.resumed_from_epoch = state.epoch
+    best = checkpoint.best_model if checkpoint.best_model is not None else checkpoint.model
+    return state.epoch, state.stale, {k: v.clone() for k, v in best.items()}

@@ -58,7 +58,11 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
     output_path = output_path or input_path.with_name(
         input_path.name.split(".")[0] + ".predictions.csv"
     )
-    model, tokenizer = load_classifier_from_dir(run.model_dir)
+    if config.task != "classification":
+        raise DataError(
+            f"{run.path} is an {config.task} run; ethos predict scores classification runs",
+        )
+    model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     needed = (
         [data.text_field] + ([data.text_pair_field] if data.text_pair_field else [])

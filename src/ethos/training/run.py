@@ -1,46 +1,44 @@
-"""`ethos train`: data -> model -> loop -> run directory, with baselines side by side."""
+"""`ethos train` and `ethos train --resume`: the run directory's life from config to manifest.
+
+A run directory is created when training starts, holding the resolved ``config.yaml`` and a
+checkpoint per finished epoch. The hand-off files (``model/``, ``metrics.json``,
+``predictions.parquet``) are written into a hidden staging folder and moved in when training ends;
+``manifest.json`` is written last, so a directory with a manifest is complete and one without is a
+run in progress or a killed run, which ``resume`` continues from its newest checkpoint.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import shutil
 import time
-import warnings
+import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 import yaml
 from accelerate.utils import set_seed
 
-from ethos.config import RunConfig
-from ethos.data import Dataset, load_dataset, resolve_data_config
-from ethos.errors import ConfigError
-from ethos.models.classifier import load_classifier, load_tokenizer
+from ethos.config import RunConfig, resolve_relative_paths, validate_config
+from ethos.data import resolve_data_config
+from ethos.errors import ConfigError, EthosError
+from ethos.models.classifier import LABELS_FILE
+from ethos.models.lora import is_adapter_dir
 from ethos.models.resolve import resolve_model_dir
-from ethos.models.tokens import counter_for
-from ethos.rundir import (
-    CONFIG,
-    MANIFEST,
-    METRICS,
-    MODEL,
-    PREDICTIONS,
-    RunDir,
-    atomic_directory,
-    write_json,
-)
-from ethos.training.baselines import majority_baseline, tfidf_baseline
-from ethos.training.batching import encode
-from ethos.training.loop import predict_proba, train_loop
-from ethos.training.metrics import classification_metrics
+from ethos.rundir import CONFIG, MANIFEST, METRICS, MODEL, PREDICTIONS, RunDir, write_json
+from ethos.training.checkpoint import CHECKPOINTS, latest_checkpoint, load_checkpoint
+from ethos.training.fitted import FitRequest, Fitted
 
 PACKAGES = ("ethos", "torch", "transformers", "accelerate", "peft", "scikit-learn", "numpy")
+DATA_FILE = "data.json"
+"""Written when the data are first loaded; a resumed run must find the same fingerprint."""
 
 
 def config_hash(config: RunConfig) -> str:
@@ -66,128 +64,187 @@ def _weights_sha256(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_task(config: RunConfig) -> None:
-    if config.task != "classification":
+def _check_before_starting(config: RunConfig) -> None:
+    """Mistakes that can be named before a run directory is created."""
+    resolve_model_dir(config.model.name)
+    if config.task == "extractive_qa":
+        from ethos.training.qa_train import check_qa_config
+
+        check_qa_config(config)
+    elif config.data.source.lower().endswith((".json", ".json.gz")):
         raise ConfigError(
-            f"task '{config.task}' cannot be trained on data.source '{config.data.source}' "
-            "(a classification table)",
-            hint="use task: classification, or a SQuAD-format JSON file for extractive_qa",
+            f"task 'classification' cannot be trained on {config.data.source}, a JSON file",
+            hint="for SQuAD-format question answering set task: extractive_qa",
         )
 
 
-def _predictions_frame(dataset: Dataset, probabilities: np.ndarray) -> pd.DataFrame:
-    names = list(dataset.label_names)
-    frame = pd.DataFrame(
-        {
-            "id": dataset.ids.astype(str),
-            "split": dataset.split.astype(str),
-            "label": [names[i] for i in dataset.labels],
-            "predicted_label": [names[i] for i in probabilities.argmax(axis=1)],
-        }
-    )
-    for i, name in enumerate(names):
-        frame[f"prob_{name}"] = probabilities[:, i]
-    groups = dataset.groups.add_prefix("group_").astype(str)
-    return pd.concat([frame, groups], axis=1)
+def _fit(config: RunConfig, request: FitRequest) -> Fitted:
+    if config.task == "extractive_qa":
+        from ethos.training.qa_train import fit_extractive_qa
+
+        return fit_extractive_qa(config, request)
+    from ethos.training.classify import fit_classification
+
+    return fit_classification(config, request)
+
+
+def _resolved(config: RunConfig) -> RunConfig:
+    if config.task == "extractive_qa":
+        return config  # a SQuAD file needs no column resolution
+    return config.model_copy(update={"data": resolve_data_config(config.data)})
 
 
 def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None) -> RunDir:
-    """Train one run described by ``config`` and return its run directory."""
-    _check_task(config)
-    config = config.model_copy(update={"data": resolve_data_config(config.data)})
-    started = time.perf_counter()
-    set_seed(config.seed)
-    tokenizer = load_tokenizer(config.model.name)
-
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        dataset = load_dataset(
-            config.data, max_length=config.model.max_length, count_tokens=counter_for(tokenizer)
-        )
-    model = load_classifier(config.model.name, dataset.label_names)
-    parts = {name: dataset.part(name) for name in ("train", "validation", "test")}
-    encoded = {
-        name: encode(tokenizer, p.texts, p.text_pairs, p.labels, max_length=config.model.max_length)
-        for name, p in parts.items()
-    }
-    pad_id = int(tokenizer.pad_token_id or 0)
-    result = train_loop(
-        model,
-        encoded["train"],
-        encoded["validation"],
-        config.train,
-        label_names=dataset.label_names,
-        pad_id=pad_id,
-        seed=config.seed,
-        quiet=quiet,
-    )
-
-    # Held-out parts only: predicting the training rows would double the cost of a CPU run.
-    held_out = dataset.split != "train"
-    scored = np.flatnonzero(held_out)
-    probabilities = np.full((len(dataset), len(dataset.label_names)), np.nan)
-    for name in ("validation", "test"):
-        probabilities[dataset.split == name] = predict_proba(
-            model, encoded[name], batch_size=config.train.eval_batch_size, pad_id=pad_id
-        )
-    metrics: dict[str, Any] = {"history": result.history, "baselines": {}}
-    for name in ("validation", "test"):
-        mask = dataset.split == name
-        metrics[name] = classification_metrics(
-            dataset.labels[mask], probabilities[mask], dataset.label_names
-        )
-    train_part = parts["train"]
-    for name in ("validation", "test"):
-        part = parts[name]
-        metrics["baselines"].setdefault("majority", {})[name] = majority_baseline(
-            train_part.labels, part.labels, dataset.label_names
-        )
-        metrics["baselines"].setdefault("tfidf_logreg", {})[name] = tfidf_baseline(
-            (train_part.texts, train_part.text_pairs, train_part.labels),
-            (part.texts, part.text_pairs, part.labels),
-            dataset.label_names,
-            seed=config.seed,
-        )
-
+    """Train one run described by ``config`` and return its finished run directory."""
+    config = _resolved(resolve_relative_paths(config, Path.cwd()))
+    _check_before_starting(config)
     created = datetime.now(UTC)
     chash = config_hash(config)
-    run_id = run_name or f"{created:%Y%m%d-%H%M%S}-{dataset.name.split('.')[0]}-{chash[:8]}"
-    final = Path(config.output_dir) / run_id
-    with atomic_directory(final) as staging:
-        model_dir = staging / MODEL
-        model.save_pretrained(model_dir, safe_serialization=True)
-        tokenizer.save_pretrained(model_dir)
-        (staging / CONFIG).write_text(
-            yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    source_name = Path(config.data.source).name.split(".")[0]
+    run_id = run_name or f"{created:%Y%m%d-%H%M%S}-{source_name}-{chash[:8]}"
+    path = Path(config.output_dir) / run_id
+    if path.exists():
+        raise EthosError(f"{path} already exists", hint="choose another output directory")
+    path.mkdir(parents=True)
+    _atomic_text(path / CONFIG, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    try:
+        return _run(path, config, run_id=run_id, created=created, resume_from=None, quiet=quiet)
+    except Exception:
+        # A run that failed before its first checkpoint holds nothing worth resuming.
+        if latest_checkpoint(path / CHECKPOINTS) is None:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def resume(run_dir: str | Path, *, quiet: bool = False) -> RunDir:
+    """Continue a killed run from its newest checkpoint (or from the start if it had none)."""
+    path = Path(run_dir)
+    if (path / MANIFEST).is_file():
+        raise EthosError(f"{path} is a finished run; there is nothing to resume")
+    if not (path / CONFIG).is_file():
+        raise EthosError(
+            f"{path} is not an ethos run directory (no {CONFIG})",
+            hint="pass the folder `ethos train` printed when it started",
         )
-        predictions = _predictions_frame(dataset, probabilities).iloc[scored]
-        predictions.to_parquet(staging / PREDICTIONS, index=False)
-        write_json(staging / METRICS, metrics)
-        training = asdict(result)
-        training.pop("history")
-        training.pop("best_validation")
-        manifest = {
-            "run_id": run_id,
-            "created_utc": created.isoformat(),
-            "task": config.task,
-            "config_hash": chash,
-            "seed": config.seed,
-            "data": dataset.summary(),
-            "model": {
-                "name": config.model.name,
-                "resolved": str(resolve_model_dir(config.model.name)),
-                "weights_sha256": _weights_sha256(model_dir),
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "trainable_parameters": sum(
-                    p.numel() for p in model.parameters() if p.requires_grad
-                ),
-                "max_length": config.model.max_length,
-            },
-            "training": training,
-            "device": str(next(model.parameters()).device),
-            "torch_threads": torch.get_num_threads(),
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "versions": _versions(),
-        }
-        write_json(staging / MANIFEST, manifest)
-    return RunDir.open(final)
+    text = (path / CONFIG).read_text()
+    config = validate_config(yaml.safe_load(text) or {}, path / CONFIG, text)
+    if config_hash(config) != _recorded_hash(path, config):
+        raise EthosError(f"{path / CONFIG} was changed after the run started")
+    newest = latest_checkpoint(path / CHECKPOINTS)
+    checkpoint = load_checkpoint(newest) if newest is not None else None
+    created = datetime.fromtimestamp((path / CONFIG).stat().st_mtime, UTC)
+    return _run(
+        path, config, run_id=path.name, created=created, resume_from=checkpoint, quiet=quiet
+    )
+
+
+def _recorded_hash(path: Path, config: RunConfig) -> str:
+    recorded = path / DATA_FILE
+    if recorded.is_file():
+        return str(json.loads(recorded.read_text()).get("config_hash", ""))
+    return config_hash(config)
+
+
+def _run(
+    path: Path,
+    config: RunConfig,
+    *,
+    run_id: str,
+    created: datetime,
+    resume_from: Any,
+    quiet: bool,
+) -> RunDir:
+    started = time.perf_counter()
+    set_seed(config.seed)
+    chash = config_hash(config)
+
+    def guard(fingerprint: str) -> None:
+        recorded = path / DATA_FILE
+        if recorded.is_file():
+            before = json.loads(recorded.read_text()).get("fingerprint")
+            if before != fingerprint:
+                raise EthosError(
+                    f"the data of {path} changed since the run started "
+                    f"(fingerprint {str(before)[:12]} then, {fingerprint[:12]} now)",
+                    hint="restore the original data file, or start a new run",
+                )
+        else:
+            _atomic_text(
+                recorded, json.dumps({"fingerprint": fingerprint, "config_hash": chash}) + "\n"
+            )
+
+    request = FitRequest(
+        checkpoint_dir=path / CHECKPOINTS, resume_from=resume_from, data_guard=guard, quiet=quiet
+    )
+    fitted = _fit(config, request)
+    _write_outputs(path, config, fitted, run_id=run_id, created=created, started=started)
+    if not config.train.keep_checkpoints:
+        shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
+    return RunDir.open(path)
+
+
+def _write_outputs(
+    path: Path,
+    config: RunConfig,
+    fitted: Fitted,
+    *,
+    run_id: str,
+    created: datetime,
+    started: float,
+) -> None:
+    """Stage the hand-off files, move them in, and write the manifest last."""
+    staging = path / f".outputs.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        model_dir = staging / MODEL
+        fitted.model.save_pretrained(model_dir, safe_serialization=True)
+        fitted.tokenizer.save_pretrained(model_dir)
+        if is_adapter_dir(model_dir):
+            labels = fitted.model.config.id2label
+            names = [labels[i] for i in range(len(labels))]
+            (model_dir / LABELS_FILE).write_text(json.dumps(names))
+        fitted.predictions.to_parquet(staging / PREDICTIONS, index=False)
+        write_json(staging / METRICS, fitted.metrics)
+        for name in (MODEL, PREDICTIONS, METRICS):
+            target = path / name
+            if target.is_dir():
+                shutil.rmtree(target)  # left by a run killed while finishing
+            os.replace(staging / name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    training = asdict(fitted.loop)
+    training.pop("history")
+    training.pop("best_validation")
+    model = fitted.model
+    manifest = {
+        "run_id": run_id,
+        "created_utc": created.isoformat(),
+        "task": config.task,
+        "config_hash": config_hash(config),
+        "seed": config.seed,
+        "data": fitted.data_summary,
+        "model": {
+            "name": config.model.name,
+            "resolved": str(resolve_model_dir(config.model.name)),
+            "weights_sha256": _weights_sha256(path / MODEL),
+            "format": "lora-adapter" if is_adapter_dir(path / MODEL) else "full",
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "max_length": config.model.max_length,
+        },
+        "training": training,
+        "device": str(next(model.parameters()).device),
+        "torch_threads": torch.get_num_threads(),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "versions": _versions(),
+        **fitted.extra_manifest,
+    }
+    staged_manifest = path / f".{MANIFEST}.tmp"
+    write_json(staged_manifest, manifest)
+    os.replace(staged_manifest, path / MANIFEST)
+
+
+def _atomic_text(target: Path, text: str) -> None:
+    staged = target.with_name(f".{target.name}.tmp")
+    staged.write_text(text)
+    os.replace(staged, target)

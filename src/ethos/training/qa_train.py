@@ -1,0 +1,233 @@
+"""Extractive question answering: SQuAD-format data through the same loop as classification.
+
+Each question becomes one or more windows (features); the loop trains on windows with a start/end
+cross-entropy, and evaluation decodes the best span per question over its windows and scores it
+with the official SQuAD exact match and F1.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ethos.config import RunConfig
+from ethos.data.squad import QADataset, load_squad
+from ethos.errors import ConfigError, ModelError
+from ethos.models.classifier import load_tokenizer
+from ethos.models.lora import apply_lora
+from ethos.models.qa import QAFeatures, decode_best_spans, prepare_qa_features
+from ethos.models.resolve import resolve_model_dir
+from ethos.models.squad_metric import exact_match_score, f1_score, squad_scores
+from ethos.training.batching import Encoded, iterate, sequential_order
+from ethos.training.fitted import FitRequest, Fitted
+from ethos.training.loop import Objective, train_loop
+
+CLASSIFICATION_FIELDS = ("text_field", "text_pair_field", "record_fields", "label", "label_names")
+
+
+def check_qa_config(config: RunConfig) -> None:
+    """Refuse, with the reason, a QA run pointed at a classification table."""
+    source = config.data.source
+    if not source.lower().endswith((".json", ".json.gz")):
+        raise ConfigError(
+            f"task extractive_qa needs a SQuAD-format JSON file, but data.source is '{source}' "
+            "(a classification table)",
+            hint="point data.source at a SQuAD v1.1/v2.0 .json file, or use task: classification",
+        )
+    given = [name for name in CLASSIFICATION_FIELDS if getattr(config.data, name)]
+    if given:
+        raise ConfigError(
+            f"data.{given[0]} is a classification setting; extractive_qa reads questions, "
+            "contexts and answers from the SQuAD file itself",
+            hint=f"remove {', '.join('data.' + g for g in given)} or use task: classification",
+        )
+    metric = config.train.early_stopping.metric if config.train.early_stopping else "f1"
+    if metric not in ("exact_match", "f1"):
+        raise ConfigError(
+            f"train.early_stopping.metric '{metric}' is a classification metric",
+            hint="extractive_qa stops on exact_match or f1",
+        )
+
+
+def load_qa_model(name: str) -> Any:
+    """A model with a span (start/end) head; a head the checkpoint lacks starts untrained."""
+    from transformers import AutoModelForQuestionAnswering
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return AutoModelForQuestionAnswering.from_pretrained(str(resolve_model_dir(name)))
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot load model '{name}' for extractive question answering: {exc}",
+            hint="use model.name: default or a local Hugging Face model directory",
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        logging.getLogger("transformers").setLevel(logging.WARNING)
+
+
+def _features(tokenizer: Any, part: QADataset, config: RunConfig, *, train: bool) -> QAFeatures:
+    return prepare_qa_features(
+        tokenizer,
+        part.questions,
+        part.contexts,
+        part.answers if train else None,
+        max_length=config.model.max_length,
+        doc_stride=config.qa.doc_stride,
+    )
+
+
+def _encoded(features: QAFeatures) -> Encoded:
+    if features.start_positions is not None and features.end_positions is not None:
+        targets = np.stack([features.start_positions, features.end_positions], axis=1)
+    else:
+        targets = np.zeros((len(features), 2), dtype=np.int64)
+    return Encoded(features.input_ids, features.token_type_ids, targets)
+
+
+@torch.no_grad()
+def span_logits(
+    model: torch.nn.Module, data: Encoded, *, batch_size: int, pad_id: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Start and end logits per feature (each row as long as its feature), in feature order."""
+    model.eval()
+    device = next(model.parameters()).device
+    starts: list[np.ndarray] = [np.zeros(0)] * len(data)
+    ends: list[np.ndarray] = [np.zeros(0)] * len(data)
+    for indices, batch in iterate(data, sequential_order(data.lengths(), batch_size), pad_id):
+        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        outputs = model(**inputs)
+        start = outputs.start_logits.float().cpu().numpy()
+        end = outputs.end_logits.float().cpu().numpy()
+        for row, index in enumerate(indices):
+            width = len(data.input_ids[index])
+            starts[index] = start[row, :width]
+            ends[index] = end[row, :width]
+    return starts, ends
+
+
+def answer_questions(
+    model: torch.nn.Module,
+    part: QADataset,
+    features: QAFeatures,
+    config: RunConfig,
+    *,
+    pad_id: int,
+) -> list[str]:
+    """The model's answer text for every question of ``part``."""
+    if len(part) == 0:
+        return []
+    starts, ends = span_logits(
+        model, _encoded(features), batch_size=config.train.eval_batch_size, pad_id=pad_id
+    )
+    threshold = 0.0 if part.version.startswith("2") else None
+    return decode_best_spans(
+        starts,
+        ends,
+        features,
+        part.contexts,
+        max_answer_tokens=config.qa.max_answer_tokens,
+        n_best=config.qa.n_best,
+        null_score_threshold=threshold,
+    )
+
+
+def span_loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of the start and end cross-entropies (the BERT SQuAD objective)."""
+    start = outputs.start_logits.float()
+    end = outputs.end_logits.float()
+    loss = (F.cross_entropy(start, labels[:, 0]) + F.cross_entropy(end, labels[:, 1])) / 2
+    return loss, start
+
+
+def _scores(part: QADataset, answers: Sequence[str]) -> dict[str, Any]:
+    predictions = {str(qid): a for qid, a in zip(part.ids, answers, strict=True)}
+    return squad_scores(predictions, part.references())
+
+
+def fit_extractive_qa(config: RunConfig, request: FitRequest) -> Fitted:
+    """Fine-tune a span-extraction model on a SQuAD-format file."""
+    check_qa_config(config)
+    split = config.data.split
+    dataset = load_squad(
+        config.data.source, validation=split.validation, test=split.test, seed=split.seed
+    )
+    if request.data_guard is not None:
+        request.data_guard(dataset.fingerprint)
+    tokenizer = load_tokenizer(config.model.name)
+    model = load_qa_model(config.model.name)
+    if config.train.peft is not None:
+        model = apply_lora(model, config.train.peft, task="extractive_qa")
+    parts = {name: dataset.part(name) for name in ("train", "validation", "test")}
+    train_features = _features(tokenizer, parts["train"], config, train=True)
+    held_out = {
+        n: _features(tokenizer, parts[n], config, train=False) for n in ("validation", "test")
+    }
+    pad_id = int(tokenizer.pad_token_id or 0)
+
+    def evaluate(current: torch.nn.Module) -> dict[str, Any]:
+        answers = answer_questions(
+            current, parts["validation"], held_out["validation"], config, pad_id=pad_id
+        )
+        return _scores(parts["validation"], answers)
+
+    watched = config.train.early_stopping.metric if config.train.early_stopping else "f1"
+    result = train_loop(
+        model,
+        _encoded(train_features),
+        _encoded(held_out["validation"]),
+        config.train,
+        label_names=(),
+        pad_id=pad_id,
+        seed=config.seed,
+        objective=Objective(span_loss, evaluate, watched),
+        checkpoint_dir=request.checkpoint_dir,
+        resume_from=request.resume_from,
+        quiet=request.quiet,
+    )
+    metrics: dict[str, Any] = {"history": result.history}
+    rows: list[pd.DataFrame] = []
+    for name in ("validation", "test"):
+        part = parts[name]
+        answers = answer_questions(model, part, held_out[name], config, pad_id=pad_id)
+        metrics[name] = _scores(part, answers)
+        rows.append(_predictions(part, answers))
+    metrics["features"] = {
+        "train": len(train_features),
+        **{name: len(features) for name, features in held_out.items()},
+    }
+    return Fitted(
+        model=model,
+        tokenizer=tokenizer,
+        loop=result,
+        metrics=metrics,
+        predictions=pd.concat(rows, ignore_index=True),
+        data_summary=dataset.summary(),
+    )
+
+
+def _predictions(part: QADataset, answers: Sequence[str]) -> pd.DataFrame:
+    golds = [[text for text, _ in a] or [""] for a in part.answers]
+    pairs = list(zip(answers, golds, strict=True))
+    return pd.DataFrame(
+        {
+            "id": part.ids.astype(str),
+            "split": part.split.astype(str),
+            "question": list(part.questions),
+            "gold_answers": golds,
+            "predicted_answer": list(answers),
+            "exact_match": [max(exact_match_score(a, g) for g in gs) for a, gs in pairs],
+            "f1": [max(f1_score(a, g) for g in gs) for a, gs in pairs],
+        }
+    )

@@ -1,0 +1,41 @@
+"""Every bundled example config trains end to end on a tiny budget (a few steps, few rows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ethos.cli import _example_path
+from ethos.config import load_config
+from ethos.examples import example_names
+from ethos.training import train
+
+
+def test_the_examples_are_the_documented_five() -> None:
+    assert example_names() == ["adult", "compas", "german", "pubmedqa", "squad_tiny"]
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_example_trains_with_a_tiny_budget(name: str, tmp_path: Path) -> None:
+    config = load_config(_example_path(name))
+    train_config = config.train.model_copy(update={"max_steps": 2, "batch_size": 8})
+    data = config.data
+    if config.task == "classification":
+        data = data.model_copy(update={"sample": 160, "min_group_size": 1})
+    config = config.model_copy(
+        update={
+            "train": train_config,
+            "data": data,
+            "output_dir": tmp_path,
+            "model": config.model.model_copy(update={"max_length": 96}),
+        }
+    )
+    run = train(config, quiet=True)
+    assert run.manifest["training"]["optimizer_steps"] == 2
+    metrics = run.metrics
+    if config.task == "classification":
+        assert set(metrics["baselines"]) == {"majority", "tfidf_logreg"}
+        assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    else:
+        assert 0.0 <= metrics["test"]["f1"] <= 100.0

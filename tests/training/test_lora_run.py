@@ -1,0 +1,128 @@
+"""LoRA through peft: few trainable weights, adapter + head saved, reloaded, and merged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ethos import EthosError, ModelError, RunConfig
+from ethos.datasets import compas
+from ethos.models.classifier import load_classifier
+from ethos.models.export import export_model
+from ethos.rundir import RunDir
+from ethos.training import train
+from ethos.training.predict import predict_file
+
+
+def lora_config(tmp: Path, **peft: object) -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "data": {"source": "compas", "sample": 200, "min_group_size": 1},
+            "model": {"max_length": 32},
+            "train": {
+                "epochs": 1,
+                "batch_size": 16,
+                "max_steps": 6,
+                "learning_rate": 1e-3,
+                "peft": {"method": "lora", "r": 4, "alpha": 8, **peft},
+            },
+            "output_dir": str(tmp),
+            "seed": 5,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    return train(lora_config(tmp_path_factory.mktemp("lora")), quiet=True)
+
+
+def test_lora_trains_under_one_percent_and_saves_adapter_with_head(lora_run: RunDir) -> None:
+    model = lora_run.manifest["model"]
+    assert model["format"] == "lora-adapter"
+    assert 0 < model["trainable_parameters"] < 0.01 * model["parameters"]
+    files = {p.name for p in lora_run.model_dir.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "labels.json"} <= files
+    assert "model.safetensors" not in files  # no copy of the frozen base
+    from safetensors.torch import load_file
+
+    saved = load_file(str(lora_run.model_dir / "adapter_model.safetensors"))
+    assert any("lora_A" in k for k in saved) and any("classifier" in k for k in saved)
+
+
+def test_only_adapter_and_head_weights_change(lora_run: RunDir, tmp_path: Path) -> None:
+    merged_dir = export_model(lora_run, tmp_path / "merged", merge=True)
+    from transformers import AutoModelForSequenceClassification
+
+    merged = AutoModelForSequenceClassification.from_pretrained(merged_dir)
+    base = load_classifier("default", ["0", "1"])
+    base_state = base.state_dict()
+    changed = {
+        name
+        for name, tensor in merged.state_dict().items()
+        if not torch.equal(tensor, base_state[name])
+    }
+    assert changed, "merging changed nothing"
+    for name in changed:
+        assert "classifier" in name or name.endswith(("query.weight", "value.weight")), name
+
+
+def test_merged_export_predicts_like_the_adapter(lora_run: RunDir, tmp_path: Path) -> None:
+    rows = compas().head(20)
+    source = tmp_path / "rows.csv"
+    rows.to_csv(source, index=False)
+    scored = pd.read_csv(predict_file(lora_run, source))
+
+    merged_dir = tmp_path / "merged"
+    command = ["export", str(lora_run.path), "-o", str(merged_dir), "--merge"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ethos", *command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (merged_dir / "adapter_config.json").exists()
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ethos.data.build import resolve_data_config
+    from ethos.data.records import records_to_text
+
+    data = resolve_data_config(lora_run.config.data)
+    fields = [f for f in data.record_fields or [] if f not in data.sensitive]
+    texts = records_to_text(rows, fields, field_names=data.field_names)
+    model = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    with torch.no_grad():
+        batch = tokenizer(texts, truncation=True, max_length=32, padding=True, return_tensors="pt")
+        probabilities = torch.softmax(model(**batch).logits, dim=-1).numpy()
+    assert np.allclose(probabilities[:, 1], scored["prob_1"].to_numpy(), atol=1e-4)
+
+
+def test_export_refusals(lora_run: RunDir, tmp_path: Path) -> None:
+    with pytest.raises(EthosError, match="pass --merge"):
+        export_model(lora_run, tmp_path / "plain", merge=False)
+    with pytest.raises(EthosError, match="already exists"):
+        export_model(lora_run, tmp_path, merge=True)
+    assert not (tmp_path / "plain").exists()
+
+
+def test_unknown_lora_target_names_the_real_layers(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"(?s)q_proj.*query"):
+        train(lora_config(tmp_path, target_modules=["q_proj"]), quiet=True)
+    assert not list(tmp_path.iterdir())
+
+
+def test_lora_config_is_validated(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        lora_config(tmp_path, r=0)
+    with pytest.raises(ValidationError):
+        lora_config(tmp_path, method="ia3")
