@@ -315,6 +315,8 @@ def load_dataset(
                 f"group column '{column}' has a single value; no disparity can be measured on it"
             )
     extra = pd.DataFrame({c: table[c].to_numpy() for c in config.keep_columns})
+    record_columns = [] if config.text_field else list(dict.fromkeys([*fields, *config.sensitive]))
+    records = table[record_columns].reset_index(drop=True) if record_columns else pd.DataFrame()
     split = _assign_split(table, ids, labels, groups, config, where)
     split[train_only] = "train"
 
@@ -353,6 +355,7 @@ def load_dataset(
         fingerprint=fingerprint_rows(columns, id_column="id"),
         text_pairs=pairs,
         extra=extra,
+        records=records,
         text_fields=tuple(fields),
         text_includes_sensitive=config.include_sensitive_in_text
         and any(f in config.sensitive for f in fields),

@@ -31,6 +31,9 @@ class Dataset:
     fingerprint: str
     text_pairs: list[str] | None = None
     extra: pd.DataFrame = field(default_factory=pd.DataFrame)
+    records: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Raw values of the record fields and sensitive columns (tables only), so the audit can
+    re-render a row's text with one field changed (counterfactual flips)."""
     text_fields: tuple[str, ...] = ()
     text_includes_sensitive: bool = False
     source_sha256: str | None = None
@@ -58,6 +61,9 @@ class Dataset:
             fingerprint=self.fingerprint,
             text_pairs=None if self.text_pairs is None else [self.text_pairs[i] for i in keep],
             extra=self.extra.iloc[keep].reset_index(drop=True) if len(self.extra) else self.extra,
+            records=self.records.iloc[keep].reset_index(drop=True)
+            if len(self.records)
+            else self.records,
             text_fields=self.text_fields,
             text_includes_sensitive=self.text_includes_sensitive,
             source_sha256=self.source_sha256,

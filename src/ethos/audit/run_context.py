@@ -1,0 +1,127 @@
+"""An :class:`AuditContext` for a finished ethos run: its held-out predictions, model and data.
+
+The audit re-loads the run's data from its resolved config and checks the fingerprint against the
+manifest, so it audits exactly the rows the run was evaluated on; predictions come from the run's
+``predictions.parquet`` (never recomputed), while checks that query the model (robustness,
+explanations, membership inference) get a ``predict_proba`` hook on the run's own model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ethos.audit.errors import AuditError
+from ethos.audit.protocol import AuditContext
+from ethos.rundir import RunDir
+
+
+def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None) -> AuditContext:
+    """Everything the checks may need about ``run``, for the rows of split ``part``.
+
+    ``extras`` holds: ``tokenizer``, ``max_length``, ``eval_batch_size``, ``label_names``,
+    ``text_pairs`` (second texts of pair tasks, else None), ``train_texts``, ``train_pairs``,
+    ``train_labels`` (the training part, for privacy checks), ``records`` (raw record-field and
+    sensitive values of the audited rows; empty for text data), ``render`` (records DataFrame ->
+    model texts, serialised as in training), ``text_fields``, ``sensitive`` and
+    ``sensitive_in_text`` (sensitive columns that are part of the model's text).
+    """
+    from ethos.data import load_dataset
+    from ethos.models.classifier import load_classifier_from_dir
+    from ethos.training.batching import encode
+    from ethos.training.loop import predict_proba
+
+    config = run.config
+    if config.task != "classification":
+        raise AuditError(
+            f"{run.path} is an {config.task} run; the audit covers classification runs",
+            hint="fairness and calibration need class decisions and probabilities",
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load_dataset(config.data)
+    recorded = run.manifest["data"]["fingerprint"]
+    if dataset.fingerprint != recorded:
+        raise AuditError(
+            f"the data of {run.path} changed since training (fingerprint {recorded[:12]} in the "
+            f"manifest, {dataset.fingerprint[:12]} now)",
+            hint="restore the data the run was trained on, or train a new run",
+        )
+    audited = dataset.part(part)
+    if len(audited) == 0:
+        raise AuditError(f"the run's {part} part is empty; there is nothing to audit")
+    names = list(dataset.label_names)
+    stored = run.predictions()
+    stored = stored[stored["split"] == part].set_index("id")
+    missing = [i for i in audited.ids.astype(str) if i not in stored.index]
+    if missing:
+        raise AuditError(
+            f"{run.path / 'predictions.parquet'} lacks {len(missing)} {part} rows "
+            f"(e.g. id {missing[0]})",
+            hint="the run directory is incomplete or was edited; train again",
+        )
+    stored = stored.loc[audited.ids.astype(str)]
+    probabilities = stored[[f"prob_{n}" for n in names]].to_numpy(dtype=float)
+
+    model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
+    max_length = config.model.max_length
+    batch_size = config.train.eval_batch_size
+    pad_id = int(tokenizer.pad_token_id or 0)
+
+    def predict(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities from the run's model, (n, K), for texts (and second texts)."""
+        if len(texts) == 0:
+            return np.zeros((0, len(names)))
+        encoded = encode(
+            tokenizer, texts, pairs, np.zeros(len(texts), np.int64), max_length=max_length
+        )
+        return predict_proba(model, encoded, batch_size=batch_size, pad_id=pad_id)
+
+    data_config = config.data
+
+    def render(records: pd.DataFrame) -> list[str]:
+        from ethos.data.build import resolve_data_config
+        from ethos.data.records import records_to_text
+
+        resolved = resolve_data_config(data_config)
+        return records_to_text(
+            records,
+            list(dataset.text_fields),
+            field_names=resolved.field_names,
+            value_names=resolved.value_names,
+        )
+
+    train_part = dataset.part("train")
+    sensitive = list(data_config.sensitive)
+    return AuditContext(
+        y_true=audited.labels,
+        y_pred=probabilities.argmax(axis=1),
+        y_prob=probabilities[:, 1] if len(names) == 2 else probabilities,
+        groups=audited.groups,
+        texts=list(audited.texts),
+        labels=list(range(len(names))),
+        pos_label=1 if len(names) == 2 else None,
+        seed=config.seed if seed is None else seed,
+        predict_proba=predict,
+        model=model,
+        extras={
+            "tokenizer": tokenizer,
+            "max_length": max_length,
+            "eval_batch_size": batch_size,
+            "label_names": names,
+            "text_pairs": audited.text_pairs,
+            "train_texts": list(train_part.texts),
+            "train_pairs": train_part.text_pairs,
+            "train_labels": train_part.labels,
+            "records": audited.records,
+            "render": render,
+            "text_fields": list(dataset.text_fields),
+            "sensitive": sensitive,
+            "sensitive_in_text": [s for s in sensitive if s in dataset.text_fields],
+            "ids": audited.ids.astype(str),
+            "part": part,
+        },
+    )
