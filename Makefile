@@ -31,7 +31,7 @@ demo: setup
 
 # Debian packages some tests need (a real PostgreSQL server for the ledger). Installs as root;
 # elsewhere it says what to run, and those tests skip (CI=true makes them fail instead).
-SYSTEM_PACKAGES := postgresql
+SYSTEM_PACKAGES := postgresql chromium
 system-packages:
 	@bash scripts/install-system-packages.sh $(SYSTEM_PACKAGES) || echo "warning: system packages missing; some tests will skip"
 

@@ -1,0 +1,306 @@
+"""`ethos audit`: run the checks, write ``audit.json`` and ``report.html`` atomically.
+
+Two entry points: :func:`audit_run` for an ethos run directory (every check, the model at hand),
+and :func:`audit_predictions` for any system's decisions in a CSV/Parquet file (fairness, and
+calibration when scores are probabilities) — e.g. a vendor's risk scores.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ethos.audit.errors import AuditError
+from ethos.audit.protocol import CHECKS, AuditContext, to_jsonable
+from ethos.audit.summary import summarise
+from ethos.rundir import RunDir, atomic_directory
+
+AUDIT_JSON = "audit.json"
+REPORT_HTML = "report.html"
+RUN_AUDIT_DIR = "audit"
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Where the audit was written, and what it found."""
+
+    path: Path
+    audit: dict[str, Any]
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT_HTML
+
+
+def run_audit_checks(
+    context: AuditContext, names: Sequence[str], options: dict[str, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Each named check's section and its wall time in seconds."""
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise AuditError(
+            f"unknown audit check(s) {', '.join(unknown)}", hint=f"known: {', '.join(CHECKS)}"
+        )
+    sections: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for name in names:
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # checks carry their warnings inside their sections
+            section = CHECKS[name](**(options or {}).get(name, {})).run(context)
+        sections[name] = to_jsonable(section)
+        seconds[name] = round(time.perf_counter() - started, 3)
+    return sections, seconds
+
+
+def _write(out: Path, audit: dict[str, Any], *, replace: bool) -> Path:
+    from ethos.audit.report import render_report
+
+    html = render_report(audit)
+    if out.exists():
+        if not replace:
+            raise AuditError(f"{out} already exists", hint="pass --force to replace it")
+        if not (out / AUDIT_JSON).is_file():
+            raise AuditError(f"{out} exists and is not an audit folder; refusing to replace it")
+    staging_parent = out.parent / f".{out.name}.new"
+    import shutil
+
+    shutil.rmtree(staging_parent, ignore_errors=True)
+    with atomic_directory(staging_parent) as staging:
+        (staging / AUDIT_JSON).write_text(json.dumps(audit, indent=2, allow_nan=False) + "\n")
+        (staging / REPORT_HTML).write_text(html, encoding="utf-8")
+    if out.exists():
+        old = out.parent / f".{out.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staging_parent.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging_parent.rename(out)
+    return out
+
+
+def _meta(**fields: Any) -> dict[str, Any]:
+    versions = {}
+    for package in ("ethos", "fairlearn", "captum", "presidio-analyzer", "scikit-learn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"created_utc": datetime.now(UTC).isoformat(), "versions": versions, **fields}
+
+
+def audit_run(
+    run: RunDir,
+    *,
+    out: Path | None = None,
+    checks: Sequence[str] | None = None,
+    part: str = "test",
+    replace: bool = False,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> AuditResult:
+    """Audit a finished classification run on its ``part`` rows (default: test)."""
+    from ethos.audit.run_context import context_from_run
+
+    started = time.perf_counter()
+    context = context_from_run(run, part=part)
+    context_seconds = time.perf_counter() - started
+    names = list(checks) if checks is not None else list(CHECKS)
+    # The run's own minimum group size (data.min_group_size) decides which groups are compared.
+    chosen = {"fairness": {"min_group_size": run.config.data.min_group_size}}
+    for name, given in (options or {}).items():
+        chosen[name] = {**chosen.get(name, {}), **given}
+    sections, seconds = run_audit_checks(context, names, chosen)
+    manifest = run.manifest
+    audit: dict[str, Any] = dict(sections)
+    audit["meta"] = _meta(
+        kind="run",
+        run_id=manifest["run_id"],
+        run_dir=str(run.path),
+        data=manifest["data"]["name"],
+        data_fingerprint=manifest["data"]["fingerprint"],
+        model=manifest["model"]["name"],
+        weights_sha256=manifest["model"]["weights_sha256"],
+        part=part,
+        rows=len(context.texts or []),
+        label_names=context.extras["label_names"],
+        groups=list(context.groups.columns) if context.groups is not None else [],
+        checks=names,
+        seconds={"load": round(context_seconds, 3), **seconds},
+        seed=context.seed,
+    )
+    audit["summary"] = summarise(audit)
+    target = out if out is not None else run.path / RUN_AUDIT_DIR
+    return AuditResult(_write(target, audit, replace=replace), audit)
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    from ethos.datasets import BUNDLED
+
+    if str(path) in BUNDLED and not path.exists():
+        return BUNDLED[str(path)].load()
+    if not path.is_file():
+        raise AuditError(f"predictions file {path} does not exist", hint="check the path")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if ".parquet" in suffixes:
+            frame = pd.read_parquet(path)
+        elif ".csv" in suffixes:
+            frame = pd.read_csv(path)
+        else:
+            raise AuditError(
+                f"cannot read {path}", hint="--predictions takes a .csv or .parquet file"
+            )
+    except pd.errors.EmptyDataError:
+        raise AuditError(f"predictions file {path} is empty", hint="nothing to audit") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise AuditError(f"{path} cannot be read: {exc}") from None
+    if len(frame) == 0:
+        raise AuditError(f"predictions file {path} has no rows", hint="nothing to audit")
+    return frame
+
+
+def _column(frame: pd.DataFrame, name: str, path: Path, option: str) -> pd.Series:
+    if name not in frame.columns:
+        import difflib
+
+        close = difflib.get_close_matches(name, [str(c) for c in frame.columns], n=1)
+        guess = f"did you mean '{close[0]}'? " if close else ""
+        raise AuditError(
+            f"{path} has no column '{name}' (given as {option})",
+            hint=f"{guess}columns: {', '.join(map(str, frame.columns[:20]))}",
+        )
+    column = frame[name]
+    if column.isna().any():
+        rows = np.flatnonzero(column.isna().to_numpy())[:5].tolist()
+        raise AuditError(f"column '{name}' of {path} is empty in rows {rows} (0-based)")
+    return column
+
+
+def audit_predictions(
+    path: Path,
+    *,
+    label: str,
+    groups: Sequence[str],
+    prediction: str | None = None,
+    score: str | None = None,
+    threshold: float | None = None,
+    positive: str | None = None,
+    calibration: bool | None = None,
+    out: Path | None = None,
+    replace: bool = False,
+    seed: int = 0,
+) -> AuditResult:
+    """Audit any system's decisions from a file: fairness, and calibration for probabilities.
+
+    Decisions come from ``prediction`` (a column of predicted labels) or from ``score`` >=
+    ``threshold``. Labels and predictions are compared as text, so 1 and "1" match; the favourable
+    or selected outcome is ``positive`` (default: "1"/"true"/"yes" if present). Calibration is
+    measured when the scores are probabilities; ``calibration=True`` demands it (an error if the
+    scores lie outside [0, 1]), ``False`` skips it.
+    """
+    if calibration and score is None:
+        raise AuditError("calibration needs --score COL (probabilities), not only decisions")
+    if (prediction is None) == (score is None):
+        raise AuditError("give exactly one of --prediction COL or --score COL --threshold T")
+    if score is not None and threshold is None:
+        raise AuditError("--score needs --threshold (scores at or above it count as positive)")
+    if not groups:
+        raise AuditError("give at least one --group COL (a sensitive attribute to compare)")
+    frame = _read_predictions(path)
+    y_true_raw = _column(frame, label, path, "--label").astype(str).str.strip()
+    group_frame = pd.DataFrame(
+        {g: _column(frame, g, path, "--group").astype(str) for g in groups}
+    ).reset_index(drop=True)
+    for g in groups:
+        if group_frame[g].nunique() < 2:
+            raise AuditError(
+                f"group column '{g}' has a single value ('{group_frame[g].iloc[0]}'), so no "
+                "groups can be compared",
+                hint="choose a column with at least two groups",
+            )
+    values = sorted(set(y_true_raw))
+    if len(values) != 2:
+        raise AuditError(
+            f"label column '{label}' has {len(values)} distinct values ({values[:6]}); "
+            "the predictions audit compares binary decisions",
+        )
+    pos = positive or next((v for v in ("1", "true", "True", "yes", "1.0") if v in values), None)
+    if pos is None or pos not in values:
+        raise AuditError(
+            f"cannot tell which of {values} is the positive outcome", hint="pass --positive VALUE"
+        )
+    y_true = (y_true_raw == pos).to_numpy().astype(int)
+    y_prob = None
+    if score is not None:
+        scores = pd.to_numeric(_column(frame, score, path, "--score"), errors="coerce")
+        if scores.isna().any():
+            raise AuditError(f"score column '{score}' has non-numeric values")
+        y_pred = (scores.to_numpy() >= float(threshold or 0.0)).astype(int)
+        is_probability = bool(((scores >= 0) & (scores <= 1)).all())
+        if calibration and not is_probability:
+            raise AuditError(
+                f"calibration was asked for, but scores in '{score}' lie outside [0, 1] "
+                f"({scores.min()}..{scores.max()}), so they are not probabilities",
+                hint="pass calibrated probabilities, or leave out --calibration",
+            )
+        if is_probability and calibration is not False:
+            y_prob = scores.to_numpy(dtype=float)
+        calibration_note = (
+            None
+            if y_prob is not None
+            else "calibration was not requested"
+            if calibration is False
+            else f"scores in '{score}' lie outside [0, 1] (range {scores.min()}..{scores.max()}), "
+            "so they are not probabilities and calibration is not measured"
+        )
+    else:
+        predicted = _column(frame, str(prediction), path, "--prediction").astype(str).str.strip()
+        unknown = sorted(set(predicted) - set(values))
+        if unknown:
+            raise AuditError(
+                f"prediction column '{prediction}' has values {unknown[:5]} that never occur as "
+                f"labels ({values})",
+            )
+        y_pred = (predicted == pos).to_numpy().astype(int)
+        calibration_note = "no scores given, so calibration is not measured"
+    context = AuditContext(
+        y_true=y_true,
+        y_pred=y_pred,
+        y_prob=y_prob,
+        groups=group_frame,
+        labels=[0, 1],
+        pos_label=1,
+        seed=seed,
+    )
+    names = ["fairness"] + (["calibration"] if y_prob is not None else [])
+    sections, seconds = run_audit_checks(context, names)
+    audit: dict[str, Any] = dict(sections)
+    audit["meta"] = _meta(
+        kind="predictions",
+        source=str(path),
+        rows=len(frame),
+        label=label,
+        positive=pos,
+        decision=f"{score} >= {threshold}" if score is not None else prediction,
+        groups=list(groups),
+        checks=names,
+        notes=[n for n in [calibration_note] if n],
+        seconds=seconds,
+        seed=seed,
+    )
+    audit["summary"] = summarise(audit)
+    target = out if out is not None else Path(path.name.split(".")[0] + ".audit")
+    if out is None and path.exists():
+        target = path.with_name(path.name.split(".")[0] + ".audit")
+    return AuditResult(_write(target, audit, replace=replace), audit)
