@@ -118,3 +118,4 @@ def test_demo_runs_to_the_end() -> None:
     assert result.returncode == 0, result.stderr
     assert "<Dataset 'compas': 6172 rows" in result.stdout
     assert "fine-tuned" in result.stdout and "tfidf_logreg" in result.stdout
+    assert "report: " in result.stdout and "report.html" in result.stdout

@@ -314,10 +314,26 @@ def predict(
 
 @app.command()
 def demo(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
-    """The main job on bundled COMPAS: describe the data, fine-tune, compare with baselines."""
+    """The main job on bundled COMPAS: describe the data, fine-tune, compare with baselines,
+    audit the model, and say where the report is."""
+    import time
+
+    from ethos.audit.runner import audit_run
+    from ethos.training import train
+
     config = load_config(_example_path("compas"))
     data_describe("compas", tokens=False)
-    _train_and_report(config, quiet=quiet)
+    started = time.perf_counter()
+    run = train(config, quiet=quiet)
+    trained = time.perf_counter() - started
+    _report(run)
+    console.print(f"training took {trained:.0f} s; auditing the test part ...")
+    started = time.perf_counter()
+    result = audit_run(run)
+    for dimension, entry in result.audit["summary"].items():
+        console.print(f"  {dimension:<13} {entry['status']:<6} {'; '.join(entry['reasons'])}")
+    console.print(f"audit took {time.perf_counter() - started:.0f} s")
+    console.print(f"report: {result.report}")
 
 
 def _example_path(name: str) -> Path:
