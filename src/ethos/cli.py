@@ -277,6 +277,66 @@ def audit_command(
     console.print(f"wrote {result.path / 'audit.json'} and {result.report}")
 
 
+@app.command("gate")
+def gate_command(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished, audited run."),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        "-p",
+        help="Policy YAML file or bundled name (medical, criminal-justice, credit); default: "
+        "the run config's policy.",
+    ),
+    ledger: str | None = typer.Option(
+        None, "--ledger", help="Ledger URL (default $ETHOS_LEDGER_URL or ~/.ethos/ledger.db)."
+    ),
+    record: bool = typer.Option(True, "--record/--no-record", help="Append to the ledger."),
+) -> None:
+    """Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW, 2 error.
+
+    Prints the scorecard (composites with weights and scores), every constraint, the reasons and
+    how much each weight would have to change to flip the decision; writes decision.json.
+    """
+    from ethos.governance.gate import gate_run
+    from ethos.rundir import RunDir
+
+    run = RunDir.open(run_dir)
+    source = policy or (str(run.config.policy) if run.config.policy else None)
+    if source is None:
+        raise EthosError(
+            "no policy given and the run's config names none",
+            hint="pass --policy FILE or a bundled name: medical, criminal-justice, credit",
+        )
+    result = gate_run(run, source, ledger_url=ledger, record=record)
+    _print_decision(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_decision(result: Any) -> None:
+    from ethos.governance.gate import render_tree
+
+    card = result.scorecard
+    console.print(f"policy {card.policy} v{card.policy_version}")
+    for line in render_tree(card):
+        console.print("  " + line, markup=False)
+    for c in card.constraints:
+        console.print(f"  [{c.status:^9}] {c.label}: {c.detail}", markup=False)
+    fragile = [s for s in result.decision["sensitivity"] if s["relative_change"] is not None]
+    if fragile:
+        weakest = min(fragile, key=lambda s: abs(s["relative_change"]))
+        console.print(
+            f"  most fragile weight: {weakest['path']} (a {weakest['relative_change']:+.1%} "
+            "change flips the decision)",
+            markup=False,
+        )
+    console.print(
+        f"decision: {card.decision}  (W = {card.welfare:.3f}, threshold {card.threshold:g})"
+    )
+    for reason in card.reasons:
+        console.print(f"  - {reason}", markup=False)
+    console.print(f"wrote {result.path}")
+
+
 @app.command("export")
 def export_command(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run directory."),
@@ -345,7 +405,7 @@ def _example_path(name: str) -> Path:
 def main() -> None:
     """Console entry point: one clear line for user errors, exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except EthosError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(USER_ERROR_EXIT_CODE)
@@ -359,3 +419,5 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -26,14 +26,25 @@ def _context(seed: int = 0) -> AuditContext:
     prob = rng.random(n)
     y_true = (rng.random(n) < prob).astype(int)
     y_pred = (prob > 0.5).astype(int)
+    words = ["she", "he", "the", "nurse", "doctor", "black", "white", "young", "old"]
+    texts = [" ".join(rng.choice(words, 6)) + f" {i}" for i in range(n)]
     return AuditContext(
         y_true=y_true,
         y_pred=y_pred,
         y_prob=prob,
         groups=groups,
-        texts=[f"example {i}" for i in range(n)],
+        texts=texts,
+        predict_proba=_keyword_model,
         seed=seed,
     )
+
+
+def _keyword_model(texts: Any, pairs: Any = None) -> np.ndarray:
+    """A deterministic stand-in classifier: P(positive) rises with 'she' and 'black'."""
+    score = np.array(
+        [0.2 + 0.3 * ("she" in t.split()) + 0.3 * ("black" in t.split()) for t in texts]
+    )
+    return np.stack([1 - score, score], axis=1)
 
 
 def _run(name: str, context: AuditContext, **options: Any) -> str:

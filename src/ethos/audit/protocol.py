@@ -23,6 +23,7 @@ import pandas as pd
 from ethos.audit.calibration import CalibrationCheck
 from ethos.audit.errors import AuditError
 from ethos.audit.fairness import FairnessCheck
+from ethos.audit.robustness import RobustnessCheck
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Check(Protocol):
 CHECKS: dict[str, Callable[..., Check]] = {
     FairnessCheck.name: FairnessCheck,
     CalibrationCheck.name: CalibrationCheck,
+    RobustnessCheck.name: RobustnessCheck,
 }
 """Check name -> check class (called with keyword options, or none for the defaults)."""
 

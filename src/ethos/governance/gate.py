@@ -1,0 +1,138 @@
+"""`ethos gate`: score a run against a policy, decide, write decision.json, record it.
+
+Exit codes make the gate a CI step: 0 PASS, 1 FAIL, 3 REVIEW, 2 a user error (bad policy, run
+without an audit). The decision is written into the run directory atomically and appended to the
+ledger with the digests that tie it to exactly this model, data, config and audit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ethos.errors import EthosError
+from ethos.governance.policy import Policy, bundled_policies, load_policy, policy_text
+from ethos.governance.scorecard import Scorecard, score_run
+from ethos.governance.sensitivity import weight_sensitivity
+from ethos.rundir import RunDir, write_json
+
+DECISION_FILE = "decision.json"
+AUDIT_FILE = Path("audit") / "audit.json"
+EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    scorecard: Scorecard
+    decision: dict[str, Any]
+    path: Path
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.scorecard.decision]
+
+
+def run_documents(run: RunDir) -> tuple[dict[str, Any], str]:
+    """The run's metrics, manifest and audit, and the sha256 of audit.json."""
+    audit_path = run.path / AUDIT_FILE
+    if not audit_path.is_file():
+        raise EthosError(
+            f"{run.path} has no audit yet ({AUDIT_FILE} is missing)",
+            hint=f"run: ethos audit {run.path}",
+        )
+    raw = audit_path.read_bytes()
+    try:
+        audit = json.loads(raw)
+    except ValueError as exc:
+        raise EthosError(f"{audit_path} is not valid JSON ({exc})", hint="audit again") from None
+    documents = {"metrics": run.metrics, "manifest": run.manifest, "audit": audit}
+    return documents, hashlib.sha256(raw).hexdigest()
+
+
+def _policy_sha256(source: str | Path) -> str:
+    if str(source) in bundled_policies() and not Path(source).exists():
+        return hashlib.sha256(policy_text(str(source)).encode()).hexdigest()
+    return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+
+
+def gate_run(
+    run: RunDir,
+    policy_source: str | Path,
+    *,
+    ledger_url: str | None = None,
+    actor: str | None = None,
+    record: bool = True,
+) -> GateResult:
+    """Decide PASS / REVIEW / FAIL for ``run`` under the policy, write and record it."""
+    policy: Policy = load_policy(policy_source)
+    documents, audit_digest = run_documents(run)
+    card = score_run(policy, documents)
+    manifest = documents["manifest"]
+    decision: dict[str, Any] = {
+        "run_id": manifest["run_id"],
+        "created_utc": datetime.now(UTC).isoformat(),
+        "policy_source": str(policy_source),
+        "policy_sha256": _policy_sha256(policy_source),
+        "audit_sha256": audit_digest,
+        **card.to_dict(),
+        "sensitivity": [s.to_dict() for s in weight_sensitivity(card)],
+    }
+    if record:
+        from ethos.governance.ledger import Ledger
+
+        with Ledger.open(ledger_url) as ledger:
+            entry = ledger.append(
+                kind="decision",
+                actor=actor or _whoami(),
+                run_id=manifest["run_id"],
+                dataset_fingerprint=manifest["data"]["fingerprint"],
+                config_hash=manifest["config_hash"],
+                model_hash=manifest["model"]["weights_sha256"],
+                audit_digest=audit_digest,
+                decision=card.decision,
+                payload={
+                    "policy": policy.name,
+                    "policy_version": policy.version,
+                    "policy_sha256": decision["policy_sha256"],
+                    "welfare": round(card.welfare, 6),
+                    "threshold": policy.threshold,
+                    "reasons": card.reasons[:20],
+                },
+            )
+        decision["ledger"] = {"url": ledger.url, "seq": entry.seq, "entry_hash": entry.entry_hash}
+    target = run.path / DECISION_FILE
+    staged = run.path / f".{DECISION_FILE}.tmp"
+    write_json(staged, decision)
+    os.replace(staged, target)
+    return GateResult(card, decision, target)
+
+
+def _whoami() -> str:
+    try:
+        return os.environ.get("ETHOS_ACTOR") or getpass.getuser()
+    except OSError:  # no login name (containers)
+        return "unknown"
+
+
+def render_tree(card: Scorecard) -> list[str]:
+    """The scorecard as indented text lines: name, weight, score (and the metric value)."""
+    lines: list[str] = []
+
+    def walk(node: Any, depth: int) -> None:
+        pad = "  " * depth
+        if node.kind == "indicator":
+            value = "missing" if node.value is None else f"{node.value:.4g}"
+            lines.append(f"{pad}{node.name:<24} w={node.weight:.3f}  F={node.score:.3f}  ({value})")
+        else:
+            lines.append(f"{pad}{node.name:<24} w={node.weight:.3f}  S={node.score:.3f}")
+            for child in node.children:
+                walk(child, depth + 1)
+
+    walk(card.tree, 0)
+    return lines

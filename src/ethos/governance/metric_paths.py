@@ -1,0 +1,191 @@
+"""Metric paths: how a policy names a number in a run's documents.
+
+``metrics.test.accuracy`` reads metrics.json, ``manifest.training.optimizer_steps`` the
+manifest, and anything else the audit (``fairness.race.disparities.equalized_odds_difference.value``
+is ``audit.fairness...``). A ``*`` segment matches every key at that level and the policy takes the
+worst case (the largest value for an upper limit or a lower-is-better indicator, the smallest
+otherwise), so ``fairness.*.disparities.equalized_odds_difference.value`` covers every attribute.
+
+Paths are checked when the policy is loaded: the document and its first section must exist, and
+the last named key must be a metric ethos knows (with a did-you-mean), so a typo is an error at
+once rather than a silent "missing metric" at every gate.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ethos.errors import ConfigError
+
+SECTIONS = {
+    "audit": ("fairness", "calibration", "robustness", "explanations", "privacy", "meta"),
+    "metrics": ("validation", "test", "baselines", "history"),
+    "manifest": (
+        "data",
+        "model",
+        "training",
+        "privacy",
+        "seed",
+        "wall_seconds",
+        "task",
+        "versions",
+    ),
+}
+LEAVES = frozenset(
+    [
+        "value",
+        "ci_low",
+        "ci_high",
+        "count",
+        "base_rate",
+        "selection_rate",
+        "accuracy",
+        "tpr",
+        "fpr",
+        "fnr",
+        "ppv",
+        "npv",
+        "auroc",
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "equalized_odds_difference",
+        "equalized_odds_ratio",
+        "equal_opportunity_difference",
+        "disparate_impact_ratio",
+        "predictive_parity_difference",
+        "passes",
+        "ratio",
+        "macro_f1",
+        "loss",
+        "exact_match",
+        "f1",
+        "precision",
+        "recall",
+        "support",
+        "ece",
+        "uniform_15",
+        "equal_mass_10",
+        "brier",
+        "flip_rate",
+        "mean_abs_delta",
+        "max_abs_delta",
+        "max_flip_rate",
+        "max_counterfactual_flip_rate",
+        "max_noise_flip_rate",
+        "coverage",
+        "n_unseen",
+        "mean_delta",
+        "auc",
+        "tpr_at_1pct_fpr",
+        "rate",
+        "texts_with_pii",
+        "epsilon",
+        "delta",
+        "max_gap",
+        "mean_gap",
+        "within_tolerance",
+        "optimizer_steps",
+        "tokens_seen",
+        "examples_seen",
+        "trainable_parameters",
+        "parameters",
+        "rows",
+        "wall_seconds",
+        "seed",
+        "noise_multiplier",
+        "status",
+    ]
+)
+
+
+def split_path(path: str) -> tuple[str, list[str]]:
+    """The document and the keys below it."""
+    parts = [p for p in path.strip().split(".") if p]
+    if parts and parts[0] in SECTIONS:
+        return parts[0], parts[1:]
+    return "audit", parts
+
+
+def check_metric_path(path: str, owner: str, where: str) -> None:
+    """Refuse a path that cannot name a metric of any run, with the nearest known names."""
+    document, keys = split_path(path)
+    if not keys:
+        raise ConfigError(f"{owner} in {where}: metric path '{path}' names no metric")
+    sections = SECTIONS[document]
+    if document != "manifest" and keys[0] not in sections:
+        close = difflib.get_close_matches(keys[0], sections, n=1)
+        guess = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"{owner} in {where}: metric '{path}' does not exist ({document}.json has no "
+            f"section '{keys[0]}')",
+            hint=f"{guess}sections: {', '.join(sections)}",
+        )
+    for key in keys[:-1]:
+        near = difflib.get_close_matches(key, sorted(LEAVES), n=1, cutoff=0.85)
+        if key not in LEAVES and near:
+            raise ConfigError(
+                f"{owner} in {where}: metric '{path}' does not exist ('{key}' is not a metric "
+                "ethos computes)",
+                hint=f"did you mean '{near[0]}'?",
+            )
+    leaf = keys[-1]
+    if leaf != "*" and leaf not in LEAVES and not leaf.isdigit():
+        close = difflib.get_close_matches(leaf, sorted(LEAVES), n=1)
+        guess = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"{owner} in {where}: metric '{path}' does not exist (no metric is called '{leaf}')",
+            hint=f"{guess}see docs: metric paths",
+        )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A resolved metric: its value (None when absent), the interval around it, where it came
+    from (the concrete path, after any ``*``), and why it is missing."""
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    resolved: str = ""
+    missing: str | None = None
+
+
+def lookup(documents: dict[str, Any], path: str, *, larger_is_worse: bool) -> Lookup:
+    """Find ``path`` in the run's documents; ``*`` takes the worst case."""
+    document, keys = split_path(path)
+    root = documents.get(document)
+    if root is None:
+        return Lookup(None, missing=f"the run has no {document}.json")
+    candidates: list[tuple[str, Any, Any]] = [(document, root, None)]
+    for key in keys:
+        following: list[tuple[str, Any, Any]] = []
+        for where, node, _ in candidates:
+            if not isinstance(node, dict):
+                continue
+            chosen = list(node) if key == "*" else [key] if key in node else []
+            following.extend((f"{where}.{k}", node[k], node) for k in chosen)
+        candidates = following
+    found = [
+        (where, float(node), parent)
+        for where, node, parent in candidates
+        if isinstance(node, (int, float)) and not isinstance(node, bool) and math.isfinite(node)
+    ] + [
+        (where, float(node), parent) for where, node, parent in candidates if isinstance(node, bool)
+    ]
+    if not found:
+        reason = "not found" if not candidates else "not a number (null or text)"
+        return Lookup(None, resolved=path, missing=f"metric '{path}' is {reason} in this run")
+    where, value, parent = (max if larger_is_worse else min)(found, key=lambda item: item[1])
+    low = high = None
+    if where.endswith(".value") and isinstance(parent, dict):
+        low, high = _number(parent.get("ci_low")), _number(parent.get("ci_high"))
+    return Lookup(value, low, high, resolved=where)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

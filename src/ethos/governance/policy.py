@@ -1,0 +1,235 @@
+"""The ethics policy: declared values as weighted indicators, composites and hard constraints.
+
+A policy is a YAML file validated here. Its ``score`` is a tree: a composite is a weighted sum of
+indicators and composites, to any depth, so a social-welfare score W = Σ wᵢFᵢ, a health
+sub-score F_H = g1*P + g2*D + g3*M and a public-understanding score K = a*C + b*A are all the same
+structure. An indicator reads one metric from the run's documents and maps it linearly onto
+[0, 1] between a "worst" and a "best" value. Constraints are comparisons that must hold
+whatever W is.
+
+Weights at each level must sum to 1 (a typo should not silently re-weight a policy) unless the
+composite says ``normalise: true``, in which case they are rescaled and the scorecard says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+
+from ethos.errors import ConfigError
+
+WEIGHT_TOLERANCE = 1e-6
+OPERATORS = ("<=", "<", ">=", ">", "==", "!=")
+DOCUMENTS = ("audit", "metrics", "manifest")
+"""Metric paths start with the document they read; a path without one reads audit.json."""
+
+
+class PolicyError(ConfigError):
+    """A policy file that cannot be used as written."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Indicator(_Strict):
+    """One measured quantity, normalised to a score F in [0, 1]."""
+
+    name: str
+    metric: str = Field(description="Path into audit.json / metrics.json / manifest.json.")
+    direction: Literal["higher", "lower"] = Field(description="Which way is better.")
+    worst: float = Field(description="Value that scores 0 (and anything beyond it).")
+    best: float = Field(description="Value that scores 1 (and anything beyond it).")
+    weight: Annotated[float, Field(ge=0, le=1)]
+    why: str | None = None
+
+    @model_validator(mode="after")
+    def _direction_matches_range(self) -> Indicator:
+        if self.best == self.worst:
+            raise ValueError(f"indicator '{self.name}': best and worst are both {self.best}")
+        if (self.direction == "higher") != (self.best > self.worst):
+            raise ValueError(
+                f"indicator '{self.name}' says {self.direction} is better, but best "
+                f"({self.best}) is {'below' if self.best < self.worst else 'above'} worst "
+                f"({self.worst})"
+            )
+        return self
+
+    def score(self, value: float) -> float:
+        """Linear between worst (0) and best (1), clipped."""
+        fraction = (value - self.worst) / (self.best - self.worst)
+        return min(1.0, max(0.0, fraction))
+
+
+class Composite(_Strict):
+    """A weighted sum of indicators and composites."""
+
+    name: str
+    weight: Annotated[float, Field(ge=0, le=1)] = 1.0
+    normalise: bool = Field(
+        default=False, description="Rescale the weights below to sum to 1 instead of refusing."
+    )
+    components: list[Component] = Field(min_length=1)
+    why: str | None = None
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> Composite:
+        total = sum(c.weight for c in self.components)
+        if total <= 0:
+            raise ValueError(f"composite '{self.name}': its weights are all zero")
+        if not self.normalise and abs(total - 1.0) > WEIGHT_TOLERANCE:
+            listed = ", ".join(f"{c.name}={c.weight:g}" for c in self.components)
+            raise ValueError(
+                f"composite '{self.name}': weights sum to {total:g}, not 1 ({listed}); fix them "
+                "or set normalise: true to rescale"
+            )
+        names = [c.name for c in self.components]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"composite '{self.name}': repeated names {duplicated}")
+        return self
+
+    def normalised_weights(self) -> list[float]:
+        total = sum(c.weight for c in self.components)
+        return [c.weight / total for c in self.components]
+
+
+class Constraint(_Strict):
+    """A hard limit: it must hold whatever the weighted score is."""
+
+    metric: str
+    op: Literal["<=", "<", ">=", ">", "==", "!="]
+    value: float
+    name: str | None = None
+    why: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.metric} {self.op} {self.value:g}"
+
+    def holds(self, observed: float) -> bool:
+        return bool(
+            {
+                "<=": observed <= self.value,
+                "<": observed < self.value,
+                ">=": observed >= self.value,
+                ">": observed > self.value,
+                "==": math.isclose(observed, self.value),
+                "!=": not math.isclose(observed, self.value),
+            }[self.op]
+        )
+
+
+class Policy(_Strict):
+    """What an organisation declared: a score tree, a threshold, and hard constraints."""
+
+    name: str
+    version: str = "1"
+    description: str = ""
+    threshold: Annotated[float, Field(ge=0, le=1)] = Field(
+        description="PASS needs W at or above this (and every constraint holding)."
+    )
+    score: Composite
+    constraints: list[Constraint] = Field(default_factory=list)
+    review_uncertain: bool = Field(
+        default=True,
+        description="REVIEW when a constrained value holds but its 95% interval crosses the limit.",
+    )
+
+    def indicators(self) -> list[Indicator]:
+        found: list[Indicator] = []
+
+        def walk(node: Indicator | Composite) -> None:
+            if isinstance(node, Indicator):
+                found.append(node)
+            else:
+                for child in node.components:
+                    walk(child)
+
+        walk(self.score)
+        return found
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "composite" if "components" in value else "indicator"
+    return "composite" if isinstance(value, Composite) else "indicator"
+
+
+Component = Annotated[
+    Annotated[Indicator, Tag("indicator")] | Annotated[Composite, Tag("composite")],
+    Discriminator(_kind),
+]
+Composite.model_rebuild()
+Policy.model_rebuild()
+
+
+def bundled_policies() -> list[str]:
+    folder = resources.files("ethos.governance.policies")
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def policy_text(name: str) -> str:
+    return (resources.files("ethos.governance.policies") / f"{name}.yaml").read_text("utf-8")
+
+
+def load_policy(source: str | Path) -> Policy:
+    """A policy from a YAML file or a bundled name (medical, criminal-justice, credit)."""
+    text: str
+    where = str(source)
+    if str(source) in bundled_policies() and not Path(source).exists():
+        text = policy_text(str(source))
+        where = f"bundled policy '{source}'"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            close = difflib.get_close_matches(str(source), bundled_policies(), n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
+            raise PolicyError(
+                f"policy {source} is neither a file nor a bundled policy",
+                hint=f"{guess}bundled: {', '.join(bundled_policies())}",
+            )
+        text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy {where} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy {where} must be a mapping with name, threshold, score")
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(err)}" for err in exc.errors())
+        raise PolicyError(f"policy {where} is invalid:\n{problems}") from None
+    from ethos.governance.metric_paths import check_metric_path
+
+    for indicator in policy.indicators():
+        check_metric_path(indicator.metric, f"indicator '{indicator.name}'", where)
+    for constraint in policy.constraints:
+        check_metric_path(constraint.metric, f"constraint '{constraint.label}'", where)
+    return policy
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"] if str(p) not in ("indicator", "composite"))
+    if err["type"] == "literal_error" and err["loc"][-1] == "op":
+        return f"{where}: operator {err['input']!r} is not one of {', '.join(OPERATORS)}"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    return f"{where}: {err['msg']}"
