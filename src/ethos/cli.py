@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ethos.data.build import TokenCounter
 
 from ethos.config import DataConfig, RunConfig, load_config
+from ethos.data.scrub_cli import scrub_command
 from ethos.errors import USER_ERROR_EXIT_CODE, EthosError
 from ethos.examples import example_names, example_text
 from ethos.genome.cli import app as genome_app
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+data_app.command("scrub")(scrub_command)
 app.add_typer(genome_app, name="genome", help="CRISPR guide design and off-target scoring.")
 app.add_typer(neuro_app, name="neuro", help="EEG intent decoding and safe closed-loop stimulation.")
 app.add_typer(ledger_app, name="ledger", help="The tamper-evident ledger: show and verify.")
@@ -301,7 +303,7 @@ def gate_command(
     from ethos.rundir import RunDir
 
     run = RunDir.open(run_dir)
-    source = policy or (str(run.config.policy) if run.config.policy else None)
+    source = policy or run.config.policy
     if source is None:
         raise EthosError(
             "no policy given and the run's config names none",
@@ -335,6 +337,77 @@ def _print_decision(result: Any) -> None:
     for reason in card.reasons:
         console.print(f"  - {reason}", markup=False)
     console.print(f"wrote {result.path}")
+
+
+@app.command("approve")
+def approve_command(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run whose decision is REVIEW."),
+    actor: str = typer.Option(..., "--as", help="Who approves (recorded in the ledger)."),
+    note: str = typer.Option(..., "--note", help="Why the review outcome is acceptable."),
+    ledger: str | None = typer.Option(None, "--ledger", help="Ledger URL."),
+) -> None:
+    """Record a human sign-off on a REVIEW decision (a FAIL cannot be approved)."""
+    from ethos.governance.approve import approve_run
+    from ethos.rundir import RunDir
+
+    approval = approve_run(RunDir.open(run_dir), actor=actor, note=note, ledger_url=ledger)
+    entry = approval.record["ledger"]
+    console.print(
+        f"approved by {approval.record['approved_by']}: ledger entry #{entry['seq']} "
+        f"({entry['entry_hash'][:12]}); wrote {approval.path}"
+    )
+
+
+@app.command("card")
+def card_command(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run directory."),
+) -> None:
+    """Write the model card (model/README.md, Hugging Face format) and its HTML rendering."""
+    from ethos.governance.card import write_card
+    from ethos.rundir import RunDir
+
+    card = write_card(RunDir.open(run_dir))
+    console.print(f"wrote {card.markdown} and {card.html}")
+
+
+@app.command("run")
+def run_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="Run config (YAML)."),
+    policy: str | None = typer.Option(
+        None, "--policy", "-p", help="Overrides the config's policy (file or bundled name)."
+    ),
+    ledger: str | None = typer.Option(None, "--ledger", help="Ledger URL."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    output_dir: Path | None = typer.Option(None, help="Overrides output_dir from the config."),
+) -> None:
+    """Train, audit, gate, write the card and record it all: the governed run in one command.
+
+    Exit code is the gate's: 0 PASS, 1 FAIL, 3 REVIEW (2 for a user error).
+    """
+    from ethos.governance.pipeline import run_pipeline
+
+    config = load_config(config_path)
+    if output_dir is not None:
+        config = config.model_copy(update={"output_dir": output_dir})
+    result = run_pipeline(
+        config, policy=policy, ledger_url=ledger, quiet=quiet, log=lambda m: console.print(m)
+    )
+    _report(result.run)
+    _print_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_summary(result: Any) -> None:
+    console.print(
+        f"decision: {result.decision}  (W = {result.welfare:.3f}, threshold {result.threshold:g})"
+    )
+    if result.broken:
+        console.print(f"  broken constraints: {', '.join(result.broken)}", markup=False)
+    for reason in result.reasons:
+        console.print(f"  - {reason}", markup=False)
+    console.print(f"report: {result.report}")
+    console.print(f"card:   {result.card}")
+    console.print(f"run:    {result.run.path}")
 
 
 @app.command("export")
@@ -374,26 +447,19 @@ def predict(
 
 @app.command()
 def demo(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
-    """The main job on bundled COMPAS: describe the data, fine-tune, compare with baselines,
-    audit the model, and say where the report is."""
-    import time
-
-    from ethos.audit.runner import audit_run
-    from ethos.training import train
+    """The main job on bundled COMPAS: describe the data, then the governed run — fine-tune,
+    compare with baselines, audit, gate against the criminal-justice policy, write the card and
+    record it in the ledger. Exits 0 whatever the decision (it is a demonstration)."""
+    from ethos.governance.pipeline import run_pipeline
 
     config = load_config(_example_path("compas"))
     data_describe("compas", tokens=False)
-    started = time.perf_counter()
-    run = train(config, quiet=quiet)
-    trained = time.perf_counter() - started
-    _report(run)
-    console.print(f"training took {trained:.0f} s; auditing the test part ...")
-    started = time.perf_counter()
-    result = audit_run(run)
-    for dimension, entry in result.audit["summary"].items():
-        console.print(f"  {dimension:<13} {entry['status']:<6} {'; '.join(entry['reasons'])}")
-    console.print(f"audit took {time.perf_counter() - started:.0f} s")
-    console.print(f"report: {result.report}")
+    result = run_pipeline(config, quiet=quiet, log=lambda m: console.print(m))
+    _report(result.run)
+    console.print(
+        f"training {result.seconds['train']:.0f} s, audit {result.seconds['audit']:.0f} s"
+    )
+    _print_summary(result)
 
 
 def _example_path(name: str) -> Path:

@@ -174,7 +174,11 @@ class RunConfig(StrictModel):
     task: Literal["classification", "extractive_qa"] = "classification"
     train: TrainConfig = Field(default_factory=TrainConfig)
     qa: QAConfig = Field(default_factory=QAConfig)
-    policy: Path | None = None
+    policy: str | None = Field(
+        default=None,
+        description="The ethics policy the run is gated by: a bundled name (medical, "
+        "criminal-justice, credit) or a YAML file path.",
+    )
     seed: int = 42
     output_dir: Path = Path("runs")
 
@@ -317,6 +321,6 @@ def resolve_relative_paths(config: RunConfig, base: Path) -> RunConfig:
         }
     )
     updates: dict[str, Any] = {"data": data}
-    if config.policy is not None and not config.policy.is_absolute():
-        updates["policy"] = (base / config.policy).resolve()
+    if config.policy is not None:
+        updates["policy"] = resolve(config.policy)
     return config.model_copy(update=updates)

@@ -23,6 +23,7 @@ import pandas as pd
 from ethos.audit.calibration import CalibrationCheck
 from ethos.audit.errors import AuditError
 from ethos.audit.fairness import FairnessCheck
+from ethos.audit.privacy import PrivacyCheck
 from ethos.audit.robustness import RobustnessCheck
 
 
@@ -88,6 +89,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     FairnessCheck.name: FairnessCheck,
     CalibrationCheck.name: CalibrationCheck,
     RobustnessCheck.name: RobustnessCheck,
+    PrivacyCheck.name: PrivacyCheck,
 }
 """Check name -> check class (called with keyword options, or none for the defaults)."""
 

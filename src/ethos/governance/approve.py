@@ -1,0 +1,85 @@
+"""`ethos approve`: a named human's sign-off on a REVIEW decision, on the record.
+
+Only a REVIEW can be approved: a PASS needs no sign-off and a FAIL cannot be overruled here (a
+broken hard constraint means retraining or changing the policy, which is its own record). The
+approval names the decision it approves by its ledger hash, so a later re-gate (a new decision)
+is not covered by an old approval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ethos.errors import EthosError
+from ethos.governance.gate import DECISION_FILE
+from ethos.rundir import RunDir, write_json
+
+APPROVAL_FILE = "approval.json"
+
+
+@dataclass(frozen=True)
+class Approval:
+    path: Path
+    record: dict[str, Any]
+
+
+def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = None) -> Approval:
+    """Record ``actor``'s approval of the run's REVIEW decision (ledger + approval.json)."""
+    from ethos.governance.ledger import Ledger
+
+    actor = actor.strip()
+    note = note.strip()
+    if not actor:
+        raise EthosError("an approval needs the approver's name", hint="--as 'Dr. A. Lee'")
+    if not note:
+        raise EthosError(
+            "an approval needs a note saying why the review outcome is acceptable",
+            hint="--note 'reviewed subgroup errors with the clinical lead; accepted because ...'",
+        )
+    decision_path = run.path / DECISION_FILE
+    if not decision_path.is_file():
+        raise EthosError(
+            f"{run.path} has no decision to approve", hint=f"run: ethos gate {run.path}"
+        )
+    decision = json.loads(decision_path.read_text())
+    verdict = decision.get("decision")
+    if verdict == "PASS":
+        raise EthosError(f"{run.path} passed its policy gate; there is nothing to approve")
+    if verdict != "REVIEW":
+        raise EthosError(
+            f"{run.path} failed its policy gate ({'; '.join(decision.get('reasons', [])[:2])})",
+            hint="a FAIL cannot be approved: fix the model or data and train again",
+        )
+    decided = decision.get("ledger", {}).get("entry_hash")
+    manifest = run.manifest
+    with Ledger.open(ledger_url) as ledger:
+        entry = ledger.append(
+            kind="approval",
+            actor=actor,
+            run_id=manifest["run_id"],
+            dataset_fingerprint=manifest["data"]["fingerprint"],
+            config_hash=manifest["config_hash"],
+            model_hash=manifest["model"]["weights_sha256"],
+            audit_digest=decision.get("audit_sha256"),
+            decision="approved",
+            payload={"note": note, "approves_decision": decided, "policy": decision.get("policy")},
+        )
+        url = ledger.url
+    record = {
+        "run_id": manifest["run_id"],
+        "approved_by": actor,
+        "note": note,
+        "created_utc": datetime.now(UTC).isoformat(),
+        "approves_decision": decided,
+        "ledger": {"url": url, "seq": entry.seq, "entry_hash": entry.entry_hash},
+    }
+    target = run.path / APPROVAL_FILE
+    staged = run.path / f".{APPROVAL_FILE}.tmp"
+    write_json(staged, record)
+    os.replace(staged, target)
+    return Approval(target, record)
