@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from typing import Any
@@ -12,6 +13,17 @@ import pytest
 
 from ethos.audit import CHECKS, AuditContext, AuditError, Check, run_checks, to_jsonable
 from ethos.audit.errors import AuditWarning
+
+
+@functools.cache
+def _model_and_tokenizer() -> tuple[Any, Any]:
+    """The bundled MiniLM with a fresh (seeded) head: enough for checks that need a model."""
+    import torch
+
+    from ethos.models.classifier import load_classifier, load_tokenizer
+
+    torch.manual_seed(0)
+    return load_classifier("default", ["0", "1"]).eval(), load_tokenizer("default")
 
 
 def _context(seed: int = 0) -> AuditContext:
@@ -35,6 +47,8 @@ def _context(seed: int = 0) -> AuditContext:
         groups=groups,
         texts=texts,
         predict_proba=_keyword_model,
+        model=_model_and_tokenizer()[0],
+        extras={"tokenizer": _model_and_tokenizer()[1], "max_length": 32},
         seed=seed,
     )
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ethos.audit.calibration import CalibrationCheck
 from ethos.audit.errors import AuditError
+from ethos.audit.explanations import ExplanationsCheck
 from ethos.audit.fairness import FairnessCheck
 from ethos.audit.privacy import PrivacyCheck
 from ethos.audit.robustness import RobustnessCheck
@@ -90,6 +91,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     CalibrationCheck.name: CalibrationCheck,
     RobustnessCheck.name: RobustnessCheck,
     PrivacyCheck.name: PrivacyCheck,
+    ExplanationsCheck.name: ExplanationsCheck,
 }
 """Check name -> check class (called with keyword options, or none for the defaults)."""
 
