@@ -103,5 +103,7 @@ def test_relative_paths_resolve_from_the_config_folder(tmp_path: Path) -> None:
     path = write(tmp_path / "sub", "data:\n  source: ../rows.csv\npolicy: p.yaml\n")
     config = load_config(path)
     assert config.data.source == str((tmp_path / "rows.csv").resolve())
-    assert config.policy == (tmp_path / "sub" / "p.yaml").resolve()
+    assert config.policy == str((tmp_path / "sub" / "p.yaml").resolve())
     assert load_config(write(tmp_path, "data: {source: compas}\n")).data.source == "compas"
+    bundled = load_config(write(tmp_path, "data: {source: compas}\npolicy: medical\n"))
+    assert bundled.policy == "medical"  # a bundled policy name is not a path
