@@ -542,7 +542,7 @@ class ExplanationsCheck:
         self,
         *,
         per_group: int = 4,
-        max_examples: int = 16,
+        max_examples: int = 8,
         n_steps: int = 20,
         max_steps: int = 160,
         tolerance: float = 0.05,
