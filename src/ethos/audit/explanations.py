@@ -521,8 +521,8 @@ class ExplanationsCheck:
     sensitive fields in the text: column -> overall, by_group, n, and ``visible``, the fraction of
     examples in which the field survived truncation) and ``examples`` (for heatmaps).
 
-    Cost: each example costs about ``n_steps`` forward and backward passes, so the defaults (16
-    examples, 20 steps) cost about one inference pass over 900 short texts.
+    Cost: each example costs about ``n_steps`` forward and backward passes, so the defaults (8
+    examples, 20 steps) cost about half an inference pass over 900 short texts.
 
     Args:
         per_group: examples drawn per group of the first sensitive attribute.
