@@ -278,7 +278,7 @@ def load_workload(work: Workload, tokenizer: Any) -> Data:
         )
 
     def rows(part: str, limit: int | None = None) -> tuple[list[str], list[str] | None, Any]:
-        # Dataset.part() is not used: it fails on sets with no audit-group columns (pubmedqa).
+        # Straight from the split mask (Dataset.part() copies groups and extras we do not need).
         keep = np.flatnonzero(ds.split == part)[:limit]
         pairs = None if ds.text_pairs is None else [ds.text_pairs[i] for i in keep]
         return [ds.texts[i] for i in keep], pairs, ds.labels[keep]
