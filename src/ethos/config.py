@@ -126,6 +126,87 @@ class LoraConfig(StrictModel):
     target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
 
 
+class FairnessConfig(StrictModel):
+    """Bias mitigation during or after training; needs a sensitive attribute in the data.
+
+    ``reweighing`` weights examples so label and group are independent (Kamiran & Calders 2012);
+    ``penalty`` adds ``lambda`` times a soft demographic-parity or equalized-odds gap, computed on
+    each group-balanced batch, to the loss; ``thresholds`` fits per-group decision thresholds on
+    the validation part (fairlearn's ThresholdOptimizer) and applies them wherever the run
+    predicts, which needs the group at prediction time (forbidden in some jurisdictions).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    method: Literal["reweighing", "penalty", "thresholds"]
+    attribute: str | None = Field(
+        default=None,
+        description="The sensitive column to mitigate for; default: the first of data.sensitive.",
+    )
+    constraint: Literal["demographic_parity", "equalized_odds"] = Field(
+        default="equalized_odds",
+        description="The gap the penalty or the thresholds close.",
+    )
+    lambda_: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        default=1.0, alias="lambda", description="Weight of the penalty term (penalty only)."
+    )
+
+
+class PrivacyConfig(StrictModel):
+    """Differentially private fine-tuning (DP-SGD through Opacus).
+
+    Give ``epsilon`` (the noise multiplier is solved for it over the whole run) or
+    ``noise_multiplier`` (epsilon is then reported); ``epsilon: .inf`` switches privacy off,
+    which lets a sweep include the non-private run.
+    """
+
+    # JSON has no infinity; 'Infinity' survives the run directory's config.yaml round trip.
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings")
+
+    epsilon: Annotated[float, Field(gt=0)] | None = None
+    delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+    noise_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    max_grad_norm: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        default=1.0, description="Per-example gradient clipping bound C."
+    )
+    accountant: Literal["rdp", "prv"] = "prv"
+    clipping: Literal["per_sample", "ghost"] = Field(
+        default="per_sample",
+        description="per_sample materialises each example's gradient; ghost (Opacus fast "
+        "gradient clipping) computes only their norms, trading a second backward pass for memory.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_set_the_noise(self) -> PrivacyConfig:
+        if (self.epsilon is None) == (self.noise_multiplier is None):
+            raise ValueError("give exactly one of epsilon (target) or noise_multiplier")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """False for ``epsilon: .inf``: the run is trained without privacy."""
+        return self.epsilon is None or self.epsilon != float("inf")
+
+
+class AdversarialConfig(StrictModel):
+    """Robustness training: perturbed copies of training texts, and/or embedding-space attacks.
+
+    ``augment`` names the audit's perturbation families (typos, case, ...); each epoch a
+    ``fraction`` of the training texts is replaced by a perturbed copy. ``embedding`` adds the
+    loss on an FGM (one step) or PGD (``steps`` projected steps) perturbation of the token
+    embeddings of L2 norm ``epsilon`` per example.
+    """
+
+    augment: list[str] = Field(default_factory=list)
+    fraction: Fraction = 0.5
+    embedding: Literal["none", "fgm", "pgd"] = "none"
+    epsilon: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    steps: Annotated[int, Field(ge=1, le=20)] = 3
+    weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        default=1.0, description="Weight of the adversarial loss next to the clean loss."
+    )
+
+
 class TrainConfig(StrictModel):
     """Optimisation settings for the one training loop (AdamW, linear warm-up and decay)."""
 
@@ -149,6 +230,9 @@ class TrainConfig(StrictModel):
         default=None, description="Stop after this many optimizer steps (smoke tests)."
     )
     peft: LoraConfig | None = None
+    fairness: FairnessConfig | None = None
+    privacy: PrivacyConfig | None = None
+    adversarial: AdversarialConfig | None = None
     keep_checkpoints: bool = Field(
         default=False,
         description="Keep the per-epoch checkpoints after a run finishes (they are deleted by "

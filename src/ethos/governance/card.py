@@ -253,7 +253,7 @@ def _policy(source: str | None, expected_sha256: str | None) -> dict[str, Any] |
 def card_documents(run: RunDir) -> CardDocuments:
     """Everything :func:`render_card` uses, read from ``run`` (audit and decision optional)."""
     manifest = run.manifest
-    config = run.config.model_dump(mode="json")
+    config = run.config.model_dump(mode="json", by_alias=True)
     audit_path = run.path / AUDIT_FILE
     audit = _read_json(audit_path, "the audit", f"audit again: ethos audit {run.path} --force")
     decision = _read_json(

@@ -43,7 +43,9 @@ DATA_FILE = "data.json"
 
 def config_hash(config: RunConfig) -> str:
     """sha256 of the resolved config's canonical JSON."""
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        config.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -106,7 +108,10 @@ def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None
     if path.exists():
         raise EthosError(f"{path} already exists", hint="choose another output directory")
     path.mkdir(parents=True)
-    _atomic_text(path / CONFIG, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    _atomic_text(
+        path / CONFIG,
+        yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
+    )
     try:
         return _run(path, config, run_id=run_id, created=created, resume_from=None, quiet=quiet)
     except Exception:
