@@ -2,8 +2,11 @@
 
 The audit re-loads the run's data from its resolved config and checks the fingerprint against the
 manifest, so it audits exactly the rows the run was evaluated on; predictions come from the run's
-``predictions.parquet`` (never recomputed), while checks that query the model (robustness,
-explanations, membership inference) get a ``predict_proba`` hook on the run's own model.
+``predictions.parquet`` (never recomputed): ``y_pred`` is its stored ``predicted_label``, which is
+the argmax of the probabilities except where the run post-processed its decisions (per-group
+thresholds), so fairness is measured on the decisions the run actually makes. Checks that query
+the model (robustness, explanations, membership inference) get a ``predict_proba`` hook on the
+run's own model.
 """
 
 from __future__ import annotations
@@ -65,6 +68,13 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
         )
     stored = stored.loc[audited.ids.astype(str)]
     probabilities = stored[[f"prob_{n}" for n in names]].to_numpy(dtype=float)
+    decided = stored["predicted_label"].astype(str).map({n: i for i, n in enumerate(names)})
+    if decided.isna().any():
+        raise AuditError(
+            f"{run.path / 'predictions.parquet'} has predicted_label values outside the run's "
+            f"labels {names} (e.g. {stored['predicted_label'][decided.isna()].iloc[0]!r})",
+            hint="the run directory is incomplete or was edited; train again",
+        )
 
     model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
     max_length = config.model.max_length
@@ -98,7 +108,7 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     sensitive = list(data_config.sensitive)
     return AuditContext(
         y_true=audited.labels,
-        y_pred=probabilities.argmax(axis=1),
+        y_pred=decided.to_numpy(dtype=np.int64),
         y_prob=probabilities[:, 1] if len(names) == 2 else probabilities,
         groups=audited.groups,
         texts=list(audited.texts),

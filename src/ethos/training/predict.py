@@ -3,13 +3,15 @@
 Inputs are turned into text exactly as at training time (the run's resolved data config), so a
 record file with the training columns works as it is. The output is the input rows plus the
 predicted label and one probability column per class, written to a temporary file and renamed,
-so an interrupted run leaves no half-written output.
+so an interrupted run leaves no half-written output. A run fitted with per-group thresholds
+(``train.fairness.method: thresholds``) decides with them instead of argmax, which needs each row's
+group (and id) in the input; its output says so in a ``decision_rule`` column.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +20,11 @@ import yaml
 
 from ethos.config import RunConfig
 from ethos.data.build import resolve_data_config
-from ethos.data.records import records_to_text
-from ethos.errors import DataError
+from ethos.data.records import MISSING, format_value, records_to_text
+from ethos.errors import DataError, ModelError
 from ethos.rundir import CONFIG, RunDir
 from ethos.training.batching import encode
+from ethos.training.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
 from ethos.training.loop import predict_proba
 
 CHUNK_ROWS = 2000
@@ -64,6 +67,7 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
         )
     model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    thresholds = _group_thresholds(run, config, data.sensitive, len(names))
     needed = (
         [data.text_field] + ([data.text_pair_field] if data.text_pair_field else [])
         if data.text_field
@@ -108,6 +112,12 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
                 )
                 result = chunk.copy()
                 result["predicted_label"] = [names[i] for i in probabilities.argmax(axis=1)]
+                if thresholds is not None:
+                    decided = _decide(
+                        thresholds, chunk, probabilities[:, 1], data.id_field, input_path, rows
+                    )
+                    result["predicted_label"] = [names[i] for i in decided]
+                    result["decision_rule"] = DECISION_RULE
                 for i, name in enumerate(names):
                     result[f"prob_{name}"] = probabilities[:, i]
                 result.to_csv(out, index=False, header=number == 0)
@@ -118,3 +128,77 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
     finally:
         staging.unlink(missing_ok=True)
     return output_path
+
+
+def _group_thresholds(
+    run: RunDir, config: RunConfig, sensitive: Sequence[str], classes: int
+) -> GroupThresholds | None:
+    """The run's per-group thresholds, or None for a run that decides by argmax."""
+    path = run.model_dir / THRESHOLDS_FILE
+    fairness = config.train.fairness
+    wanted = fairness is not None and fairness.method == "thresholds"
+    if not path.exists():
+        if wanted:  # deciding by argmax would silently drop the fairness post-processing
+            raise ModelError(
+                f"{run.path} was trained with train.fairness.method: thresholds but "
+                f"{path} is missing",
+                hint="the run directory is incomplete or was edited; train again",
+            )
+        return None
+    thresholds = GroupThresholds.load(path)
+    if classes != 2:
+        raise ModelError(
+            f"{path} holds binary decision thresholds but the model has {classes} classes"
+        )
+    if thresholds.attribute is None:
+        attribute = (fairness.attribute if fairness else None) or next(iter(sensitive), None)
+        if attribute is None:
+            raise ModelError(f"{path} names no sensitive attribute and the run config has none")
+        thresholds = GroupThresholds(
+            thresholds.constraint, thresholds.seed, thresholds.groups, attribute=attribute
+        )
+    return thresholds
+
+
+def _decide(
+    thresholds: GroupThresholds,
+    chunk: pd.DataFrame,
+    scores: np.ndarray,
+    id_field: str | None,
+    input_path: Path,
+    offset: int,
+) -> np.ndarray:
+    """0/1 group-threshold decisions for one chunk, keyed on the row id (else the row number).
+
+    The group says which thresholds apply; the id keys the rule's random draw, so the same row
+    gets the same decision here as in the run's own predictions and audit.
+    """
+    attribute = str(thresholds.attribute)
+    why = (
+        "this run decides with per-group thresholds (train.fairness.method: thresholds), "
+        "which apply a different threshold to each group"
+    )
+    if attribute not in chunk.columns:
+        raise DataError(
+            f"{input_path} lacks the column '{attribute}': {why}, so each row's group is needed",
+            hint=f"add '{attribute}' with one of {', '.join(map(repr, sorted(thresholds.groups)))}",
+        )
+    empty = np.flatnonzero(chunk[attribute].isna().to_numpy())
+    if len(empty) and MISSING not in thresholds.groups:
+        raise DataError(
+            f"{input_path}: column '{attribute}' is empty in data row {offset + empty[0] + 1} "
+            f"({len(empty)} rows in all): {why}",
+            hint="fill in the group of every row",
+        )
+    groups = [format_value(v) for v in chunk[attribute]]
+    if id_field is None:  # rows are numbered as ethos numbers them when data.id_field is unset
+        keys: list[str | None] = [str(offset + i) for i in range(len(chunk))]
+    elif id_field not in chunk.columns:
+        raise DataError(
+            f"{input_path} lacks the id column '{id_field}': {why} at random, keyed on the row "
+            "id so that a row always gets the same decision",
+            hint=f"add the '{id_field}' column",
+        )
+    else:
+        keys = [None if pd.isna(v) else format_value(v) for v in chunk[id_field]]
+    return thresholds.decide(scores, groups, keys)
