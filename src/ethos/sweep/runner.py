@@ -1,0 +1,420 @@
+"""`ethos sweep`: train every point of a grid, audit and gate each, and chart the trade-offs.
+
+Each point is one governed run (:func:`~ethos.governance.pipeline.run_pipeline`: train, "run"
+ledger entry, audit, gate with its "decision" entry, card), so a sweep of 16 points is 16 runs in
+the ledger, each as traceable as one started by `ethos run`. Points are trained one after another
+in this process; the engine's own Accelerate launch path is how one spreads the training over
+GPUs.
+
+The sweep folder (``--out``) holds ``runs/`` (one run directory per point), ``sweep.json`` (every
+point: its values, accuracy, fairness gap, ε, W, decision, whether it is on each Pareto front) and
+``index.html`` (the page). Both files are rewritten atomically after every point, so a long sweep
+can be watched and a killed one still shows what finished. A point whose run fails is recorded
+with its error and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from ethos.config import RunConfig
+from ethos.errors import EthosError
+from ethos.sweep.grid import DEFAULT_MAX_POINTS, Grid, GridError, expand, jsonable, parse_grid
+from ethos.sweep.page import render_page
+from ethos.sweep.pareto import non_dominated
+
+SWEEP_JSON = "sweep.json"
+PAGE = "index.html"
+RUNS = "runs"
+ACCURACY_METRIC = "metrics.test.accuracy"
+EQUALIZED_ODDS = "equalized_odds_difference"
+DEFAULT_GAP_METRIC = f"fairness.*.disparities.{EQUALIZED_ODDS}.value"
+FRONTS = {
+    # name: (x field, maximize x, y field, maximize y)
+    "accuracy_vs_fairness_gap": ("fairness_gap", False, "accuracy", True),
+    "accuracy_vs_epsilon": ("epsilon", False, "accuracy", True),
+}
+Status = Literal["pending", "done", "failed"]
+
+
+@dataclass
+class SweepPoint:
+    """One grid point and what its run measured; ``epsilon`` is ``inf`` for a non-private run."""
+
+    index: int
+    values: dict[str, Any]
+    label: str
+    status: Status = "pending"
+    run_id: str | None = None
+    run_dir: str | None = None
+    accuracy: float | None = None
+    fairness_gap: float | None = None
+    fairness_gap_metric: str | None = None
+    epsilon: float = math.inf
+    welfare: float | None = None
+    decision: str | None = None
+    broken: list[str] = field(default_factory=list)
+    ledger_entry: str | None = None
+    error: str | None = None
+    seconds: float | None = None
+    fronts: list[str] = field(default_factory=list)
+
+    @property
+    def private(self) -> bool:
+        return math.isfinite(self.epsilon)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON has no infinity: a non-private run has ``"epsilon": null, "private": false``."""
+        return {
+            "index": self.index,
+            "label": self.label,
+            "values": {k: jsonable(v) for k, v in self.values.items()},
+            "status": self.status,
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "accuracy": _finite_or_none(self.accuracy),
+            "fairness_gap": _finite_or_none(self.fairness_gap),
+            "fairness_gap_metric": self.fairness_gap_metric,
+            "epsilon": _finite_or_none(self.epsilon),
+            "private": self.private,
+            "welfare": _finite_or_none(self.welfare),
+            "decision": self.decision,
+            "broken": self.broken,
+            "ledger_entry": self.ledger_entry,
+            "error": self.error,
+            "seconds": self.seconds,
+            "fronts": self.fronts,
+        }
+
+    def summary(self) -> str:
+        if self.status != "done":
+            return f"{self.status}" + (f": {self.error}" if self.error else "")
+        eps = f"ε {self.epsilon:g}" if self.private else "ε ∞ (non-private)"
+        return (
+            f"accuracy {_fmt(self.accuracy)}, EO gap {_fmt(self.fairness_gap)}, {eps}, "
+            f"W {_fmt(self.welfare)} -> {self.decision}"
+        )
+
+
+@dataclass
+class SweepResult:
+    """The sweep folder and its points; ``exit_code`` is 0 when every point ran, else 1."""
+
+    path: Path
+    grid: Grid
+    policy: str
+    threshold: float
+    gap_metric: str
+    points: list[SweepPoint]
+
+    @property
+    def page(self) -> Path:
+        return self.path / PAGE
+
+    @property
+    def json_path(self) -> Path:
+        return self.path / SWEEP_JSON
+
+    @property
+    def failed(self) -> list[SweepPoint]:
+        return [p for p in self.points if p.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def front(self, name: str) -> list[SweepPoint]:
+        return [p for p in self.points if name in p.fronts]
+
+    def __repr__(self) -> str:
+        lines = [f"SweepResult({self.path}, {self.grid!r}, policy {self.policy})"]
+        for p in self.points:
+            marks = "".join("*" if name in p.fronts else " " for name in FRONTS)
+            lines.append(f"  {marks} #{p.index + 1} {p.label}: {p.summary()}")
+        lines.append("  (* on the accuracy/fairness front, then the accuracy/ε front)")
+        return "\n".join(lines)
+
+
+def sweep(
+    config: RunConfig,
+    grid: Grid | Sequence[str],
+    *,
+    policy: str | None = None,
+    ledger_url: str | None = None,
+    out: str | Path | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    quiet: bool = False,
+    base_dir: Path | None = None,
+    source: str | Path = "the base config",
+    actor: str | None = None,
+    log: Callable[[str], Any] = print,
+) -> SweepResult:
+    """Train, audit and gate every grid point of ``config``; write sweep.json and index.html.
+
+    ``grid`` is a :class:`Grid` or ``--grid`` strings (``"fairness.lambda=[0,1]"``). Every point,
+    the policy and the ledger are checked before the first run trains. ``base_dir`` resolves
+    relative paths in grid values (the config file's folder); ``source`` names the config in
+    messages.
+    """
+    from ethos.governance.ledger import Ledger
+    from ethos.governance.pipeline import run_pipeline
+    from ethos.governance.policy import load_policy
+
+    if not isinstance(grid, Grid):
+        grid = parse_grid(list(grid), max_points=max_points)
+    elif grid.size > max_points:
+        raise GridError(f"the grid has {grid.size} points, more than max_points {max_points}")
+    points = expand(config, grid, source=source, base_dir=base_dir)
+    policy_source = policy or config.policy
+    if policy_source is None:
+        raise EthosError(
+            "no policy: the config names none and --policy was not given",
+            hint="add `policy: criminal-justice` (or medical, credit, or a file) to the config",
+        )
+    loaded = load_policy(policy_source)
+    Ledger.open(ledger_url).close()
+    gap_metric = fairness_gap_metric(loaded)
+    main = _main_process()
+    if out is None and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+        raise EthosError(
+            "a sweep under `accelerate launch` needs --out",
+            hint="every process must write to the same folder: give --out DIR",
+        )
+    folder = prepare_folder(Path(out) if out is not None else default_folder(config), new=main)
+    if not main:  # the other processes of a launch train in step but write no sweep files
+        log = _silent
+    runs = folder / RUNS
+    result = SweepResult(
+        path=folder,
+        grid=grid,
+        policy=str(policy_source),
+        threshold=loaded.threshold,
+        gap_metric=gap_metric,
+        points=[SweepPoint(p.index, p.values, p.label) for p in points],
+    )
+    created = datetime.now(UTC).isoformat()
+
+    def write() -> None:
+        if main:
+            write_outputs(result, created=created, source=str(source))
+
+    write()
+    total = len(points)
+    log(f"sweep of {total} point{'s' * (total != 1)} into {folder}")
+    for grid_point, point in zip(points, result.points, strict=True):
+        tag = f"[{point.index + 1}/{total}] {point.label}"
+        log(f"{tag}: train, audit, gate ...")
+        before = _run_dirs(runs)
+        started = time.perf_counter()
+        try:
+            outcome = run_pipeline(
+                grid_point.config.model_copy(update={"output_dir": runs}),
+                policy=str(policy_source),
+                ledger_url=ledger_url,
+                actor=actor,
+                quiet=quiet,
+                log=lambda message: log(f"    {message}"),
+            )
+        except Exception as exc:  # a failed point is a result; the sweep goes on
+            point.status = "failed"
+            point.error = _describe(exc)
+            fresh = sorted(_run_dirs(runs) - before)
+            if len(fresh) == 1:
+                point.run_id, point.run_dir = fresh[0], f"{RUNS}/{fresh[0]}"
+        except BaseException:
+            point.status, point.error = "failed", "interrupted"
+            write()
+            raise
+        else:
+            measure(point, outcome.run, gap_metric, folder)
+            point.welfare, point.decision = outcome.welfare, outcome.decision
+            point.broken = list(outcome.broken)
+            point.status = "done"
+        point.seconds = round(time.perf_counter() - started, 1)
+        write()
+        log(f"{tag}: {point.summary()} ({point.seconds:.0f} s)")
+    on_front = len(result.front("accuracy_vs_fairness_gap"))
+    log(
+        f"wrote {result.page} and {result.json_path}: {total - len(result.failed)} of {total} "
+        f"points ran, {on_front} on the accuracy/fairness front"
+    )
+    return result
+
+
+def fairness_gap_metric(policy: Any) -> str:
+    """The equalized-odds difference the policy cares about, as a metric path.
+
+    The first constraint or indicator on ``fairness.<attribute>.disparities.
+    equalized_odds_difference.value`` that names an attribute; else one over ``*`` (the worst
+    attribute); else :data:`DEFAULT_GAP_METRIC`.
+    """
+    from ethos.governance.metric_paths import split_path
+
+    paths = [c.metric for c in policy.constraints] + [i.metric for i in policy.indicators()]
+    wanted = ["fairness", "*", "disparities", EQUALIZED_ODDS, "value"]
+    named = [
+        path
+        for path, (document, keys) in ((p, split_path(p)) for p in paths)
+        if document == "audit" and len(keys) == 5 and keys[:1] + keys[2:] == wanted[:1] + wanted[2:]
+    ]
+    concrete = [p for p in named if "*" not in p]
+    return (concrete or named or [DEFAULT_GAP_METRIC])[0]
+
+
+def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
+    """Fill ``point`` from the run's documents: accuracy, fairness gap, ε, ledger entry."""
+    from ethos.governance.gate import DECISION_FILE, run_documents
+    from ethos.governance.metric_paths import lookup
+
+    documents, _ = run_documents(run)
+    manifest = documents["manifest"]
+    point.run_id = str(manifest["run_id"])
+    try:
+        point.run_dir = run.path.resolve().relative_to(folder).as_posix()
+    except ValueError:
+        point.run_dir = str(run.path)
+    point.accuracy = lookup(documents, ACCURACY_METRIC, larger_is_worse=False).value
+    gap = lookup(documents, gap_metric, larger_is_worse=True)
+    point.fairness_gap = gap.value
+    point.fairness_gap_metric = gap.resolved or gap_metric
+    point.epsilon = planned_epsilon(manifest)
+    decision_path = run.path / DECISION_FILE
+    if decision_path.is_file():
+        entry = json.loads(decision_path.read_text()).get("ledger") or {}
+        if entry.get("entry_hash"):
+            point.ledger_entry = f"#{entry.get('seq')} {entry['entry_hash']}"
+
+
+def planned_epsilon(manifest: dict[str, Any]) -> float:
+    """``manifest["training"]["privacy"]["epsilon"]``; missing or not a positive number: ∞."""
+    privacy = (manifest.get("training") or {}).get("privacy")
+    value = privacy.get("epsilon") if isinstance(privacy, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return math.inf
+
+
+def mark_fronts(points: list[SweepPoint]) -> None:
+    """Set each point's ``fronts``: the names of the Pareto fronts (:data:`FRONTS`) it is on."""
+    for point in points:
+        point.fronts = []
+    done = [p for p in points if p.status == "done"]
+    if not done:
+        return
+    for name, (x_field, max_x, y_field, max_y) in FRONTS.items():
+        table = [[_nan(getattr(p, x_field)), _nan(getattr(p, y_field))] for p in done]
+        mask = non_dominated(table, maximize=[max_x, max_y])
+        for point, on_front in zip(done, mask.tolist(), strict=True):
+            if on_front:
+                point.fronts.append(name)
+
+
+def sweep_document(result: SweepResult, *, created: str, source: str) -> dict[str, Any]:
+    """What sweep.json holds (and the page is drawn from)."""
+    mark_fronts(result.points)
+    return {
+        "created_utc": created,
+        "updated_utc": datetime.now(UTC).isoformat(),
+        "config": source,
+        "policy": result.policy,
+        "threshold": result.threshold,
+        "grid": [
+            {"key": a.key, "name": a.name, "values": [jsonable(v) for v in a.values]}
+            for a in result.grid.axes
+        ],
+        "metrics": {
+            "accuracy": ACCURACY_METRIC,
+            "fairness_gap": result.gap_metric,
+            "epsilon": "manifest.training.privacy.epsilon (missing: non-private, ε = ∞)",
+        },
+        "points": [p.to_json() for p in result.points],
+        "fronts": {name: [p.index for p in result.front(name)] for name in FRONTS},
+    }
+
+
+def write_outputs(result: SweepResult, *, created: str, source: str) -> None:
+    """sweep.json and index.html, each replaced atomically."""
+    document = sweep_document(result, created=created, source=source)
+    text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    _atomic_write(result.path / SWEEP_JSON, text)
+    _atomic_write(result.path / PAGE, render_page(document))
+
+
+def default_folder(config: RunConfig) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(config.output_dir) / f"sweep-{stamp}"
+
+
+def prepare_folder(out: Path, *, new: bool = True) -> Path:
+    """The sweep folder, resolved; a new or empty folder only (a sweep never overwrites).
+
+    ``new=False`` (the other processes of a launch) only makes sure it exists.
+    """
+    folder = out.expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise EthosError(f"--out {out} is a file, not a folder", hint="give a folder path")
+    if new and folder.is_dir() and any(folder.iterdir()):
+        raise EthosError(
+            f"--out {folder} already exists and is not empty",
+            hint="give a new folder: a sweep never writes over another sweep or other files",
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EthosError(f"cannot create --out {folder}: {exc.strerror}") from None
+    return folder
+
+
+def _main_process() -> bool:
+    """False on the other processes of an `accelerate launch` (torchrun sets RANK): they train
+    every point in step with the main process, which alone writes the sweep's files."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+def _silent(message: str) -> None:
+    return None
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    staged = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _run_dirs(runs: Path) -> set[str]:
+    if not runs.is_dir():
+        return set()
+    return {p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, EthosError):
+        return exc.message
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {Path(frame[0].filename).name}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
