@@ -6,7 +6,7 @@ The public Python API, re-exported from the stages; nothing else lives here.
 from ethos.config import DataConfig, ModelConfig, RunConfig, SplitConfig, TrainConfig, load_config
 from ethos.data import Dataset, load_dataset, records_to_text
 from ethos.errors import ConfigError, DataError, EthosError, ModelError
-from ethos.sweep import sweep
+from ethos.sweep import sweep as run_sweep
 
 __version__ = "0.1.0"
 
@@ -25,5 +25,5 @@ __all__ = [
     "load_config",
     "load_dataset",
     "records_to_text",
-    "sweep",
+    "run_sweep",
 ]

@@ -361,7 +361,9 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
         )
         if model is None:
             return []
-    return sorted(model.model_fields) if model is not None else []
+    if model is None:
+        return []
+    return sorted(field.alias or name for name, field in model.model_fields.items())
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:

@@ -20,8 +20,6 @@ from ethos.training import train
 from ethos.training.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
 from ethos.training.predict import predict_file
 
-WIRING = pytest.mark.xfail(reason="wiring pending in classify.py", strict=False)
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
@@ -48,7 +46,6 @@ def _decided(predictions: pd.DataFrame) -> np.ndarray:
     return (predictions["predicted_label"].astype(str) == "1").to_numpy().astype(int)
 
 
-@WIRING
 def test_run_stores_thresholds_and_decides_with_them(run: RunDir) -> None:
     thresholds = GroupThresholds.load(run.model_dir / THRESHOLDS_FILE)
     assert thresholds.attribute == "race"  # default: the first of data.sensitive
@@ -60,7 +57,6 @@ def test_run_stores_thresholds_and_decides_with_them(run: RunDir) -> None:
     assert np.array_equal(_decided(predictions), expected)
 
 
-@WIRING
 def test_predict_uses_the_thresholds_and_says_so(run: RunDir, tmp_path: Path) -> None:
     predictions = run.predictions().set_index("id")
     rows = compas()

@@ -82,7 +82,7 @@ def sequential_order(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def collate(data: Encoded, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """Pad one batch to its own longest example."""
     rows = [data.input_ids[i] for i in indices]
-    width = max(len(r) for r in rows)
+    width = max((len(r) for r in rows), default=1)  # an empty Poisson batch is still a step
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for k, row in enumerate(rows):

@@ -15,9 +15,12 @@ from ethos.models.lora import apply_lora
 from ethos.models.tokens import counter_for
 from ethos.training.baselines import majority_baseline, tfidf_baseline
 from ethos.training.batching import encode
+from ethos.training.ethics_options import fairness_attribute, private
 from ethos.training.fitted import FitRequest, Fitted
+from ethos.training.group_thresholds import GroupThresholds, fit_group_thresholds
 from ethos.training.loop import predict_proba, train_loop
 from ethos.training.metrics import classification_metrics
+from ethos.training.mitigation import training_aids
 
 
 def predictions_frame(dataset: Dataset, probabilities: np.ndarray) -> pd.DataFrame:
@@ -56,6 +59,7 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         for name, p in parts.items()
     }
     pad_id = int(tokenizer.pad_token_id or 0)
+    aids = training_aids(config, parts["train"], tokenizer)
     result = train_loop(
         model,
         encoded["train"],
@@ -64,6 +68,12 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         label_names=dataset.label_names,
         pad_id=pad_id,
         seed=config.seed,
+        example_weights=aids.example_weights,
+        loss_terms=aids.loss_terms,
+        batch_order=aids.batch_order,
+        epoch_data=aids.epoch_data,
+        attack=aids.attack,
+        privacy=config.train.privacy if private(config) else None,
         checkpoint_dir=request.checkpoint_dir,
         resume_from=request.resume_from,
         quiet=request.quiet,
@@ -75,11 +85,25 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         probabilities[dataset.split == name] = predict_proba(
             model, encoded[name], batch_size=config.train.eval_batch_size, pad_id=pad_id
         )
+    held_out = np.flatnonzero(dataset.split != "train")
+    predictions = predictions_frame(dataset, probabilities).iloc[held_out].copy()
+    thresholds = _fit_thresholds(config, dataset, probabilities)
+    decided: np.ndarray | None = None
+    if thresholds is not None:
+        attribute = thresholds.attribute
+        decided = np.full(len(dataset), -1)
+        decided[held_out] = thresholds.decide(
+            probabilities[held_out, 1], predictions[f"group_{attribute}"], predictions["id"]
+        )
+        predictions["predicted_label"] = [dataset.label_names[i] for i in decided[held_out]]
     metrics: dict[str, Any] = {"history": result.history, "baselines": {}}
     for name in ("validation", "test"):
         mask = dataset.split == name
         metrics[name] = classification_metrics(
-            dataset.labels[mask], probabilities[mask], dataset.label_names
+            dataset.labels[mask],
+            probabilities[mask],
+            dataset.label_names,
+            y_pred=None if decided is None else decided[mask],
         )
     train_part = parts["train"]
     for name in ("validation", "test"):
@@ -93,12 +117,52 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
             dataset.label_names,
             seed=config.seed,
         )
-    held_out = np.flatnonzero(dataset.split != "train")
     return Fitted(
         model=model,
         tokenizer=tokenizer,
         loop=result,
         metrics=metrics,
-        predictions=predictions_frame(dataset, probabilities).iloc[held_out],
+        predictions=predictions,
         data_summary=dataset.summary(),
+        group_thresholds=thresholds,
+        extra_manifest=_mitigation_manifest(config, thresholds),
     )
+
+
+def _fit_thresholds(
+    config: RunConfig, dataset: Dataset, probabilities: np.ndarray
+) -> GroupThresholds | None:
+    """Per-group thresholds fitted on the validation part's positive-class scores."""
+    fairness = config.train.fairness
+    if fairness is None or fairness.method != "thresholds":
+        return None
+    attribute = fairness_attribute(config)
+    assert attribute is not None
+    valid = dataset.split == "validation"
+    return fit_group_thresholds(
+        probabilities[valid, 1],
+        dataset.labels[valid],
+        dataset.groups[attribute].astype(str).to_numpy()[valid],
+        constraint=fairness.constraint,
+        seed=config.seed,
+        attribute=attribute,
+    )
+
+
+def _mitigation_manifest(config: RunConfig, thresholds: GroupThresholds | None) -> dict[str, Any]:
+    """What the run did about fairness and robustness, for the manifest (privacy is in
+    ``training.privacy``, with the epsilon spent)."""
+    out: dict[str, Any] = {}
+    fairness = config.train.fairness
+    if fairness is not None:
+        out["fairness"] = {
+            "method": fairness.method,
+            "attribute": fairness_attribute(config),
+            "constraint": fairness.constraint,
+            **({"lambda": fairness.lambda_} if fairness.method == "penalty" else {}),
+            **({"decision_rule": "group_thresholds"} if thresholds is not None else {}),
+        }
+    adversarial = config.train.adversarial
+    if adversarial is not None:
+        out["adversarial"] = adversarial.model_dump(mode="json")
+    return {"mitigation": out} if out else {}

@@ -37,3 +37,5 @@ class Fitted:
     predictions: pd.DataFrame
     data_summary: dict[str, Any]
     extra_manifest: dict[str, Any] = field(default_factory=dict)
+    group_thresholds: Any = None
+    """Per-group decision thresholds (fairness post-processing), saved beside the model."""

@@ -14,6 +14,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ethos.config import TrainConfig
-from ethos.errors import ModelError
+from ethos.config import PrivacyConfig, TrainConfig
+from ethos.errors import ConfigError, ModelError
+from ethos.training.adversarial import EmbeddingAttack
 from ethos.training.batching import (
     Encoded,
+    collate,
     iterate,
     length_grouped_order,
     sequential_order,
@@ -41,6 +44,7 @@ from ethos.training.checkpoint import (
     save_checkpoint,
 )
 from ethos.training.metrics import classification_metrics
+from ethos.training.privacy import PrivateTraining, make_private, poisson_batches
 
 LossTerm = Callable[[dict[str, torch.Tensor], torch.Tensor, np.ndarray], torch.Tensor]
 GradTransform = Callable[[torch.nn.Module], None]
@@ -59,6 +63,7 @@ class LoopResult:
     train_seconds: float = 0.0
     stopped_early: bool = False
     resumed_from_epoch: int | None = None
+    privacy: dict[str, Any] | None = None
 
 
 def mixed_precision_for(precision: str) -> str:
@@ -111,7 +116,8 @@ def predict_proba(
 class Objective:
     """What the task asks of the loop: a loss from model outputs, and how to judge an epoch.
 
-    ``loss(outputs, labels)`` returns the loss and the scores extra ``loss_terms`` see
+    ``loss(outputs, labels)`` returns one loss per example (the loop reduces them, weighted when
+    examples carry weights, and DP-SGD needs them apart) and the scores extra ``loss_terms`` see
     (classification logits); ``evaluate(model)`` returns validation metrics, of which ``watch``
     picks the best epoch (higher is better unless ``lower_is_better``).
     """
@@ -128,14 +134,15 @@ def classification_objective(
     config: TrainConfig,
     *,
     pad_id: int,
-    class_weights: torch.Tensor | None = None,
 ) -> Objective:
-    """Cross-entropy (optionally class-weighted); validation accuracy, macro-F1, AUROC, loss."""
+    """Cross-entropy per example; validation accuracy, macro-F1, AUROC, loss.
+
+    Class weights are example weights (``train.class_weights``), applied by the loop.
+    """
 
     def loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = outputs.logits.float()
-        weight = None if class_weights is None else class_weights.to(logits.device)
-        return F.cross_entropy(logits, labels, weight=weight), logits
+        return F.cross_entropy(logits, labels, reduction="none"), logits
 
     def evaluate(model: torch.nn.Module) -> dict[str, Any]:
         probabilities = predict_proba(
@@ -162,6 +169,26 @@ def _improved(objective: Objective, new: dict[str, Any], best: dict[str, Any]) -
     return bool(value < previous) if objective.lower_is_better else bool(value > previous)
 
 
+BatchOrder = Callable[[np.random.Generator], list[np.ndarray]]
+"""Draws one epoch's batches (arrays of training-example indices) from the loop's generator."""
+EpochData = Callable[[int, np.random.Generator], Encoded]
+"""The training examples for an epoch (augmentation replaces some texts each epoch)."""
+
+
+def example_weight_vector(
+    config: TrainConfig,
+    labels: np.ndarray,
+    n_classes: int,
+    example_weights: np.ndarray | None,
+) -> np.ndarray | None:
+    """Class weights and per-example weights (reweighing) as one weight per training example."""
+    class_weights = class_weight_tensor(config, labels, n_classes)
+    weights = None if class_weights is None else class_weights.numpy()[labels].astype(np.float64)
+    if example_weights is not None:
+        weights = example_weights if weights is None else weights * example_weights
+    return weights
+
+
 def train_loop(
     model: torch.nn.Module,
     train: Encoded,
@@ -172,17 +199,32 @@ def train_loop(
     pad_id: int,
     seed: int,
     objective: Objective | None = None,
+    example_weights: np.ndarray | None = None,
     loss_terms: Sequence[LossTerm] = (),
     grad_transforms: Sequence[GradTransform] = (),
+    batch_order: BatchOrder | None = None,
+    epoch_data: EpochData | None = None,
+    attack: EmbeddingAttack | None = None,
+    privacy: PrivacyConfig | None = None,
     checkpoint_dir: Path | None = None,
     resume_from: Checkpoint | None = None,
     quiet: bool = False,
 ) -> LoopResult:
     """Fine-tune ``model`` in place; it ends holding the weights of the best validation epoch.
 
+    The ethics features attach here without changing the loop's shape: ``example_weights``
+    (reweighing) weight the per-example losses, ``loss_terms`` add to the loss (fairness
+    penalty), ``batch_order`` draws the batches (group-balanced), ``epoch_data`` supplies each
+    epoch's examples (augmentation), ``attack`` adds an adversarial backward pass, and
+    ``privacy`` turns the step into DP-SGD (Poisson batches, per-example clipping, noise).
     With ``checkpoint_dir`` a checkpoint is written after every epoch that is not the last;
     ``resume_from`` (a loaded checkpoint of the same run) continues exactly where it was taken.
     """
+    if privacy is not None and config.gradient_accumulation_steps != 1:
+        raise ConfigError(
+            "train.privacy does not combine with gradient_accumulation_steps > 1",
+            hint="raise train.batch_size instead; Poisson batches already vary in size",
+        )
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(config.precision),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -190,11 +232,11 @@ def train_loop(
     )
     generator = np.random.default_rng(seed)
     torch.manual_seed(seed)
+    weights = example_weights
     if objective is None:
-        weights = class_weight_tensor(config, train.labels, len(label_names))
-        objective = classification_objective(
-            validation, label_names, config, pad_id=pad_id, class_weights=weights
-        )
+        weights = example_weight_vector(config, train.labels, len(label_names), example_weights)
+        objective = classification_objective(validation, label_names, config, pad_id=pad_id)
+    weight_tensor = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
     # Optimiser: AdamW without decay on biases and LayerNorm weights; linear warm-up then decay.
     decay: list[torch.nn.Parameter] = []
@@ -205,7 +247,7 @@ def train_loop(
     # Not fused: the fused CPU kernel is faster (28 ms vs 148 ms a step for MiniLM,
     # benchmarks/results/train_throughput.json) but made a resumed run's weights differ in the
     # last bits from an uninterrupted one; bit-for-bit resume is worth more than 6 % of a step.
-    optimizer = torch.optim.AdamW(
+    optimizer: torch.optim.Optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": config.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
@@ -224,26 +266,47 @@ def train_loop(
             return (step + 1) / (warmup_steps + 1)
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     result = LoopResult()
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     epoch = 0
+    core = model  # the plain model: state dicts, evaluation and the result come from it
+    private: PrivateTraining | None = None
     if resume_from is not None:
         epoch, stale, best_state = _restore(
-            resume_from, model, optimizer, scheduler, generator, result, total_steps
+            resume_from, model, optimizer, generator, result, total_steps
         )
+    if privacy is not None:
+        private = make_private(
+            model,
+            optimizer,
+            privacy,
+            n_examples=len(train),
+            batch_size=config.batch_size,
+            planned_steps=total_steps,
+            probe=_probe_batch(train, pad_id, accelerator.device),
+        )
+        model, optimizer = private.module, private.optimizer
+        batch_order = _poisson_order(len(train), private.sample_rate, batches_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    if resume_from is not None:
+        scheduler.load_state_dict(resume_from.scheduler)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     transforms = list(grad_transforms)
-    if config.max_grad_norm is not None:
+    if config.max_grad_norm is not None and private is None:  # DP clips per example instead
         transforms.insert(0, clip_gradients(config.max_grad_norm, accelerator))
 
-    lengths = train.lengths()
+    def reduce(per_example: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        if weight_tensor is None:
+            return per_example.mean()
+        w = weight_tensor[torch.as_tensor(indices, dtype=torch.long)].to(per_example.device)
+        return (per_example * w).sum() / w.sum().clamp_min(1e-12)
+
     progress = tqdm(
         total=total_steps,
         initial=result.optimizer_steps,
         disable=quiet,
-        desc="training",
+        desc="training" if private is None else "training (DP-SGD)",
         unit="step",
         leave=False,
     )
@@ -252,18 +315,32 @@ def train_loop(
     while result.optimizer_steps < total_steps:
         epoch += 1
         model.train()
-        if config.group_by_length:
-            order = length_grouped_order(lengths, config.batch_size, generator)
+        data = train if epoch_data is None else epoch_data(epoch, generator)
+        if batch_order is not None:
+            order = batch_order(generator)
+        elif config.group_by_length:
+            order = length_grouped_order(data.lengths(), config.batch_size, generator)
         else:
-            order = shuffled_order(len(train), config.batch_size, generator)
-        for indices, batch in iterate(train, order, pad_id):
+            order = shuffled_order(len(data), config.batch_size, generator)
+        for indices, batch in iterate(data, order, pad_id):
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             labels = batch.pop("labels")
+            if private is not None:
+                batch = private.add_position_ids(batch)
             with accelerator.accumulate(model), accelerator.autocast():
-                loss, scores = objective.loss(model(**batch), labels)
-                for term in loss_terms:
-                    loss = loss + term(batch, scores, indices)
-                accelerator.backward(loss)
+                with attack.watch(core) if attack is not None else nullcontext():
+                    per_example, scores = objective.loss(model(**batch), labels)
+                if private is not None:
+                    backward: Any = private.loss(_weighted(per_example, weight_tensor, indices))
+                    loss = per_example.detach().mean()
+                else:
+                    loss = reduce(per_example, indices)
+                    for term in loss_terms:
+                        loss = loss + term(batch, scores, indices)
+                    backward = loss
+                accelerator.backward(backward)
+                if attack is not None:
+                    attack.attack(model, batch, labels, _batch_loss(objective, reduce, indices))
                 if accelerator.sync_gradients:
                     for transform in transforms:
                         transform(model)
@@ -283,14 +360,13 @@ def train_loop(
                     break
 
         # Evaluate once per epoch; keep the best weights for early stopping and the final model.
-        unwrapped = accelerator.unwrap_model(model)
-        metrics = objective.evaluate(unwrapped)
+        metrics = objective.evaluate(core)
         metrics["epoch"] = epoch
         metrics["optimizer_steps"] = result.optimizer_steps
         result.history.append(metrics)
         if _improved(objective, metrics, result.best_validation):
             result.best_validation, result.best_epoch, stale = metrics, epoch, 0
-            best_state = copy.deepcopy(unwrapped.state_dict())
+            best_state = copy.deepcopy(core.state_dict())
         else:
             stale += 1
         if config.early_stopping and stale >= config.early_stopping.patience:
@@ -313,25 +389,77 @@ def train_loop(
             save_checkpoint(
                 checkpoint_dir,
                 state,
-                model_state=unwrapped.state_dict(),
+                model_state=core.state_dict(),
                 best_state=None if result.best_epoch == epoch else best_state,
                 optimizer=optimizer,
                 scheduler=scheduler,
             )
     progress.close()
     result.train_seconds = time.perf_counter() - started
-    unwrapped = accelerator.unwrap_model(model)
+    if private is not None:
+        result.privacy = private.report(result.optimizer_steps)
+        _detach_private(model)
     if best_state is not None:
-        unwrapped.load_state_dict(best_state)
-    unwrapped.eval()
+        core.load_state_dict(best_state)
+    core.eval()
     return result
+
+
+def _batch_loss(
+    objective: Objective,
+    reduce: Callable[[torch.Tensor, np.ndarray], torch.Tensor],
+    indices: np.ndarray,
+) -> Callable[[Any, torch.Tensor], torch.Tensor]:
+    """The clean step's reduced loss for this batch, for the adversarial pass."""
+
+    def loss(outputs: Any, labels: torch.Tensor) -> torch.Tensor:
+        return reduce(objective.loss(outputs, labels)[0], indices)
+
+    return loss
+
+
+def _weighted(
+    per_example: torch.Tensor, weights: torch.Tensor | None, indices: np.ndarray
+) -> torch.Tensor:
+    """Per-example losses scaled so their mean is the weighted mean (what DP-SGD clips)."""
+    if weights is None or len(indices) == 0:
+        return per_example
+    w = weights[torch.as_tensor(indices, dtype=torch.long)].to(per_example.device)
+    return per_example * (w * (len(w) / w.sum().clamp_min(1e-12)))
+
+
+def _probe_batch(
+    train: Encoded, pad_id: int, device: torch.device
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The first three training examples, batched as the loop batches them."""
+    batch = collate(train, np.arange(min(3, len(train))), pad_id)
+    labels = batch.pop("labels")
+    return {k: v.to(device) for k, v in batch.items()}, labels.to(device)
+
+
+def _poisson_order(n: int, sample_rate: float, batches: int) -> BatchOrder:
+    def order(generator: np.random.Generator) -> list[np.ndarray]:
+        return poisson_batches(n, sample_rate, batches, generator)
+
+    return order
+
+
+def _detach_private(model: Any) -> None:
+    """Remove Opacus's hooks and per-example attributes so the model predicts like any other."""
+    wrapped = getattr(model, "_module", None) and model
+    if wrapped is None:
+        return
+    for cleanup in ("remove_hooks", "cleanup"):
+        method = getattr(wrapped, cleanup, None)
+        if callable(method):
+            with suppress(ValueError, AttributeError):
+                method()
 
 
 def _restore(
     checkpoint: Checkpoint,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: Any,
     generator: np.random.Generator,
     result: LoopResult,
     total_steps: int,
@@ -352,7 +480,6 @@ def _restore(
             f"checkpoint {checkpoint.path} does not fit this model: {exc}",
             hint="resume with the run's own config.yaml (ethos train --resume RUN_DIR)",
         ) from None
-    scheduler.load_state_dict(checkpoint.scheduler)
     restore_numpy(generator, state.numpy_rng)
     torch.set_rng_state(checkpoint.torch_rng)
     random.setstate(checkpoint.python_rng)

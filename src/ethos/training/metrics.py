@@ -10,10 +10,18 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 
 
 def classification_metrics(
-    y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: Sequence[str],
+    y_pred: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1, and AUROC (binary; macro OvR else)."""
-    y_pred = probabilities.argmax(axis=1)
+    """Accuracy, macro-F1, per-class precision/recall/F1, and AUROC (binary; macro OvR else).
+
+    Decisions default to the most probable class; post-processed runs pass their own, so the
+    reported accuracy is that of the decisions made (AUROC is always the scores').
+    """
+    if y_pred is None:
+        y_pred = probabilities.argmax(axis=1)
     labels = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0

@@ -144,11 +144,12 @@ def answer_questions(
 
 
 def span_loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of the start and end cross-entropies (the BERT SQuAD objective)."""
+    """Mean of the start and end cross-entropies (the BERT SQuAD objective), per example."""
     start = outputs.start_logits.float()
     end = outputs.end_logits.float()
-    loss = (F.cross_entropy(start, labels[:, 0]) + F.cross_entropy(end, labels[:, 1])) / 2
-    return loss, start
+    starts = F.cross_entropy(start, labels[:, 0], reduction="none")
+    ends = F.cross_entropy(end, labels[:, 1], reduction="none")
+    return (starts + ends) / 2, start
 
 
 def _scores(part: QADataset, answers: Sequence[str]) -> dict[str, Any]:

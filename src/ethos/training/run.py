@@ -35,6 +35,7 @@ from ethos.models.resolve import resolve_model_dir
 from ethos.rundir import CONFIG, MANIFEST, METRICS, MODEL, PREDICTIONS, RunDir, write_json
 from ethos.training.checkpoint import CHECKPOINTS, latest_checkpoint, load_checkpoint
 from ethos.training.fitted import FitRequest, Fitted
+from ethos.training.group_thresholds import THRESHOLDS_FILE
 
 PACKAGES = ("ethos", "torch", "transformers", "accelerate", "peft", "scikit-learn", "numpy")
 DATA_FILE = "data.json"
@@ -66,9 +67,20 @@ def _weights_sha256(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _thresholds_hash(model_dir: Path) -> dict[str, str]:
+    """The decision rule is part of the model: hash it beside the weights."""
+    rule = model_dir / THRESHOLDS_FILE
+    if not rule.is_file():
+        return {}
+    return {"group_thresholds_sha256": hashlib.sha256(rule.read_bytes()).hexdigest()}
+
+
 def _check_before_starting(config: RunConfig) -> None:
     """Mistakes that can be named before a run directory is created."""
+    from ethos.training.ethics_options import check_ethics_options
+
     resolve_model_dir(config.model.name)
+    check_ethics_options(config)
     if config.task == "extractive_qa":
         from ethos.training.qa_train import check_qa_config
 
@@ -204,6 +216,8 @@ def _write_outputs(
         model_dir = staging / MODEL
         fitted.model.save_pretrained(model_dir, safe_serialization=True)
         fitted.tokenizer.save_pretrained(model_dir)
+        if fitted.group_thresholds is not None:
+            fitted.group_thresholds.save(model_dir / THRESHOLDS_FILE)
         if is_adapter_dir(model_dir):
             labels = fitted.model.config.id2label
             names = [labels[i] for i in range(len(labels))]
@@ -236,6 +250,7 @@ def _write_outputs(
             "parameters": sum(p.numel() for p in model.parameters()),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "max_length": config.model.max_length,
+            **_thresholds_hash(path / MODEL),
         },
         "training": training,
         "device": str(next(model.parameters()).device),

@@ -1,0 +1,269 @@
+"""Differentially private fine-tuning: DP-SGD through Opacus, attached to the one loop.
+
+Opacus supplies per-example gradients (hooks, or ghost clipping that computes only their norms),
+the clipped-and-noised optimizer step and the privacy accountants. ethos adds what a transformer
+fine-tune needs around them: Poisson sampling in the loop's own batching, the noise multiplier
+solved for a target epsilon over the whole run, batch-shaped position ids (Hugging Face models
+share one ``(1, L)`` position-id row across the batch, which Opacus would read as one example
+and then fail to stack the per-example norms), a refusal of layers Opacus cannot make private,
+and the epsilon actually spent for the manifest, the audit and the model card.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ethos.config import PrivacyConfig
+from ethos.errors import ConfigError, ModelError
+
+
+@dataclass
+class PrivateTraining:
+    """The wrapped model and optimizer, and what the accountant needs to report epsilon."""
+
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    config: PrivacyConfig
+    sample_rate: float
+    noise_multiplier: float
+    planned_steps: int
+    wants_position_ids: bool
+
+    def loss(self, per_example: torch.Tensor) -> Any:
+        """The tensor to call ``backward`` on: ghost clipping needs the per-example losses."""
+        if self.config.clipping == "ghost":
+            from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
+
+            return DPTensorFastGradientClipping(self.module, self.optimizer, per_example, "mean")
+        return per_example.mean()
+
+    def add_position_ids(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if not self.wants_position_ids:
+            return batch
+        ids = batch["input_ids"]
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids).contiguous()
+        return {**batch, "position_ids": positions}
+
+    def report(self, steps: int) -> dict[str, Any]:
+        """Epsilon spent after ``steps`` optimizer steps (fewer than planned if stopped early)."""
+        return {
+            "epsilon": spent_epsilon(
+                self.noise_multiplier,
+                self.sample_rate,
+                steps,
+                self.config.delta,
+                self.config.accountant,
+            ),
+            "delta": self.config.delta,
+            "target_epsilon": self.config.epsilon,
+            "noise_multiplier": self.noise_multiplier,
+            "sample_rate": self.sample_rate,
+            "steps": steps,
+            "planned_steps": self.planned_steps,
+            "max_grad_norm": self.config.max_grad_norm,
+            "accountant": self.config.accountant,
+            "clipping": self.config.clipping,
+            "sampling": "poisson",
+        }
+
+
+def spent_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
+) -> float:
+    """Epsilon of ``steps`` Poisson-sampled Gaussian-mechanism steps, by the named accountant."""
+    if steps == 0:
+        return 0.0
+    if noise_multiplier == 0:
+        return math.inf
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    counter = RDPAccountant() if accountant == "rdp" else PRVAccountant()
+    counter.history = [(noise_multiplier, sample_rate, steps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the PRV accountant warns about its own error bounds
+        return float(counter.get_epsilon(delta))
+
+
+def solve_noise_multiplier(
+    epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
+) -> float:
+    """The smallest noise multiplier (to Opacus's search tolerance) that keeps the whole run
+    within ``(epsilon, delta)``."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=epsilon,
+                    target_delta=delta,
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    accountant=accountant,
+                )
+            )
+    except ValueError as exc:
+        raise ConfigError(
+            f"no noise multiplier reaches epsilon={epsilon} at delta={delta} over {steps} steps "
+            f"at sampling rate {sample_rate:.4g}: {exc}",
+            hint="raise train.privacy.epsilon, or train for fewer steps",
+        ) from None
+
+
+def check_private_model(model: torch.nn.Module) -> None:
+    """Refuse layers whose gradients mix examples (batch norm) or that Opacus cannot hook."""
+    from opacus.validators import ModuleValidator
+
+    problems = ModuleValidator.validate(model, strict=False)
+    if problems:
+        listing = "; ".join(str(p) for p in problems[:5])
+        raise ModelError(
+            f"this model cannot be trained with differential privacy: {listing}",
+            hint="DP-SGD needs per-example gradients; pick a model without batch normalisation "
+            "(the default MiniLM works), or train without train.privacy",
+        )
+
+
+def probe_per_example_gradients(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], labels: torch.Tensor
+) -> None:
+    """Refuse a model whose per-example gradients Opacus would get wrong, before training.
+
+    Opacus's hooks assume batch-first inputs and one input row per example. Some models break
+    that silently: XLNet runs length-first, and models that share a ``(1, L)`` position row
+    (or a relative-position bias) across the batch give those weights a "per-example" gradient
+    of batch size 1 or of the sequence length. Clipping would then bound the wrong thing and the
+    privacy guarantee would not hold. One forward and backward pass on a few real examples,
+    with the RNG state put back afterwards, shows it: every trainable weight must come out with
+    one gradient per example.
+    """
+    from opacus import GradSampleModule
+
+    n = int(labels.shape[0])
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = GradSampleModule(model)
+        try:
+            logits = probe(**batch).logits
+            torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+            wrong = []
+            for name, param in model.named_parameters():
+                if not param.requires_grad:
+                    continue
+                sample = getattr(param, "grad_sample", None)
+                if sample is None or sample.shape[0] != n:
+                    got = "none" if sample is None else f"{sample.shape[0]} rows for {n} examples"
+                    wrong.append(f"{name} ({got})")
+        except (RuntimeError, ValueError, AttributeError, NotImplementedError) as exc:
+            wrong = [f"the probe step failed: {type(exc).__name__}: {exc}"]
+        finally:
+            probe.remove_hooks()
+            for param in model.parameters():
+                param.grad = None
+                for attribute in ("grad_sample", "_forward_counter"):
+                    if hasattr(param, attribute):
+                        delattr(param, attribute)
+    if wrong:
+        listing = ", ".join(wrong[:4]) + (f" and {len(wrong) - 4} more" if len(wrong) > 4 else "")
+        raise ModelError(
+            f"Opacus cannot compute per-example gradients for this model's layers: {listing}",
+            hint="DP-SGD needs one gradient per example for every trained weight; pick a "
+            "batch-first model with absolute positions (BERT-style, the default MiniLM works), "
+            "freeze the offending layers with LoRA (train.peft), or train without train.privacy",
+        )
+
+
+def make_private(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: PrivacyConfig,
+    *,
+    n_examples: int,
+    batch_size: int,
+    planned_steps: int,
+    probe: tuple[dict[str, torch.Tensor], torch.Tensor] | None = None,
+) -> PrivateTraining:
+    """Wrap ``model`` and ``optimizer`` for DP-SGD; the sampling rate is batch_size / n.
+
+    ``probe`` (a few real examples, batched as the loop batches them, and their labels) is run
+    through :func:`probe_per_example_gradients` first.
+    """
+    from opacus import GradSampleModule
+    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
+        GradSampleModuleFastGradientClipping,
+    )
+    from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+
+    model.train()  # the validator (rightly) refuses a model left in eval mode
+    check_private_model(model)
+    sample_rate = min(1.0, batch_size / max(n_examples, 1))
+    if config.noise_multiplier is not None:
+        sigma = config.noise_multiplier
+    else:
+        assert config.epsilon is not None
+        sigma = solve_noise_multiplier(
+            config.epsilon, config.delta, sample_rate, planned_steps, config.accountant
+        )
+    wants_positions = "position_ids" in inspect.signature(model.forward).parameters
+    if probe is not None:
+        batch, labels = probe
+        if wants_positions:
+            ids = batch["input_ids"]
+            positions = torch.arange(ids.shape[1]).expand_as(ids).contiguous()
+            batch = {**batch, "position_ids": positions}
+        probe_per_example_gradients(model, batch, labels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Opacus warns about secure RNG; see the docs
+            if config.clipping == "ghost":
+                module: torch.nn.Module = GradSampleModuleFastGradientClipping(
+                    model, max_grad_norm=config.max_grad_norm, use_ghost_clipping=True
+                )
+                private_optimizer: torch.optim.Optimizer = DPOptimizerFastGradientClipping(
+                    optimizer,
+                    noise_multiplier=sigma,
+                    max_grad_norm=config.max_grad_norm,
+                    expected_batch_size=batch_size,
+                )
+            else:
+                module = GradSampleModule(model)
+                private_optimizer = DPOptimizer(
+                    optimizer,
+                    noise_multiplier=sigma,
+                    max_grad_norm=config.max_grad_norm,
+                    expected_batch_size=batch_size,
+                )
+    except NotImplementedError as exc:
+        raise ModelError(
+            f"Opacus cannot compute per-example gradients for this model: {exc}",
+            hint="pick a model whose trainable layers Opacus supports, or train without "
+            "train.privacy",
+        ) from None
+    return PrivateTraining(
+        module=module,
+        optimizer=private_optimizer,
+        config=config,
+        sample_rate=sample_rate,
+        noise_multiplier=sigma,
+        planned_steps=planned_steps,
+        wants_position_ids=wants_positions,
+    )
+
+
+def poisson_batches(
+    n: int, sample_rate: float, steps: int, generator: np.random.Generator
+) -> list[np.ndarray]:
+    """``steps`` batches, each holding every example independently with ``sample_rate``.
+
+    Poisson sampling is what the accountants' privacy amplification assumes; fixed-size shuffled
+    batches would make the reported epsilon wrong. Batch sizes vary around ``n * sample_rate``.
+    """
+    return [np.flatnonzero(generator.random(n) < sample_rate) for _ in range(steps)]
