@@ -5,10 +5,11 @@ head, seeded identically), each its own copy, each stepped the way
 :func:`ethos.training.loop.train_loop` steps it, from the same public pieces:
 
 - ``full``: full fine-tuning, non-private (AdamW over every weight, gradient clipping at 1.0);
-- ``full_dp``: full fine-tuning, DP-SGD with per-sample clipping
-  (:func:`ethos.training.privacy.make_private`, Opacus hooks materialise each example's gradient);
-- ``full_dp_ghost``: full fine-tuning, DP-SGD with ghost clipping (only per-example norms, then a
-  second backward pass);
+- ``full_dp``: full fine-tuning, DP-SGD with per-sample clipping and ethos's default
+  ``privacy.freeze_embeddings: true`` (the word-embedding table stays pretrained;
+  :func:`ethos.training.privacy.make_private`, Opacus hooks materialise each example's gradient);
+- ``full_dp_embeddings``: the same with the word-embedding table trained as well, whose
+  per-example gradients are a dense 32 x 30522 x 384 tensor per step;
 - ``lora``: LoRA (:func:`ethos.models.lora.apply_lora` with the default ``LoraConfig``: r 8 on
   query and value, head trained), non-private;
 - ``lora_dp``: LoRA, DP-SGD with per-sample clipping.
@@ -89,19 +90,26 @@ class Setup:
     lora: bool
     clipping: str | None
     description: str
+    freeze_embeddings: bool = True
 
 
 SETUPS = (
     Setup("full", False, None, "full fine-tuning, non-private"),
-    Setup("full_dp", False, "per_sample", "full fine-tuning, DP-SGD, per-sample clipping"),
-    Setup("full_dp_ghost", False, "ghost", "full fine-tuning, DP-SGD, ghost clipping"),
+    Setup("full_dp", False, "per_sample", "full fine-tuning, DP-SGD (default: embeddings frozen)"),
+    Setup(
+        "full_dp_embeddings",
+        False,
+        "per_sample",
+        "full fine-tuning, DP-SGD, word embeddings trained too",
+        freeze_embeddings=False,
+    ),
     Setup("lora", True, None, "LoRA (default LoraConfig), non-private"),
     Setup("lora_dp", True, "per_sample", "LoRA (default LoraConfig), DP-SGD, per-sample clipping"),
 )
 RATIOS = {  # name: (DP configuration, its non-private baseline)
     "full_dp_over_full": ("full_dp", "full"),
     "lora_dp_over_lora": ("lora_dp", "lora"),
-    "full_dp_ghost_over_full": ("full_dp_ghost", "full"),
+    "full_dp_embeddings_over_full": ("full_dp_embeddings", "full"),
 }
 
 
@@ -181,7 +189,7 @@ def build(
     from ethos.models.classifier import load_classifier
     from ethos.models.lora import apply_lora
     from ethos.training.batching import collate
-    from ethos.training.privacy import make_private
+    from ethos.training.privacy import freeze_for_privacy, make_private
 
     defaults = TrainConfig()
     torch.manual_seed(0)  # identical head (and adapter) initialisation across configurations
@@ -191,6 +199,16 @@ def build(
             warnings.simplefilter("ignore")
             model = apply_lora(model, LoraConfig(), task="classification")
     model.train()
+    privacy = None
+    frozen: list[str] = []
+    if setup.clipping is not None:
+        privacy = PrivacyConfig(
+            noise_multiplier=NOISE_MULTIPLIER,
+            max_grad_norm=DP_MAX_GRAD_NORM,
+            clipping=setup.clipping,  # type: ignore[arg-type]
+            freeze_embeddings=setup.freeze_embeddings,
+        )
+        frozen = freeze_for_privacy(model, privacy)  # before the optimizer, as the loop does
     accelerator = Accelerator(mixed_precision="no", cpu=True)
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
@@ -207,21 +225,18 @@ def build(
     trainable = sum(p.numel() for p in decay + no_decay)
     total = sum(p.numel() for p in model.parameters())
     private = None
-    if setup.clipping is not None:
+    if privacy is not None:
         probe = collate(train, np.arange(min(3, len(train))), pad_id)  # as the loop probes
         probe_labels = probe.pop("labels")
         private = make_private(
             model,
             optimizer,
-            PrivacyConfig(
-                noise_multiplier=NOISE_MULTIPLIER,
-                max_grad_norm=DP_MAX_GRAD_NORM,
-                clipping=setup.clipping,  # type: ignore[arg-type]
-            ),
+            privacy,
             n_examples=len(train),
             batch_size=batch_size,
             planned_steps=planned_steps,
             probe=(probe, probe_labels),
+            frozen=frozen,
         )
         model, optimizer = private.module, private.optimizer
     warmup_steps = int(defaults.warmup_ratio * planned_steps)

@@ -246,6 +246,8 @@ def test_each_point_is_a_governed_run_with_its_grid_values(swept: dict[str, Any]
         assert 0.0 <= point["accuracy"] <= 1.0
         assert point["accuracy"] == run.metrics["test"]["accuracy"]
         assert point["fairness_gap"] is not None and point["fairness_gap"] >= 0
+        by_group = point["group_accuracy"]  # the gap's attribute (race under criminal-justice)
+        assert by_group and all(0.0 <= v <= 1.0 for v in by_group.values())
         assert (
             ".fairness.race.disparities.equalized_odds_difference" in point["fairness_gap_metric"]
         )

@@ -22,6 +22,7 @@ from fairlearn.metrics import (
 from ethos.errors import ConfigError, DataError, ModelError
 from ethos.training.group_thresholds import (
     MAX_FILE_BYTES,
+    POOLED,
     GroupRule,
     GroupThresholds,
     ThresholdRule,
@@ -283,7 +284,37 @@ def test_fit_refuses_groups_with_one_label_and_unknown_constraints() -> None:
     scores = np.array([0.2, 0.8, 0.3, 0.9, 0.6])
     labels = np.array([0, 1, 0, 1, 1])
     groups = ["a", "a", "b", "b", "c"]
-    with pytest.raises(DataError, match=r"'c' \(0 negative, 1 positive\)"):
+    # 'c' is too small for a rule of its own and is pooled; the pool alone still lacks a label.
+    with pytest.raises(DataError, match=r"pooled\)' = 'c' \(0 negative, 1 positive\)"):
         fit_group_thresholds(scores, labels, groups, constraint="equalized_odds", seed=0)
     with pytest.raises(ConfigError, match="unknown fairness constraint"):
         fit_group_thresholds(scores, labels, groups, constraint="parity", seed=0)
+
+
+def test_small_groups_share_one_pooled_rule() -> None:
+    rng = np.random.default_rng(4)
+    n = 3000
+    groups = rng.choice(["big", "large", "tiny1", "tiny2"], size=n, p=[0.5, 0.49, 0.005, 0.005])
+    labels = rng.integers(0, 2, size=n)
+    scores = np.clip(0.3 * labels + rng.normal(0.35, 0.2, size=n), 0, 1)
+    fitted = fit_group_thresholds(
+        scores,
+        labels,
+        groups,
+        constraint="equalized_odds",
+        seed=1,
+        min_group_size=30,
+        known_groups=["big", "large", "tiny1", "tiny2", "train-only"],
+    )
+    assert fitted.pooled == ("tiny1", "tiny2", "train-only")  # no validation rows: pooled too
+    assert set(fitted.groups) == {"big", "large", POOLED}
+    decided = fitted.decide(scores[:50], ["tiny2"] * 50, np.arange(50))
+    assert set(decided.tolist()) <= {0, 1}
+    again = GroupThresholds.from_json(json.loads(json.dumps(fitted.to_json())))
+    assert again.pooled == fitted.pooled
+    assert np.array_equal(
+        again.decide(scores[:50], ["tiny1"] * 50, np.arange(50)),
+        fitted.decide(scores[:50], ["tiny1"] * 50, np.arange(50)),
+    )
+    with pytest.raises(DataError, match="no fitted threshold"):
+        fitted.decide(scores[:2], ["unseen", "unseen"], [0, 1])

@@ -106,6 +106,7 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
 
     train_part = dataset.part("train")
     sensitive = list(data_config.sensitive)
+    dp = (run.manifest.get("training") or {}).get("privacy") or {}
     return AuditContext(
         y_true=audited.labels,
         y_pred=decided.to_numpy(dtype=np.int64),
@@ -132,6 +133,8 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
             "sensitive": sensitive,
             "sensitive_in_text": [s for s in sensitive if s in dataset.text_fields],
             "ids": audited.ids.astype(str),
+            "dp_epsilon": dp.get("epsilon"),
+            "dp_delta": dp.get("delta"),
             "part": part,
         },
     )

@@ -429,6 +429,7 @@ def _model_details(documents: CardDocuments) -> list[str]:
             f"{_md(train.get('warmup_ratio'))}, max_steps {_num(train.get('max_steps'))}, "
             f"precision {_md(train.get('precision'))}, adapters: {_md(adapters)}"
         )
+    items += _mitigation_items(manifest.get("mitigation") or {})
     versions = manifest.get("versions") or {}
     if versions:
         items.append("Software: " + ", ".join(f"{_md(k)} {_md(v)}" for k, v in versions.items()))
@@ -807,11 +808,40 @@ def _robustness(documents: CardDocuments) -> list[str]:
     return lines
 
 
+def _mitigation_items(mitigation: dict[str, Any]) -> list[str]:
+    """What training did about fairness and robustness, in the words a reviewer needs."""
+    items = []
+    fairness = mitigation.get("fairness") or {}
+    if fairness:
+        method = fairness.get("method")
+        text = (
+            f"Fairness mitigation: {_md(method)} for {_md(fairness.get('attribute'))} "
+            f"({_md(fairness.get('constraint'))}"
+            + (f", λ = {_md(fairness.get('lambda'))}" if fairness.get("lambda") is not None else "")
+            + ")"
+        )
+        if method == "thresholds":
+            text += (
+                "; decisions use per-group thresholds, so the group must be known at decision "
+                "time, which some jurisdictions forbid"
+            )
+        items.append(text)
+    adversarial = mitigation.get("adversarial") or {}
+    if adversarial:
+        augment = ", ".join(adversarial.get("augment") or []) or "none"
+        items.append(
+            f"Adversarial training: augmentation {_md(augment)} "
+            f"(fraction {_md(adversarial.get('fraction'))}), embedding attack "
+            f"{_md(adversarial.get('embedding'))} (ε = {_md(adversarial.get('epsilon'))})"
+        )
+    return items
+
+
 def _privacy(documents: CardDocuments) -> list[str]:
     manifest = documents["manifest"]
     audit = documents.get("audit")
     section = (audit or {}).get("privacy") or {}
-    budget = manifest.get("privacy") or {}
+    budget = (manifest.get("training") or {}).get("privacy") or manifest.get("privacy") or {}
     epsilon, delta, where = budget.get("epsilon"), budget.get("delta"), "manifest.json"
     if epsilon is None and section.get("epsilon") is not None:
         epsilon, delta, where = section.get("epsilon"), section.get("delta"), "the audit"
@@ -821,6 +851,13 @@ def _privacy(documents: CardDocuments) -> list[str]:
             + (f", δ = {_md(delta)}" if delta is not None else "")
             + f" (from {where})"
         ]
+        if budget.get("noise_multiplier") is not None:
+            items.append(
+                f"DP-SGD: noise multiplier {_md(budget['noise_multiplier'])}, per-example "
+                f"clipping at {_md(budget.get('max_grad_norm'))} ({_md(budget.get('clipping'))}), "
+                f"Poisson sampling rate {_md(budget.get('sample_rate'))} over "
+                f"{_md(budget.get('steps'))} steps, {_md(budget.get('accountant'))} accountant."
+            )
     else:
         items = [
             "Differential privacy: not trained with differential privacy, so there is no "

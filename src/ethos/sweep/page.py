@@ -240,7 +240,8 @@ def _welfare_caption(document: dict[str, Any]) -> str:
 def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
     names = [a["name"] for a in grid]
     keys = [a["key"] for a in grid]
-    header = ["#", *names, "status", "accuracy", "fairness gap", "ε", "W", "decision", "fronts"]
+    header = ["#", *names, "status", "accuracy", "accuracy by group", "fairness gap", "ε", "W"]
+    header += ["decision", "fronts"]
     header += ["run", "error"]
     rows = []
     for p in points:
@@ -277,6 +278,14 @@ def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
             *(escape(_value(values.get(k))) for k in keys),
             escape(str(p.get("status"))),
             _num(p.get("accuracy")),
+            escape(
+                " · ".join(
+                    f"{g} {v:.3f}"
+                    for g, v in (p.get("group_accuracy") or {}).items()
+                    if isinstance(v, int | float)
+                )
+                or "-"
+            ),
             _num(p.get("fairness_gap")),
             escape(epsilon),
             _num(p.get("welfare")),

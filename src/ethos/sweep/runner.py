@@ -60,6 +60,9 @@ class SweepPoint:
     accuracy: float | None = None
     fairness_gap: float | None = None
     fairness_gap_metric: str | None = None
+    group_accuracy: dict[str, float] = field(default_factory=dict)
+    """Accuracy per group of the gap's attribute: privacy and mitigation often cost some groups
+    more than others, and the overall accuracy hides it."""
     epsilon: float = math.inf
     welfare: float | None = None
     decision: str | None = None
@@ -85,6 +88,7 @@ class SweepPoint:
             "accuracy": _finite_or_none(self.accuracy),
             "fairness_gap": _finite_or_none(self.fairness_gap),
             "fairness_gap_metric": self.fairness_gap_metric,
+            "group_accuracy": {k: _finite_or_none(v) for k, v in self.group_accuracy.items()},
             "epsilon": _finite_or_none(self.epsilon),
             "private": self.private,
             "welfare": _finite_or_none(self.welfare),
@@ -287,12 +291,29 @@ def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
     gap = lookup(documents, gap_metric, larger_is_worse=True)
     point.fairness_gap = gap.value
     point.fairness_gap_metric = gap.resolved or gap_metric
+    point.group_accuracy = group_accuracy(documents.get("audit") or {}, point.fairness_gap_metric)
     point.epsilon = planned_epsilon(manifest)
     decision_path = run.path / DECISION_FILE
     if decision_path.is_file():
         entry = json.loads(decision_path.read_text()).get("ledger") or {}
         if entry.get("entry_hash"):
             point.ledger_entry = f"#{entry.get('seq')} {entry['entry_hash']}"
+
+
+def group_accuracy(audit: dict[str, Any], gap_metric: str | None) -> dict[str, float]:
+    """``audit.fairness.<attribute>.groups.<value>.accuracy`` for the gap's attribute, for the
+    groups large enough to enter the disparities."""
+    parts = (gap_metric or "").split(".")
+    if len(parts) < 3 or parts[1] != "fairness":
+        return {}
+    section = ((audit.get("fairness") or {}).get(parts[2]) or {}).get("groups") or {}
+    out: dict[str, float] = {}
+    for value, row in section.items():
+        if isinstance(row, dict) and row.get("used_for_disparities", True):
+            accuracy = row.get("accuracy")
+            if isinstance(accuracy, int | float):
+                out[str(value)] = float(accuracy)
+    return out
 
 
 def planned_epsilon(manifest: dict[str, Any]) -> float:

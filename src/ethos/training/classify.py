@@ -146,6 +146,8 @@ def _fit_thresholds(
         constraint=fairness.constraint,
         seed=config.seed,
         attribute=attribute,
+        min_group_size=config.data.min_group_size,
+        known_groups=sorted(dataset.groups[attribute].astype(str).unique()),
     )
 
 

@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,8 @@ from ethos.errors import ConfigError, DataError, ModelError
 
 THRESHOLDS_FILE = "group_thresholds.json"
 """Its name inside a run's ``model/`` directory; its presence switches predict to these rules."""
+POOLED = "(small groups, pooled)"
+"""The rule shared by group values with too few validation rows for one of their own."""
 DECISION_RULE = "group_thresholds"
 """The ``decision_rule`` value ``ethos predict`` writes next to decisions made by these rules."""
 FORMAT = "ethos.group_thresholds"
@@ -96,6 +98,9 @@ class GroupThresholds:
     seed: int
     groups: Mapping[str, GroupRule]
     attribute: str | None = None
+    pooled: tuple[str, ...] = ()
+    """Group values too rare in the validation part for a rule of their own; they share the
+    rule of :data:`POOLED` (fitted on all of them together), as the audit pools them too."""
 
     def __repr__(self) -> str:
         lines = [
@@ -120,6 +125,8 @@ class GroupThresholds:
         """P(decision = 1) per row: the probability fairlearn's randomised rule selects it."""
         values = _finite_scores(scores)
         names = _group_names(groups, len(values))
+        if self.pooled:
+            names = np.where(np.isin(names, list(self.pooled)), POOLED, names)
         unknown = sorted(set(names) - set(self.groups))
         if unknown:
             # Refuse rather than fall back: any default (0.5, another group's rule) is a rule the
@@ -162,6 +169,7 @@ class GroupThresholds:
             "attribute": self.attribute,
             "constraint": self.constraint,
             "seed": self.seed,
+            "pooled": sorted(self.pooled),
             "groups": {
                 name: {
                     "rules": [
@@ -268,11 +276,18 @@ def fit_group_thresholds(
     constraint: str,
     seed: int,
     attribute: str | None = None,
+    min_group_size: int = 1,
+    known_groups: Sequence[str] = (),
 ) -> GroupThresholds:
     """Fit per-group thresholds on held-out positive-class ``scores`` and 0/1 ``labels``.
 
     Use the validation part, never the test part (the test part must stay unseen to measure the
-    result). Every group needs both labels; ``attribute`` defaults to ``groups.name``.
+    result). Groups with fewer than ``min_group_size`` rows, or without both labels, are pooled
+    into one group (:data:`POOLED`) that gets one rule: a threshold fitted to a handful of rows
+    is noise, and COMPAS's 11 Native American defendants leave one or two in validation. The
+    pool itself must hold both labels; ``known_groups`` (the values seen anywhere in the data)
+    that have no validation rows at all join the pool too, so they can be decided later.
+    ``attribute`` defaults to ``groups.name``.
     """
     if constraint not in CONSTRAINTS:
         raise ConfigError(
@@ -287,10 +302,24 @@ def fit_group_thresholds(
         raise DataError("no validation rows to fit group thresholds on")
     table = pd.crosstab(pd.Series(names, name="group"), pd.Series(y.astype(int), name="label"))
     table = table.reindex(columns=[0, 1], fill_value=0)
+    small = table[(table.sum(axis=1) < min_group_size) | (table[0] == 0) | (table[1] == 0)]
+    pooled = tuple(sorted(str(g) for g in small.index))
+    if pooled and len(pooled) < len(table):
+        names = np.where(np.isin(names, list(pooled)), POOLED, names)
+        table = pd.crosstab(
+            pd.Series(names, name="group"), pd.Series(y.astype(int), name="label")
+        ).reindex(columns=[0, 1], fill_value=0)
+    else:
+        pooled = ()
+    absent = sorted({str(g) for g in known_groups} - set(table.index) - set(pooled))
+    if absent and (pooled or len(table) > 0) and POOLED in set(table.index):
+        pooled = tuple(sorted((*pooled, *absent)))
     one_sided = table[(table[0] == 0) | (table[1] == 0)]
     if len(one_sided):
         listed = ", ".join(
-            f"{g!r} ({r[0]} negative, {r[1]} positive)" for g, r in one_sided.head(10).iterrows()
+            (f"{g!r} = {', '.join(map(repr, pooled))}" if g == POOLED else repr(g))
+            + f" ({r[0]} negative, {r[1]} positive)"
+            for g, r in one_sided.head(10).iterrows()
         )
         raise DataError(
             f"group(s) {listed} of {attribute or 'the sensitive attribute'} lack one of the two "
@@ -301,12 +330,13 @@ def fit_group_thresholds(
         attribute = str(groups.name)
     optimizer = threshold_optimizer(constraint)
     optimizer.fit(values.reshape(-1, 1), y.astype(int), sensitive_features=names)
-    return from_interpolation(
+    fitted = from_interpolation(
         optimizer.interpolated_thresholder_.interpolation_dict,
         constraint=constraint,
         seed=seed,
         attribute=attribute,
     )
+    return replace(fitted, pooled=pooled)
 
 
 def from_interpolation(
@@ -454,10 +484,12 @@ def _threshold(value: Any, where: str) -> float:
 
 
 def _parse(payload: Any) -> GroupThresholds:
+    if isinstance(payload, dict) and "pooled" not in payload:
+        payload = {**payload, "pooled": []}  # written before small groups were pooled
     top = _fields(
         payload,
         "the document",
-        {"format", "format_version", "attribute", "constraint", "seed", "groups"},
+        {"format", "format_version", "attribute", "constraint", "seed", "groups", "pooled"},
     )
     if top["format"] != FORMAT:
         raise _Invalid(f"format must be {FORMAT!r}, got {_short(top['format'])}")
@@ -513,4 +545,15 @@ def _parse(payload: Any) -> GroupThresholds:
                 body["prediction_constant"], f"{where}.prediction_constant", unit=True
             ),
         )
-    return GroupThresholds(top["constraint"], seed, groups, attribute=attribute)
+    pooled = top["pooled"]
+    if (
+        not isinstance(pooled, list)
+        or len(pooled) > 10_000
+        or not all(isinstance(g, str) and 0 < len(g) <= 1000 for g in pooled)
+    ):
+        raise _Invalid("pooled must be a list of group names (strings of 1 to 1000 characters)")
+    if pooled and POOLED not in groups:
+        raise _Invalid(f"pooled groups are listed but there is no {POOLED!r} rule for them")
+    return GroupThresholds(
+        top["constraint"], seed, groups, attribute=attribute, pooled=tuple(pooled)
+    )

@@ -44,7 +44,12 @@ from ethos.training.checkpoint import (
     save_checkpoint,
 )
 from ethos.training.metrics import classification_metrics
-from ethos.training.privacy import PrivateTraining, make_private, poisson_batches
+from ethos.training.privacy import (
+    PrivateTraining,
+    freeze_for_privacy,
+    make_private,
+    poisson_batches,
+)
 
 LossTerm = Callable[[dict[str, torch.Tensor], torch.Tensor, np.ndarray], torch.Tensor]
 GradTransform = Callable[[torch.nn.Module], None]
@@ -238,6 +243,7 @@ def train_loop(
         objective = classification_objective(validation, label_names, config, pad_id=pad_id)
     weight_tensor = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
+    frozen = freeze_for_privacy(model, privacy) if privacy is not None else []
     # Optimiser: AdamW without decay on biases and LayerNorm weights; linear warm-up then decay.
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
@@ -285,6 +291,7 @@ def train_loop(
             batch_size=config.batch_size,
             planned_steps=total_steps,
             probe=_probe_batch(train, pad_id, accelerator.device),
+            frozen=frozen,
         )
         model, optimizer = private.module, private.optimizer
         batch_order = _poisson_order(len(train), private.sample_rate, batches_per_epoch)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ class PrivateTraining:
     noise_multiplier: float
     planned_steps: int
     wants_position_ids: bool
+    frozen: tuple[str, ...] = ()
 
     def loss(self, per_example: torch.Tensor) -> Any:
         """The tensor to call ``backward`` on: ghost clipping needs the per-example losses."""
@@ -71,7 +73,22 @@ class PrivateTraining:
             "accountant": self.config.accountant,
             "clipping": self.config.clipping,
             "sampling": "poisson",
+            "frozen_for_privacy": list(self.frozen),
         }
+
+
+def freeze_for_privacy(model: torch.nn.Module, config: PrivacyConfig) -> list[str]:
+    """Freeze what ``config`` keeps out of DP training (before the optimizer is built); returns
+    the names of the frozen weights for the manifest."""
+    if not config.freeze_embeddings:
+        return []
+    getter = getattr(model, "get_input_embeddings", None)
+    embeddings = getter() if callable(getter) else None
+    weight = getattr(embeddings, "weight", None)
+    if not isinstance(weight, torch.nn.Parameter) or not weight.requires_grad:
+        return []  # already frozen (LoRA) or not a plain table
+    weight.requires_grad_(False)
+    return [name for name, param in model.named_parameters() if param is weight]
 
 
 def spent_epsilon(
@@ -190,6 +207,7 @@ def make_private(
     batch_size: int,
     planned_steps: int,
     probe: tuple[dict[str, torch.Tensor], torch.Tensor] | None = None,
+    frozen: Sequence[str] = (),
 ) -> PrivateTraining:
     """Wrap ``model`` and ``optimizer`` for DP-SGD; the sampling rate is batch_size / n.
 
@@ -255,6 +273,7 @@ def make_private(
         noise_multiplier=sigma,
         planned_steps=planned_steps,
         wants_position_ids=wants_positions,
+        frozen=tuple(frozen),
     )
 
 
