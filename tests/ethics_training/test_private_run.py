@@ -56,7 +56,7 @@ def fit(config: RunConfig) -> RunDir:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
-    return fit(dp_lora_config(tmp_path_factory.mktemp("dp"), sample=400))
+    return fit(dp_lora_config(tmp_path_factory.mktemp("dp"), sample=240))
 
 
 @pytest.mark.slow
