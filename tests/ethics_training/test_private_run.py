@@ -11,7 +11,6 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -60,21 +59,19 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    reason="open (issue 6): at eps=50, 2-3 epochs of 1-2k COMPAS rows, batch 32 or 128, every "
+    "DP+LoRA decision is still the majority class (test AUROC 0.63-0.68); non-private LoRA at "
+    "the same budget does the same, so the budget, not DP, is the first suspect",
+    strict=False,
+)
 def test_dp_lora_run_learns(tmp_path: Path) -> None:
-    """Better than the majority class as a probabilistic predictor and as a ranker.
-
-    At this budget (2 epochs of 1,050 training rows) every decision is still the majority class,
-    as it is for non-private LoRA at the same budget; what DP-SGD must show is that the adapters
-    learn at all: held-out log-loss below the base rate's, and AUROC well above 0.5.
-    """
+    """The requirement: a DP + LoRA run beats the majority class at a generous epsilon."""
     run = fit(dp_lora_config(tmp_path, sample=1500))
     test = run.metrics["test"]
+    majority = run.metrics["baselines"]["majority"]["test"]
     assert test["auroc"] > 0.6
-    validation = run.metrics["validation"]
-    best = min(h["loss"] for h in run.metrics["history"])
-    positives = validation["per_class"]["1"]["support"] / validation["count"]
-    base_rate_loss = -(positives * np.log(positives) + (1 - positives) * np.log(1 - positives))
-    assert best < base_rate_loss
+    assert test["accuracy"] > majority["accuracy"]
 
 
 def test_budget_is_kept_and_recorded(run: RunDir) -> None:
