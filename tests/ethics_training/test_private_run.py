@@ -1,8 +1,8 @@
 """A differentially private LoRA fine-tune of the default model on COMPAS, end to end.
 
-The run must learn (beat the majority class at a generous epsilon), move only adapter and head
-weights, stay within its privacy budget, and hand epsilon on to the manifest, the audit and the
-model card.
+The run must move only adapter and head weights, stay within its privacy budget, and hand
+epsilon on to the manifest, the audit and the model card. That it learns (beats the majority class
+at a generous epsilon) is the slow test below, still an expected failure.
 """
 
 from __future__ import annotations
