@@ -48,6 +48,17 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         raise
 
 
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write ``text`` to a uniquely named temporary file beside ``target``, then rename it, so a
+    reader sees the old file or the new one, never half of one."""
+    staged = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
 def write_json(path: Path, payload: Any) -> None:
     """JSON with NaN refused: downstream tools (and auditors) read these files."""
     path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")

@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from typing import Any, TypedDict
 import yaml
 
 from ethos.errors import EthosError
-from ethos.rundir import RunDir
+from ethos.rundir import RunDir, atomic_write_text
 
 README = "README.md"
 CARD_HTML = "card.html"
@@ -1095,15 +1093,6 @@ def render_card(documents: CardDocuments) -> str:
 # --- Writing ----------------------------------------------------------------------------------
 
 
-def _atomic_write(target: Path, text: str) -> None:
-    staged = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
 def write_card(run: RunDir) -> CardResult:
     """Write ``model/README.md`` and ``card.html`` for ``run`` (each replaced atomically)."""
     from ethos.governance.card_html import render_html
@@ -1118,6 +1107,6 @@ def write_card(run: RunDir) -> CardResult:
     body = card_body(documents)
     markdown, page = run.model_dir / README, run.path / CARD_HTML
     title = f"Model card: {documents['manifest'].get('run_id', run.path.name)}"
-    _atomic_write(markdown, f"---\n{metadata}---\n\n{body}")
-    _atomic_write(page, render_html(body, title=title, metadata=metadata))
+    atomic_write_text(markdown, f"---\n{metadata}---\n\n{body}")
+    atomic_write_text(page, render_html(body, title=title, metadata=metadata))
     return CardResult(markdown, page)

@@ -20,7 +20,6 @@ import math
 import os
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any, Literal
 
 from ethos.config import RunConfig
 from ethos.errors import EthosError
+from ethos.rundir import atomic_write_text
 from ethos.sweep.grid import DEFAULT_MAX_POINTS, Grid, GridError, expand, jsonable, parse_grid
 from ethos.sweep.page import render_page
 from ethos.sweep.pareto import non_dominated
@@ -303,10 +303,12 @@ def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
 def group_accuracy(audit: dict[str, Any], gap_metric: str | None) -> dict[str, float]:
     """``audit.fairness.<attribute>.groups.<value>.accuracy`` for the gap's attribute, for the
     groups large enough to enter the disparities."""
-    parts = (gap_metric or "").split(".")
-    if len(parts) < 3 or parts[1] != "fairness":
+    from ethos.governance.metric_paths import split_path
+
+    document, keys = split_path(gap_metric or "")
+    if document != "audit" or len(keys) < 2 or keys[0] != "fairness":
         return {}
-    section = ((audit.get("fairness") or {}).get(parts[2]) or {}).get("groups") or {}
+    section = ((audit.get("fairness") or {}).get(keys[1]) or {}).get("groups") or {}
     out: dict[str, float] = {}
     for value, row in section.items():
         if isinstance(row, dict) and row.get("used_for_disparities", True):
@@ -367,8 +369,8 @@ def write_outputs(result: SweepResult, *, created: str, source: str) -> None:
     """sweep.json and index.html, each replaced atomically."""
     document = sweep_document(result, created=created, source=source)
     text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    _atomic_write(result.path / SWEEP_JSON, text)
-    _atomic_write(result.path / PAGE, render_page(document))
+    atomic_write_text(result.path / SWEEP_JSON, text)
+    atomic_write_text(result.path / PAGE, render_page(document))
 
 
 def default_folder(config: RunConfig) -> Path:
@@ -404,15 +406,6 @@ def _main_process() -> bool:
 
 def _silent(message: str) -> None:
     return None
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    staged = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, target)
-    finally:
-        staged.unlink(missing_ok=True)
 
 
 def _run_dirs(runs: Path) -> set[str]:

@@ -312,7 +312,7 @@ def fit_group_thresholds(
     else:
         pooled = ()
     absent = sorted({str(g) for g in known_groups} - set(table.index) - set(pooled))
-    if absent and (pooled or len(table) > 0) and POOLED in set(table.index):
+    if absent and POOLED in table.index:  # a pool exists to take them
         pooled = tuple(sorted((*pooled, *absent)))
     one_sided = table[(table[0] == 0) | (table[1] == 0)]
     if len(one_sided):

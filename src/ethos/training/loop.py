@@ -304,10 +304,7 @@ def train_loop(
         transforms.insert(0, clip_gradients(config.max_grad_norm, accelerator))
 
     def reduce(per_example: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
-        if weight_tensor is None:
-            return per_example.mean()
-        w = weight_tensor[torch.as_tensor(indices, dtype=torch.long)].to(per_example.device)
-        return (per_example * w).sum() / w.sum().clamp_min(1e-12)
+        return _weighted(per_example, weight_tensor, indices).mean()
 
     progress = tqdm(
         total=total_steps,

@@ -47,11 +47,7 @@ class PrivateTraining:
         return per_example.mean()
 
     def add_position_ids(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if not self.wants_position_ids:
-            return batch
-        ids = batch["input_ids"]
-        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids).contiguous()
-        return {**batch, "position_ids": positions}
+        return with_position_ids(batch) if self.wants_position_ids else batch
 
     def report(self, steps: int) -> dict[str, Any]:
         """Epsilon spent after ``steps`` optimizer steps (fewer than planned if stopped early)."""
@@ -89,6 +85,14 @@ def freeze_for_privacy(model: torch.nn.Module, config: PrivacyConfig) -> list[st
         return []  # already frozen (LoRA) or not a plain table
     weight.requires_grad_(False)
     return [name for name, param in model.named_parameters() if param is weight]
+
+
+def with_position_ids(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` plus one row of position ids per example (contiguous: Opacus's embedding
+    norm sampler views the ids flat)."""
+    ids = batch["input_ids"]
+    positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids).contiguous()
+    return {**batch, "position_ids": positions}
 
 
 def spent_epsilon(
@@ -233,11 +237,9 @@ def make_private(
     wants_positions = "position_ids" in inspect.signature(model.forward).parameters
     if probe is not None:
         batch, labels = probe
-        if wants_positions:
-            ids = batch["input_ids"]
-            positions = torch.arange(ids.shape[1]).expand_as(ids).contiguous()
-            batch = {**batch, "position_ids": positions}
-        probe_per_example_gradients(model, batch, labels)
+        probe_per_example_gradients(
+            model, with_position_ids(batch) if wants_positions else batch, labels
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Opacus warns about secure RNG; see the docs

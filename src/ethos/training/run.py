@@ -32,7 +32,16 @@ from ethos.errors import ConfigError, EthosError
 from ethos.models.classifier import LABELS_FILE
 from ethos.models.lora import is_adapter_dir
 from ethos.models.resolve import resolve_model_dir
-from ethos.rundir import CONFIG, MANIFEST, METRICS, MODEL, PREDICTIONS, RunDir, write_json
+from ethos.rundir import (
+    CONFIG,
+    MANIFEST,
+    METRICS,
+    MODEL,
+    PREDICTIONS,
+    RunDir,
+    atomic_write_text,
+    write_json,
+)
 from ethos.training.checkpoint import CHECKPOINTS, latest_checkpoint, load_checkpoint
 from ethos.training.fitted import FitRequest, Fitted
 from ethos.training.group_thresholds import THRESHOLDS_FILE
@@ -120,7 +129,7 @@ def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None
     if path.exists():
         raise EthosError(f"{path} already exists", hint="choose another output directory")
     path.mkdir(parents=True)
-    _atomic_text(
+    atomic_write_text(
         path / CONFIG,
         yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
     )
@@ -186,7 +195,7 @@ def _run(
                     hint="restore the original data file, or start a new run",
                 )
         else:
-            _atomic_text(
+            atomic_write_text(
                 recorded, json.dumps({"fingerprint": fingerprint, "config_hash": chash}) + "\n"
             )
 
@@ -262,9 +271,3 @@ def _write_outputs(
     staged_manifest = path / f".{MANIFEST}.tmp"
     write_json(staged_manifest, manifest)
     os.replace(staged_manifest, path / MANIFEST)
-
-
-def _atomic_text(target: Path, text: str) -> None:
-    staged = target.with_name(f".{target.name}.tmp")
-    staged.write_text(text)
-    os.replace(staged, target)
