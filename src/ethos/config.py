@@ -124,6 +124,15 @@ class LoraConfig(StrictModel):
     alpha: Annotated[int, Field(ge=1)] = 16
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     target_modules: list[str] = Field(default_factory=lambda: ["query", "value"])
+    head_learning_rate: Annotated[float | None, Field(gt=0)] = None
+    """The task head starts from random weights while the adapters start at zero change, so the
+    head needs a larger step: at one shared rate, a short run's head only learns the class prior
+    and every decision is the majority class. None means 10 x ``train.learning_rate``."""
+
+    def head_rate(self, learning_rate: float) -> float:
+        return (
+            self.head_learning_rate if self.head_learning_rate is not None else 10 * learning_rate
+        )
 
 
 class FairnessConfig(StrictModel):

@@ -20,7 +20,7 @@ from fairlearn.metrics import (
 )
 
 from ethos.errors import ConfigError, DataError, ModelError
-from ethos.training.group_thresholds import (
+from ethos.models.group_thresholds import (
     MAX_FILE_BYTES,
     POOLED,
     GroupRule,

@@ -15,9 +15,9 @@ import pytest
 
 from ethos import DataError, RunConfig
 from ethos.datasets import compas
+from ethos.models.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
 from ethos.rundir import RunDir
 from ethos.training import train
-from ethos.training.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
 from ethos.training.predict import predict_file
 
 

@@ -15,8 +15,10 @@ from ethos import EthosError, ModelError, RunConfig
 from ethos.datasets import compas
 from ethos.models.classifier import load_classifier
 from ethos.models.export import export_model
+from ethos.models.lora import apply_lora
 from ethos.rundir import RunDir
 from ethos.training import train
+from ethos.training.loop import parameter_groups
 from ethos.training.predict import predict_file
 
 
@@ -126,3 +128,27 @@ def test_lora_config_is_validated(tmp_path: Path) -> None:
         lora_config(tmp_path, r=0)
     with pytest.raises(ValidationError):
         lora_config(tmp_path, method="ia3")
+    with pytest.raises(ValidationError):
+        lora_config(tmp_path, head_learning_rate=0)
+
+
+@pytest.mark.parametrize(("head_rate", "expected"), [(None, 1e-2), (3e-3, 3e-3)])
+def test_the_fresh_head_gets_its_own_learning_rate(
+    tmp_path: Path, head_rate: float | None, expected: float
+) -> None:
+    """At one shared rate a short LoRA run's head learns only the class prior (all-majority)."""
+    config = lora_config(tmp_path, head_learning_rate=head_rate).train
+    assert config.peft is not None
+    model = apply_lora(load_classifier("default", ["0", "1"]), config.peft, task="classification")
+    groups = parameter_groups(model, config)
+    head = [g for g in groups if "lr" in g]
+    assert {g["lr"] for g in head} == {expected}
+    head_params = {id(p) for g in head for p in g["params"]}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            assert (id(param) in head_params) == ("classifier" in name), name
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
+    plain = parameter_groups(
+        load_classifier("default", ["0", "1"]), config.model_copy(update={"peft": None})
+    )
+    assert all("lr" not in g for g in plain) and len(plain) == 2

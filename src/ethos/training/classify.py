@@ -11,13 +11,13 @@ import pandas as pd
 from ethos.config import RunConfig
 from ethos.data import Dataset, load_dataset
 from ethos.models.classifier import load_classifier, load_tokenizer
+from ethos.models.group_thresholds import GroupThresholds, fit_group_thresholds
 from ethos.models.lora import apply_lora
 from ethos.models.tokens import counter_for
 from ethos.training.baselines import majority_baseline, tfidf_baseline
 from ethos.training.batching import encode
 from ethos.training.ethics_options import fairness_attribute, private
 from ethos.training.fitted import FitRequest, Fitted
-from ethos.training.group_thresholds import GroupThresholds, fit_group_thresholds
 from ethos.training.loop import predict_proba, train_loop
 from ethos.training.metrics import classification_metrics
 from ethos.training.mitigation import training_aids

@@ -22,9 +22,9 @@ from ethos.config import RunConfig
 from ethos.data.build import resolve_data_config
 from ethos.data.records import MISSING, format_value, records_to_text
 from ethos.errors import DataError, ModelError
+from ethos.models.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
 from ethos.rundir import CONFIG, RunDir
 from ethos.training.batching import encode
-from ethos.training.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
 from ethos.training.loop import predict_proba
 
 CHUNK_ROWS = 2000

@@ -30,6 +30,7 @@ from ethos.config import RunConfig, resolve_relative_paths, validate_config
 from ethos.data import resolve_data_config
 from ethos.errors import ConfigError, EthosError
 from ethos.models.classifier import LABELS_FILE
+from ethos.models.group_thresholds import THRESHOLDS_FILE
 from ethos.models.lora import is_adapter_dir
 from ethos.models.resolve import resolve_model_dir
 from ethos.rundir import (
@@ -44,7 +45,6 @@ from ethos.rundir import (
 )
 from ethos.training.checkpoint import CHECKPOINTS, latest_checkpoint, load_checkpoint
 from ethos.training.fitted import FitRequest, Fitted
-from ethos.training.group_thresholds import THRESHOLDS_FILE
 
 PACKAGES = ("ethos", "torch", "transformers", "accelerate", "peft", "scikit-learn", "numpy")
 DATA_FILE = "data.json"
