@@ -25,6 +25,7 @@ from ethos.examples import example_names, example_text
 from ethos.genome.cli import app as genome_app
 from ethos.governance.ledger_cli import app as ledger_app
 from ethos.neuro.cli import app as neuro_app
+from ethos.serving.keys_cli import app as keys_app
 
 app = typer.Typer(
     name="ethos",
@@ -40,6 +41,7 @@ data_app.command("scrub")(scrub_command)
 app.add_typer(genome_app, name="genome", help="CRISPR guide design and off-target scoring.")
 app.add_typer(neuro_app, name="neuro", help="EEG intent decoding and safe closed-loop stimulation.")
 app.add_typer(ledger_app, name="ledger", help="The tamper-evident ledger: show and verify.")
+app.add_typer(keys_app, name="keys", help="API keys for `ethos serve`: create, list, revoke.")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)

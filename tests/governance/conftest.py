@@ -1,43 +1,14 @@
-"""Fixtures for the ledger tests: a throwaway PostgreSQL server and per-test ledger URLs.
+"""Fixtures for the ledger tests: per-test ledger URLs on SQLite and PostgreSQL.
 
-The server is a real PostgreSQL cluster (see ``pg_cluster.py``), started once per session and
-removed afterwards. Without the server binaries the PostgreSQL tests are skipped with the command
-that installs them, except under ``CI=true``, where a missing server fails the run: CI must
-actually test PostgreSQL.
+The throwaway PostgreSQL server (``postgres_server``, ``postgres_url``) is shared with other
+suites and lives in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_cluster import require_server, running_cluster
-
-_database_counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A running throwaway PostgreSQL server; yields its base URL (no database name)."""
-    with running_cluster(require_server()) as url:
-        yield url
-
-
-@pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database on the throwaway server, dropped after the test."""
-    import psycopg
-
-    name = f"ethos_ledger_{os.getpid()}_{next(_database_counter)}"
-    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{postgres_server}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

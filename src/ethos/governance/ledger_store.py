@@ -17,8 +17,6 @@ is what hashes and signatures are for.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +35,42 @@ try:
         String,
         Table,
         Text,
-        create_engine,
-        event,
         inspect,
         select,
         text,
     )
-    from sqlalchemy.engine import URL, make_url
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+    from sqlalchemy.engine import URL
+    from sqlalchemy.exc import DBAPIError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
     raise LedgerError(
         "the ledger needs SQLAlchemy, which is not installed",
         hint="pip install 'ethos[governance]'",
     ) from exc
 
+from ethos import database
+from ethos.database import for_snapshot, for_writing, is_sqlite, mask
+
+__all__ = [
+    "DEFAULT_PATH",
+    "ROLE",
+    "URL_ENV",
+    "URL_HINT",
+    "connection_error",
+    "ensure_schema",
+    "for_snapshot",
+    "for_writing",
+    "head_row",
+    "is_sqlite",
+    "make_engine",
+    "mask",
+    "resolve_url",
+    "stored_hash",
+]
+
 URL_ENV = "ETHOS_LEDGER_URL"
 DEFAULT_PATH = Path("~/.ethos/ledger.db")
-URL_HINT = (
-    f"pass --url (or set ${URL_ENV}) to a writable SQLite file path, sqlite:///PATH, or "
-    "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
-)
+ROLE = database.Role(noun="ledger", env=URL_ENV, default_path=DEFAULT_PATH, error=LedgerError)
+URL_HINT = ROLE.hint
 
 # SQLite's INTEGER PRIMARY KEY is its 64-bit rowid; BIGINT elsewhere.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
@@ -113,128 +127,25 @@ _POSTGRES_TRIGGERS = (
 )
 # Serialises schema creation across processes on PostgreSQL (any constant; "ethos" in ASCII).
 _SCHEMA_LOCK_KEY = 0x6574686F73
-_SQLITE_BEGIN_OPTION = "ethos_sqlite_begin"
-_SQLITE_BUSY_MS = 60_000
-
-
-def mask(url: str | URL) -> str:
-    """The URL as it may be printed: the password (if any) replaced by ``***``."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def resolve_url(url: str | Path | None) -> URL:
-    """The database URL: ``url``, else ``$ETHOS_LEDGER_URL``, else ``~/.ethos/ledger.db``.
+    """The ledger's URL: ``url``, else ``$ETHOS_LEDGER_URL``, else ``~/.ethos/ledger.db``.
 
     A bare path means a SQLite file; its directory is created. ``postgresql://`` without a driver
-    means psycopg 3 (the driver ethos installs), not SQLAlchemy's default psycopg2.
+    means psycopg 3 (see :func:`ethos.database.resolve_url`).
     """
-    if url is None or (isinstance(url, str) and not url.strip()):
-        url = os.environ.get(URL_ENV) or DEFAULT_PATH
-    if isinstance(url, Path) or "://" not in url:
-        return _sqlite_file_url(Path(url))
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
-        raise LedgerError(f"'{mask(url)}' is not a database URL", hint=URL_HINT) from None
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
-            raise LedgerError(
-                f"'{mask(parsed)}' is an in-memory SQLite database, which other processes "
-                "cannot see and which vanishes on exit",
-                hint=URL_HINT,
-            )
-        return _sqlite_file_url(Path(database))
-    if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return parsed
-    raise LedgerError(
-        f"'{mask(parsed)}' uses the backend '{backend}'; the ledger supports SQLite and PostgreSQL",
-        hint=URL_HINT,
-    )
-
-
-def _sqlite_file_url(path: Path) -> URL:
-    path = path.expanduser().absolute()
-    if path.is_dir():
-        raise LedgerError(f"the ledger path {path} is a directory", hint=URL_HINT)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LedgerError(
-            f"cannot create the directory for the ledger {path}: {exc.strerror or exc}",
-            hint=URL_HINT,
-        ) from None
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        # SQLite needs to create journal files next to the database, not only write the file.
-        raise LedgerError(
-            f"cannot write the ledger {path}: its directory {path.parent} is not writable",
-            hint=URL_HINT,
-        )
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise LedgerError(
-            f"cannot write the ledger {path}: the file is not readable and writable",
-            hint=f"fix the file's permissions (chmod u+rw {path}) or {URL_HINT}",
-        )
-    return URL.create("sqlite+pysqlite", database=str(path))
-
-
-def is_sqlite(engine: Engine) -> bool:
-    """Whether the engine is SQLite (the other supported backend is PostgreSQL)."""
-    return engine.dialect.name == "sqlite"
+    return database.resolve_url(url, ROLE)
 
 
 def make_engine(url: URL) -> Engine:
     """An engine with each backend's locking behaviour set up (see the module docstring)."""
-    try:
-        if url.get_backend_name() == "sqlite":
-            engine = create_engine(url)
-            event.listen(engine, "connect", _sqlite_on_connect)
-            event.listen(engine, "begin", _sqlite_on_begin)
-            return engine
-        # No pre-ping (a round trip per append): a dropped connection fails the attempt, the pool
-        # discards it, and Ledger.append retries on a fresh one.
-        return create_engine(url, connect_args={"connect_timeout": 10})
-    except (NoSuchModuleError, ImportError) as exc:
-        raise LedgerError(
-            f"no database driver for '{mask(url)}': {exc}",
-            hint=f"{URL_HINT} (psycopg 3 comes with ethos[governance])",
-        ) from None
+    return database.make_engine(url, ROLE)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control away from the sqlite3 module so BEGIN is ours to issue.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
-    finally:
-        cursor.close()
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    mode = conn.get_execution_options().get(_SQLITE_BEGIN_OPTION, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def for_writing(conn: Connection) -> Connection:
-    """Mark a connection so its next transaction takes the write lock up front (SQLite)."""
-    if conn.dialect.name == "sqlite":
-        conn.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-    return conn
-
-
-def for_snapshot(conn: Connection) -> Connection:
-    """Mark a connection so all its reads see one snapshot (PostgreSQL; SQLite always does)."""
-    if conn.dialect.name == "postgresql":
-        conn.execution_options(isolation_level="REPEATABLE READ")
-    return conn
+def connection_error(url: URL, exc: DBAPIError) -> LedgerError:
+    """A DBAPI failure to reach or open the database, said in the user's terms."""
+    return database.connection_error(url, exc, ROLE)
 
 
 def ensure_schema(engine: Engine, genesis_hash: str) -> None:
@@ -257,18 +168,6 @@ def ensure_schema(engine: Engine, genesis_hash: str) -> None:
                 conn.execute(
                     head_table.insert().values(id=1, seq=0, entry_hash=genesis_hash, signature=None)
                 )
-
-
-def connection_error(url: URL, exc: DBAPIError) -> LedgerError:
-    """A DBAPI failure to reach or open the database, said in the user's terms."""
-    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    if url.get_backend_name() == "sqlite":
-        return LedgerError(f"cannot open the SQLite ledger {url.database}: {detail}", hint=URL_HINT)
-    return LedgerError(
-        f"cannot connect to the ledger database {mask(url)}: {detail}",
-        hint="check that the server is running and reachable, and that the user, password and "
-        f"database in the URL are right; {URL_HINT}",
-    )
 
 
 def head_row(conn: Connection, *, lock: bool) -> Any:
