@@ -1,19 +1,17 @@
 """The audit of a real run, and its report opened in real headless Chromium.
 
-The browser test needs the Debian `chromium` package (the Makefile's test set-up installs it) and
-the `playwright` Python package, which drives that system browser (nothing is downloaded). Without
-them the test is skipped locally and fails under CI, where they must be present.
+The browser test needs the Debian `chromium` package and the `playwright` Python package (see
+tests/browser.py); without them it is skipped locally and fails under CI.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from browser import FIGURE_BOXES, chromium_path, open_in_chromium
 from ethos import RunConfig
 from ethos.audit.protocol import CHECKS
 from ethos.audit.runner import audit_run
@@ -57,46 +55,17 @@ def test_run_audit_writes_every_registered_section(
     assert set(on_disk["meta"]["seconds"]) == {"load", *CHECKS}
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_report_renders_in_headless_chromium(audited: tuple[RunDir, dict[str, object]]) -> None:
-    browser_path = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None  # type: ignore[assignment]
-    if browser_path is None or sync_playwright is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian chromium and the playwright package")
-        pytest.skip("needs Debian chromium and playwright (make system-packages)")
+    chromium_path()  # skip before anything is opened when the browser is missing
     run, _ = audited
     report = run.path / "audit" / "report.html"
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "audit-report.png"
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        requests: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(report.as_uri())
-        figures = page.eval_on_selector_all(
-            "figure.chart svg",
-            """els => els.map(e => {
-                const box = e.getBoundingClientRect();
-                return {w: box.width, h: box.height,
-                        marks: e.querySelectorAll('rect, path, circle').length,
-                        title: e.querySelector('title').textContent};
-            })""",
-        )
-        page.screenshot(path=str(screenshot), full_page=True)
-        browser.close()
-    assert problems == []
-    assert requests == [report.as_uri()]  # self-contained: nothing else is fetched
+    with open_in_chromium(report.as_uri()) as visit:
+        figures = visit.page.eval_on_selector_all("figure.chart svg", FIGURE_BOXES)
+        visit.page.screenshot(path=str(screenshot), full_page=True)
+    assert visit.problems == []
+    assert visit.requests == [report.as_uri()]  # self-contained: nothing else is fetched
     titles = [f["title"] for f in figures]
     assert any(t.startswith("rates by race") for t in titles)
     assert "reliability diagram" in titles

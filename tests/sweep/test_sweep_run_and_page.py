@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from browser import FIGURE_BOXES, chromium_path, open_in_chromium
 from ethos.config import RunConfig
 from ethos.errors import EthosError
 from ethos.governance import pipeline
@@ -269,49 +269,19 @@ def test_every_run_is_in_the_ledger(swept: dict[str, Any]) -> None:
         assert ledger.verify()
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_sweep_page_renders_in_headless_chromium(swept: dict[str, Any]) -> None:
-    browser_path = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None  # type: ignore[assignment]
-    if browser_path is None or sync_playwright is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian chromium and the playwright package")
-        pytest.skip("needs Debian chromium and playwright (make system-packages)")
+    chromium_path()  # skip before anything is opened when the browser is missing
     page_path = swept["out"] / "index.html"
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "sweep-page.png"
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        requests: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(page_path.as_uri())
-        figures = page.eval_on_selector_all(
-            "figure.chart svg",
-            """els => els.map(e => {
-                const box = e.getBoundingClientRect();
-                return {w: box.width, h: box.height,
-                        dots: e.querySelectorAll('circle > title').length,
-                        bars: e.querySelectorAll('rect').length,
-                        title: e.querySelector('title').textContent};
-            })""",
-        )
-        rows = page.eval_on_selector_all(
+    with open_in_chromium(page_path.as_uri()) as visit:
+        figures = visit.page.eval_on_selector_all("figure.chart svg", FIGURE_BOXES)
+        rows = visit.page.eval_on_selector_all(
             "table.points tbody tr", "rows => rows.map(r => r.innerText)"
         )
-        page.screenshot(path=str(screenshot), full_page=True)
-        browser.close()
-    assert problems == []
-    assert requests == [page_path.as_uri()]  # self-contained: nothing else is fetched
+        visit.page.screenshot(path=str(screenshot), full_page=True)
+    assert visit.problems == []
+    assert visit.requests == [page_path.as_uri()]  # self-contained: nothing else is fetched
     titles = [f["title"] for f in figures]
     assert titles == ["accuracy vs fairness gap", "accuracy vs epsilon", "policy score W per point"]
     for figure in figures:

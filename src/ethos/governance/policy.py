@@ -5,7 +5,8 @@ indicators and composites, to any depth, so a social-welfare score W = Σ wᵢF�
 sub-score F_H = g1*P + g2*D + g3*M and a public-understanding score K = a*C + b*A are all the same
 structure. An indicator reads one metric from the run's documents and maps it linearly onto
 [0, 1] between a "worst" and a "best" value. Constraints are comparisons that must hold
-whatever W is.
+whatever W is. An optional ``monitoring`` section sets the limits that raise alerts once the
+model is served (see ``monitoring.py``).
 
 Weights at each level must sum to 1 (a typo should not silently re-weight a policy) unless the
 composite says ``normalise: true``, in which case they are rescaled and the scorecard says so.
@@ -31,6 +32,7 @@ from pydantic import (
 )
 
 from ethos.errors import ConfigError
+from ethos.governance.monitoring import MonitorThresholds
 
 WEIGHT_TOLERANCE = 1e-6
 OPERATORS = ("<=", "<", ">=", ">", "==", "!=")
@@ -148,6 +150,11 @@ class Policy(_Strict):
     review_uncertain: bool = Field(
         default=True,
         description="REVIEW when a constrained value holds but its 95% interval crosses the limit.",
+    )
+    monitoring: MonitorThresholds | None = Field(
+        default=None,
+        description="Drift and feedback limits for the served model (ethos serve); without "
+        "this section serving uses MonitorThresholds' defaults.",
     )
 
     def indicators(self) -> list[Indicator]:

@@ -1,0 +1,432 @@
+"""The monitoring page of `ethos serve` (GET /dashboard): one server-rendered HTML document.
+
+Drift, positive rates and feedback over time as inline-SVG line charts with their policy limits
+drawn in, the probability histogram against the test set's, the alerts (active first, then past
+ones), and the served model's gate decision. Like the audit report it has inline styles, no script
+and no network request; a meta refresh reloads it every 10 seconds. Axes, legends, tables and
+styles are the audit report's (``ethos.audit.svg`` and ``ethos.audit.report``); every string that
+can come from a client (group names) or from the run is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from ethos.audit import report, svg
+from ethos.governance.monitoring import MonitorThresholds
+from ethos.serving.monitor import RULES, Alert, MonitorSnapshot
+
+REFRESH_SECONDS = 10
+MAX_GROUP_SERIES = len(svg.PALETTE)
+"""Groups drawn in the per-group chart (the most frequent ones); the table lists them all."""
+DECISION_STATUS = {"PASS": "green", "REVIEW": "amber", "FAIL": "red"}
+EXTRA_CSS = """
+.alert{border-left:6px solid #c62828;background:#fdecea;padding:.4rem .8rem;margin:.4rem 0}
+.ok{border-left:6px solid #2e7d32;background:#edf7ee;padding:.4rem .8rem;margin:.4rem 0}
+.charts{display:flex;flex-wrap:wrap;gap:0 1.5rem}.charts figure{flex:0 0 480px;margin:.8rem 0}
+.text-table td{text-align:left}
+"""
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 480, 230, 44, 80, 22, 52
+
+
+def render_dashboard(
+    *,
+    model: Mapping[str, Any],
+    snapshot: MonitorSnapshot,
+    history: Sequence[MonitorSnapshot],
+    alerts: Sequence[Alert],
+    generated_at: datetime | float,
+    thresholds: MonitorThresholds | None = None,
+) -> str:
+    """The page as one HTML string.
+
+    ``model`` is the served model's summary (``model_id``, ``decision``, ``welfare``,
+    ``threshold``, ``policy``, ``decision_id``; missing keys show as n/a), ``snapshot`` the
+    current statistics, ``history`` the snapshots over time (oldest first), ``alerts`` the
+    recent alerts, active and cleared, and ``thresholds`` the limits drawn on the charts (the
+    policy's; defaults when not given).
+    """
+    limits = thresholds or MonitorThresholds()
+    model_id = str(model.get("model_id") or "unknown model")
+    title = f"ethos monitoring: {model_id}"
+    stamp = _when(generated_at)
+    points = list(history) or ([snapshot] if snapshot.n else [])
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        f"<title>{escape(title)}</title><style>{report.CSS}{EXTRA_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        "<p class='note'>"
+        + escape(
+            f"generated {stamp} (UTC), refreshed every {REFRESH_SECONDS} s; window "
+            f"{snapshot.n} of {limits.window} predictions ({snapshot.observed_total} served "
+            f"since start), {snapshot.feedback_n} fed-back labels; compared with the run's "
+            "test set."
+        )
+        + "</p>",
+        _model(model),
+        _alerts(alerts),
+        _now(snapshot, limits),
+        "<h2 id='drift'>Drift over time</h2>",
+        _charts(points, limits, snapshot),
+        "<h2 id='definitions'>How these are measured</h2>",
+        "<p class='note'>"
+        + escape(
+            "PSI: population stability index (Siddiqi 2006; above 0.2 is a significant shift), "
+            "on ten bins of equal test-set share (the test set's deciles). KS: "
+            "two-sample Kolmogorov-Smirnov p-value of the probabilities. Embedding shift: "
+            "distance of the window's mean embedding from the test set's, in test-set spreads "
+            "(sampling alone gives about 1/√window). OOV: share of words that are not whole "
+            "entries of the tokenizer's vocabulary. Group gap: largest minus smallest positive "
+            "rate between groups with enough predictions in the window. Feedback fairness: "
+            f"{limits.feedback_fairness_metric.replace('_', ' ')} difference on fed-back labels."
+        )
+        + "</p></body></html>",
+    ]
+    return "".join(parts)
+
+
+def _model(model: Mapping[str, Any]) -> str:
+    decision = str(model.get("decision") or "n/a")
+    colour = report.STATUS_COLOURS[DECISION_STATUS.get(decision, "grey")]
+    rows = [
+        ("model", _text(model.get("model_id"))),
+        (
+            "gate decision",
+            f'<span class="status" style="background:{colour}">{escape(decision)}</span>',
+        ),
+        ("policy", _text(model.get("policy"))),
+        (
+            "policy score W",
+            f"{_fmt(model.get('welfare'))} (PASS at {_fmt(model.get('threshold'))})",
+        ),
+        ("ledger entry", _text(model.get("decision_id"))),
+    ]
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return (
+        "<h2 id='model'>Model</h2><div class='text-table'><table class='model'><tbody>"
+        f"{body}</tbody></table></div>"
+    )
+
+
+def _alerts(alerts: Sequence[Alert]) -> str:
+    active = [a for a in alerts if a.cleared_at is None]
+    out = ["<h2 id='alerts'>Alerts</h2>"]
+    if active:
+        out.extend(
+            f"<div class='alert active-alert'><strong>{escape(a.metric)}</strong>: "
+            f"{escape(a.message)} <span class='note'>since {escape(a.created_utc)}</span></div>"
+            for a in active
+        )
+    else:
+        out.append("<div class='ok'>No active alert.</div>")
+    if alerts:
+        rows = [
+            [
+                a.metric,
+                f"{a.value:.4g}",
+                f"{a.threshold:.4g}",
+                a.message,
+                a.created_utc,
+                "active" if a.cleared_at is None else _when(a.cleared_at),
+            ]
+            for a in reversed(alerts)
+        ]
+        header = ["metric", "value", "limit", "message", "raised", "cleared"]
+        out.append(f"<div class='text-table'>{report._table(header, rows)}</div>")
+    return "".join(out)
+
+
+def _now(snapshot: MonitorSnapshot, limits: MonitorThresholds) -> str:
+    rows = []
+    for rule in RULES:
+        value = rule.value(snapshot)
+        limit = float(getattr(limits, rule.limit))
+        if value is None:
+            state = "not enough data"
+        elif (value > limit) if rule.above else (value < limit):
+            state = "beyond the limit"
+        else:
+            state = "ok"
+        side = "at most" if rule.above else "at least"
+        rows.append([rule.metric, rule.what, _fmt(value), f"{side} {limit:.4g}", state])
+    table = (
+        "<div class='text-table'>"
+        + report._table(["metric", "what", "now", "limit", "state"], rows)
+        + "</div>"
+    )
+    groups = [
+        [group, snapshot.group_counts.get(group, 0), _fmt(rate)]
+        for group, rate in snapshot.group_positive_rates.items()
+    ]
+    group_table = (
+        report._table(["group", "in window", "positive rate"], groups)
+        if groups
+        else "<p class='note'>No group has enough predictions in the window "
+        f"({limits.group_min} needed), or none was given.</p>"
+    )
+    return f"<h2 id='now'>Now</h2>{table}<h3>Positive rate by group</h3>{group_table}"
+
+
+def _charts(
+    points: Sequence[MonitorSnapshot], limits: MonitorThresholds, snapshot: MonitorSnapshot
+) -> str:
+    times = [p.created_at for p in points]
+
+    def series(name: str) -> list[float | None]:
+        return [getattr(p, name) for p in points]
+
+    reference_oov = (
+        None
+        if snapshot.oov_rate is None or snapshot.oov_rate_delta is None
+        else snapshot.oov_rate - snapshot.oov_rate_delta
+    )
+    reference_rate = snapshot.reference_positive_rate
+    rate_limits = (
+        []
+        if reference_rate is None
+        else [
+            ("test set", reference_rate),
+            ("limit", min(1.0, reference_rate + limits.positive_rate_delta_max)),
+            ("limit", max(0.0, reference_rate - limits.positive_rate_delta_max)),
+        ]
+    )
+    groups = sorted(
+        {g for p in points for g in p.group_positive_rates},
+        key=lambda g: -snapshot.group_counts.get(g, 0),
+    )[:MAX_GROUP_SERIES]
+    group_series = {g: [p.group_positive_rates.get(g) for p in points] for g in groups}
+    figures = [
+        report._figure(
+            lines(
+                "PSI over time",
+                times,
+                {"probabilities": series("probability_psi"), "lengths": series("length_psi")},
+                [("prob. limit", limits.psi_max), ("length limit", limits.length_psi_max)],
+                cap=5 * max(limits.psi_max, limits.length_psi_max),
+            ),
+            "Population stability index of the positive-class probabilities and of the input "
+            f"lengths against the test set. Until the window holds {limits.min_window} "
+            "predictions the values are mostly sampling noise, and no alert is raised.",
+        ),
+        report._figure(
+            lines(
+                "KS p-value over time",
+                times,
+                {"probabilities": series("probability_ks_pvalue")},
+                [("limit", limits.ks_pvalue_min)],
+                maximum=1.0,
+            ),
+            "Two-sample Kolmogorov-Smirnov p-value of the probabilities; below the line the "
+            "window is unlikely to come from the test set's distribution.",
+        ),
+        report._figure(
+            lines(
+                "positive rate over time",
+                times,
+                {"positive rate": series("positive_rate")},
+                rate_limits,
+                maximum=1.0,
+            ),
+            "Share of positive decisions in the window, the test set's, and the allowed band.",
+        ),
+        report._figure(
+            lines(
+                "embedding shift over time",
+                times,
+                {"embedding shift": series("embedding_shift")},
+                [("limit", limits.embedding_shift_max)],
+                cap=4 * limits.embedding_shift_max,
+            ),
+            "Distance of the window's mean embedding from the test set's, in test-set spreads.",
+        ),
+        report._figure(
+            lines(
+                "out-of-vocabulary rate over time",
+                times,
+                {"OOV rate": series("oov_rate")},
+                []
+                if reference_oov is None
+                else [
+                    ("test set", reference_oov),
+                    ("limit", reference_oov + limits.oov_rate_delta_max),
+                ],
+                maximum=1.0,
+            ),
+            "Mean share of words without a whole vocabulary entry.",
+        ),
+        report._figure(
+            lines(
+                "positive rate by group over time",
+                times,
+                {**group_series, "gap": series("group_positive_rate_gap")},
+                [("gap limit", limits.group_positive_rate_gap_max)],
+                maximum=1.0,
+            ),
+            f"Groups with at least {limits.group_min} predictions in the window (the "
+            f"{MAX_GROUP_SERIES} most frequent drawn) and the gap between the highest and "
+            "lowest rate.",
+        ),
+        report._figure(
+            lines(
+                "feedback over time",
+                times,
+                {
+                    "accuracy": series("feedback_accuracy"),
+                    "fairness gap": series("feedback_fairness_gap"),
+                },
+                [
+                    ("acc. limit", limits.feedback_accuracy_min),
+                    ("gap limit", limits.feedback_fairness_gap_max),
+                ],
+                maximum=1.0,
+            ),
+            f"Accuracy and {limits.feedback_fairness_metric.replace('_', ' ')} difference on "
+            f"the last fed-back labels (from {limits.feedback_min} labels on).",
+        ),
+    ]
+    bins = len(snapshot.reference_probability_histogram)
+    if bins:
+        names = [f"{i / bins:.1f}-{(i + 1) / bins:.1f}" for i in range(bins)]
+        reference = list(snapshot.reference_probability_histogram)
+        current: list[float | None] = [*snapshot.probability_histogram] or [None] * bins
+        highest = max([*reference, *snapshot.probability_histogram])
+        figures.append(
+            report._figure(
+                svg.grouped_bars(
+                    "probability histogram",
+                    names,
+                    {"test set": list(reference), "window": current},
+                    width=WIDTH,
+                    maximum=min(1.0, max(0.1, highest * 1.1)),
+                ),
+                "Share of predictions per probability bin, now and in the test set.",
+            )
+        )
+    return f"<div class='charts'>{''.join(figures)}</div>"
+
+
+def lines(
+    title: str,
+    times: Sequence[float],
+    series: Mapping[str, Sequence[float | None]],
+    limits: Sequence[tuple[str, float]] = (),
+    *,
+    maximum: float | None = None,
+    cap: float | None = None,
+) -> str:
+    """A line chart over time (epoch seconds) with horizontal dashed limit lines.
+
+    The y axis runs from 0 to ``maximum`` (default: the largest value or limit, plus a tenth,
+    but at most ``cap``, so one huge value does not flatten the limit line onto the axis; values
+    above are drawn at the top edge and the chart says so). Missing values (None, NaN) break a
+    line; a lone point is drawn as a dot. Limits with the same value share one line. Axes and
+    legend are the audit report's (``ethos.audit.svg``).
+    """
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    finite = [
+        float(v) for values in series.values() for v in values if v is not None and _finite(v)
+    ]
+    top = maximum or max([*finite, *(v for _, v in limits), 1e-6]) * 1.1
+    clipped = cap is not None and maximum is None and top > cap
+    if clipped and cap is not None:
+        top = cap
+    merged: dict[float, list[str]] = {}
+    for label, value in limits:
+        merged.setdefault(value, []).append(label)
+    shared = [
+        ("limit" if len(labels) > 1 else labels[0], value) for value, labels in merged.items()
+    ]
+    start, end = (min(times), max(times)) if times else (0.0, 0.0)
+
+    def to_x(t: float) -> float:
+        return LEFT + (plot_w * (t - start) / (end - start) if end > start else plot_w / 2)
+
+    def to_y(value: float) -> float:
+        return TOP + plot_h * (1 - min(max(value, 0.0), top) / top)
+
+    parts = [svg._axes(LEFT, TOP, plot_w, plot_h, top)]
+    for t in sorted({start, (start + end) / 2, end}) if times else []:
+        parts.append(
+            f'<text x="{to_x(t):.1f}" y="{TOP + plot_h + 13}" text-anchor="middle" '
+            f'font-size="9">{escape(_clock(t))}</text>'
+        )
+    for label, value in shared:
+        y = to_y(value)
+        parts.append(
+            f'<line class="limit" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" '
+            f'stroke="{svg.PALETTE[3]}" stroke-dasharray="5 3"><title>{escape(label)} '
+            f"{value:.4g}</title></line>"
+            f'<text x="{LEFT + plot_w + 3}" y="{y + 3:.1f}" font-size="9" '
+            f'fill="{svg.PALETTE[3]}">{escape(label)}</text>'
+        )
+    if clipped:
+        parts.append(
+            f'<text x="{LEFT + 4}" y="{TOP - 6}" font-size="9" fill="#777">values above '
+            f"{top:.3g} are drawn at the top edge</text>"
+        )
+    if not finite:
+        parts.append(
+            f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" '
+            'font-size="12" fill="#777">no data yet</text>'
+        )
+    for i, (name, values) in enumerate(series.items()):
+        colour = svg.PALETTE[i % len(svg.PALETTE)]
+        for run in _runs(times, values):
+            if len(run) == 1:
+                t, v = run[0]
+                parts.append(
+                    f'<circle cx="{to_x(t):.1f}" cy="{to_y(v):.1f}" r="3" fill="{colour}">'
+                    f"<title>{escape(name)}: {v:.4g}</title></circle>"
+                )
+                continue
+            path = " ".join(
+                f"{'M' if j == 0 else 'L'}{to_x(t):.1f},{to_y(v):.1f}"
+                for j, (t, v) in enumerate(run)
+            )
+            parts.append(
+                f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2">'
+                f"<title>{escape(name)}: last {run[-1][1]:.4g}</title></path>"
+            )
+    parts.append(svg._legend(list(series), LEFT, HEIGHT - 8))
+    return svg._svg(title, WIDTH, HEIGHT, parts)
+
+
+def _runs(
+    times: Sequence[float], values: Sequence[float | None]
+) -> list[list[tuple[float, float]]]:
+    """Consecutive finite points, so a missing value breaks the line instead of bridging it."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for t, v in zip(times, values, strict=True):
+        if v is not None and math.isfinite(v):
+            runs[-1].append((t, float(v)))
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:.4g}"
+    return "n/a"
+
+
+def _text(value: Any) -> str:
+    return "n/a" if value is None or value == "" else escape(str(value))
+
+
+def _when(value: datetime | float) -> str:
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _clock(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S")

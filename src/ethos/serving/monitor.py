@@ -1,0 +1,647 @@
+"""Monitoring of a served model: rolling windows compared with the run's test set, and alerts.
+
+The reference (:class:`Reference`) is what the model saw when it was audited: input lengths,
+out-of-vocabulary rates, embedding mean and spread, positive-class probabilities and decisions,
+per-group positive rates. The :class:`Monitor` keeps the last ``window`` predictions and the last
+``window`` fed-back labels, turns them into one :class:`MonitorSnapshot` of statistics (drift.py
+computes each), and compares it with the policy's :class:`MonitorThresholds`. An alert is raised
+when a statistic crosses its limit, kept while it stays crossed (not raised again), and cleared
+when it comes back; every raise and clear is logged.
+
+Everything here works on numbers and arrays the app hands in; the model is never touched, so the
+monitor can be tested, and replayed from logs, without one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ethos.errors import EthosError
+from ethos.governance.monitoring import MonitorThresholds
+from ethos.serving import drift
+
+__all__ = [
+    "Alert",
+    "Monitor",
+    "MonitorSnapshot",
+    "MonitorThresholds",
+    "Observation",
+    "Reference",
+    "ReferenceFileError",
+]
+
+log = logging.getLogger(__name__)
+
+REFERENCE_FORMAT = "ethos.monitor.reference/1"
+PROBABILITY_BINS = 10
+
+
+class ReferenceFileError(EthosError):
+    """A cached reference file that cannot be read back."""
+
+
+def _floats(values: ArrayLike) -> NDArray[np.float64]:
+    return np.asarray(values, dtype=float).ravel()
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """The test set's distributions, the baseline every window is compared with.
+
+    ``lengths`` are tokens per input, ``oov_rates`` the per-input out-of-vocabulary word rates
+    (drift.oov_rate), ``embedding_mean``/``embedding_std`` the per-dimension mean and standard
+    deviation of the input embeddings, ``positive_probs`` the positive-class probabilities.
+    ``group_positive_rates`` maps attribute → group → share of positive decisions;
+    ``accuracy`` is the test accuracy when labels were given.
+    """
+
+    lengths: NDArray[np.float64]
+    oov_rates: NDArray[np.float64]
+    embedding_mean: NDArray[np.float64]
+    embedding_std: NDArray[np.float64]
+    positive_probs: NDArray[np.float64]
+    positive_rate: float
+    group_positive_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    accuracy: float | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.positive_probs)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        lengths: ArrayLike,
+        oov: ArrayLike,
+        embeddings: ArrayLike,
+        positive_probs: ArrayLike,
+        groups: Mapping[str, Sequence[str]] | None = None,
+        labels: ArrayLike | None = None,
+        *,
+        predicted_positive: ArrayLike | None = None,
+    ) -> Reference:
+        """Summarise the test set's per-row arrays (all of one length n).
+
+        ``embeddings`` is (n, d); ``groups`` maps an attribute to each row's group; ``labels``
+        are the true classes as booleans (positive = True). Decisions are
+        ``predicted_positive`` when given (a run with per-group thresholds decides so), else
+        probability ≥ 0.5.
+        """
+        probs = _floats(positive_probs)
+        n = len(probs)
+        if n == 0:
+            raise ValueError("a reference needs at least one test row")
+        emb = np.asarray(embeddings, dtype=float).reshape(n, -1)
+        decided = (
+            probs >= 0.5
+            if predicted_positive is None
+            else np.asarray(predicted_positive, dtype=bool).ravel()
+        )
+        length_values, oov_values = _floats(lengths), _floats(oov)
+        for name, values in (
+            ("lengths", length_values),
+            ("oov", oov_values),
+            ("decisions", decided),
+        ):
+            if len(values) != n:
+                raise ValueError(f"{name} has {len(values)} rows, positive_probs {n}")
+        rates: dict[str, dict[str, float]] = {}
+        for attribute, members in (groups or {}).items():
+            labels_of = np.asarray([str(g) for g in members])
+            if len(labels_of) != n:
+                raise ValueError(f"groups['{attribute}'] has {len(labels_of)} rows, not {n}")
+            rates[str(attribute)] = {
+                str(g): float(decided[labels_of == g].mean()) for g in np.unique(labels_of)
+            }
+        accuracy = None
+        if labels is not None:
+            truth = np.asarray(labels, dtype=bool).ravel()
+            accuracy = float((truth == decided).mean())
+        return cls(
+            lengths=length_values,
+            oov_rates=oov_values,
+            embedding_mean=emb.mean(axis=0),
+            embedding_std=emb.std(axis=0),
+            positive_probs=probs,
+            positive_rate=float(decided.mean()),
+            group_positive_rates=rates,
+            accuracy=accuracy,
+        )
+
+    def group_rate(self, group: str) -> float | None:
+        """The test set's positive rate of ``group`` under whichever attribute has it."""
+        for by_group in self.group_positive_rates.values():
+            if group in by_group:
+                return by_group[group]
+        return None
+
+    def to_json(self) -> str:
+        """A JSON document the app caches in the run directory (arrays as lists)."""
+        return json.dumps(
+            {
+                "format": REFERENCE_FORMAT,
+                "lengths": self.lengths.tolist(),
+                "oov_rates": self.oov_rates.tolist(),
+                "embedding_mean": self.embedding_mean.tolist(),
+                "embedding_std": self.embedding_std.tolist(),
+                "positive_probs": self.positive_probs.tolist(),
+                "positive_rate": self.positive_rate,
+                "group_positive_rates": {k: dict(v) for k, v in self.group_positive_rates.items()},
+                "accuracy": self.accuracy,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Reference:
+        try:
+            raw = json.loads(text)
+            if raw.get("format") != REFERENCE_FORMAT:
+                raise ValueError(f"format is {raw.get('format')!r}, not {REFERENCE_FORMAT!r}")
+            return cls(
+                lengths=_floats(raw["lengths"]),
+                oov_rates=_floats(raw["oov_rates"]),
+                embedding_mean=_floats(raw["embedding_mean"]),
+                embedding_std=_floats(raw["embedding_std"]),
+                positive_probs=_floats(raw["positive_probs"]),
+                positive_rate=float(raw["positive_rate"]),
+                group_positive_rates={
+                    str(a): {str(g): float(r) for g, r in rates.items()}
+                    for a, rates in raw.get("group_positive_rates", {}).items()
+                },
+                accuracy=None if raw.get("accuracy") is None else float(raw["accuracy"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ReferenceFileError(
+                f"the monitoring reference cannot be read: {exc}",
+                hint="delete the cached file; the server rebuilds it from the run's test set",
+            ) from None
+
+    def __repr__(self) -> str:
+        groups = sum(len(v) for v in self.group_positive_rates.values())
+        accuracy = "n/a" if self.accuracy is None else f"{self.accuracy:.3f}"
+        return (
+            f"<Reference n={self.n} positive_rate={self.positive_rate:.3f} "
+            f"mean_length={self.lengths.mean():.1f} tokens "
+            f"embedding_dim={self.embedding_mean.shape[0]} groups={groups} accuracy={accuracy}>"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """One served prediction as the monitor sees it: its input's summary and its output."""
+
+    prediction_id: str
+    length: int
+    oov_rate: float
+    embedding: NDArray[np.float64]
+    positive_prob: float
+    predicted_positive: bool
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A statistic that crossed its limit, from ``created_at`` (epoch seconds) until cleared."""
+
+    metric: str
+    value: float
+    threshold: float
+    message: str
+    created_at: float
+    cleared_at: float | None = None
+
+    @property
+    def created_utc(self) -> str:
+        return _utc(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        cleared = None if self.cleared_at is None else _utc(self.cleared_at)
+        return {**asdict(self), "created_utc": self.created_utc, "cleared_utc": cleared}
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class MonitorSnapshot:
+    """Every monitored statistic at one moment; None where there is not enough data yet.
+
+    Drift statistics compare the window of the last ``n`` predictions with the reference;
+    ``*_delta`` are window minus reference. Feedback statistics use the last ``feedback_n``
+    fed-back labels and need ``feedback_min`` of them.
+    """
+
+    created_at: float
+    n: int
+    observed_total: int
+    probability_psi: float | None = None
+    probability_ks: float | None = None
+    probability_ks_pvalue: float | None = None
+    probability_histogram: tuple[float, ...] = ()
+    reference_probability_histogram: tuple[float, ...] = ()
+    length_psi: float | None = None
+    mean_length: float | None = None
+    oov_rate: float | None = None
+    oov_rate_delta: float | None = None
+    embedding_shift: float | None = None
+    positive_rate: float | None = None
+    reference_positive_rate: float | None = None
+    positive_rate_delta: float | None = None
+    group_positive_rates: Mapping[str, float] = field(default_factory=dict)
+    group_counts: Mapping[str, int] = field(default_factory=dict)
+    group_positive_rate_gap: float | None = None
+    feedback_n: int = 0
+    feedback_accuracy: float | None = None
+    reference_accuracy: float | None = None
+    feedback_fairness_gap: float | None = None
+
+    @property
+    def created_utc(self) -> str:
+        return _utc(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN-free: missing values are None)."""
+        out = asdict(self)
+        out["created_utc"] = self.created_utc
+        return out
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One alerting rule: the snapshot field, its limit's name, and which side is bad."""
+
+    metric: str
+    limit: str
+    above: bool  # True: alert when value > limit; False: when value < limit
+    what: str
+
+    def value(self, snapshot: MonitorSnapshot) -> float | None:
+        value = getattr(snapshot, self.metric)
+        if value is None:
+            return None
+        return abs(value) if self.metric == "positive_rate_delta" else float(value)
+
+
+RULES = (
+    _Rule("probability_psi", "psi_max", True, "output probabilities drifted (PSI)"),
+    _Rule("probability_ks_pvalue", "ks_pvalue_min", False, "output probabilities drifted (KS)"),
+    _Rule("length_psi", "length_psi_max", True, "input lengths drifted (PSI)"),
+    _Rule("oov_rate_delta", "oov_rate_delta_max", True, "more out-of-vocabulary words"),
+    _Rule("embedding_shift", "embedding_shift_max", True, "input embeddings moved"),
+    _Rule("positive_rate_delta", "positive_rate_delta_max", True, "positive rate changed"),
+    _Rule(
+        "group_positive_rate_gap",
+        "group_positive_rate_gap_max",
+        True,
+        "positive rates differ between groups",
+    ),
+    _Rule("feedback_accuracy", "feedback_accuracy_min", False, "accuracy on feedback fell"),
+    _Rule(
+        "feedback_fairness_gap",
+        "feedback_fairness_gap_max",
+        True,
+        "error rates on feedback differ between groups",
+    ),
+)
+"""Every alert the monitor can raise; the metric is a MonitorSnapshot field."""
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    predicted_positive: bool
+    true_positive: bool
+    group: str | None
+
+
+class Monitor:
+    """Rolling windows of served predictions and fed-back labels, checked against thresholds.
+
+    Thread-safe: the app calls it from request handlers and the batching worker at once.
+    ``observe`` adds predictions (and, with ``check_every``, runs a check every that many, so
+    alerts need no caller to check), ``feedback`` adds a true label for a remembered prediction,
+    ``check`` compares the current statistics with the thresholds. ``history`` keeps up to
+    ``history_size`` snapshots (one per check that saw new data) for the dashboard;
+    ``remember`` bounds how many recent predictions can still receive feedback.
+    """
+
+    def __init__(
+        self,
+        reference: Reference,
+        thresholds: MonitorThresholds | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        check_every: int | None = None,
+        history_size: int = 500,
+        alert_history_size: int = 200,
+        remember: int = 10_000,
+    ) -> None:
+        self.reference = reference
+        self.thresholds = thresholds or MonitorThresholds()
+        self.clock = clock
+        self.check_every = check_every
+        self._lock = threading.RLock()
+        self._window: deque[Observation] = deque(maxlen=self.thresholds.window)
+        self._labels: OrderedDict[str, _Labelled] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[bool, str | None]] = OrderedDict()
+        self._remember = remember
+        self._observed = 0
+        self._since_check = 0
+        self._changes = 0  # observations and labels, so a check knows whether anything is new
+        self._changes_at_last_history = 0
+        self._history: deque[MonitorSnapshot] = deque(maxlen=history_size)
+        self._active: dict[str, Alert] = {}
+        self._alert_history: deque[Alert] = deque(maxlen=alert_history_size)
+        self._length_edges = drift.quantile_edges(reference.lengths)
+        # PSI of probabilities on the reference's deciles (equal reference share per bin: the
+        # least sampling noise); the histogram shown on the dashboard uses fixed tenths of [0, 1].
+        self._probability_psi_edges = drift.quantile_edges(reference.positive_probs)
+        self._probability_edges = drift.probability_edges(PROBABILITY_BINS)
+        self._reference_histogram = tuple(
+            drift.bin_shares(reference.positive_probs, self._probability_edges).tolist()
+        )
+
+    def observe(self, observations: Iterable[Observation]) -> list[Alert]:
+        """Add served predictions to the window; returns alerts newly raised by this call."""
+        raised: list[Alert] = []
+        with self._lock:
+            for obs in observations:
+                self._window.append(obs)
+                self._recent[obs.prediction_id] = (bool(obs.predicted_positive), obs.group)
+                self._recent.move_to_end(obs.prediction_id)
+                while len(self._recent) > self._remember:
+                    self._recent.popitem(last=False)
+                self._observed += 1
+                self._since_check += 1
+                self._changes += 1
+                if self.check_every is not None and self._since_check >= self.check_every:
+                    raised.extend(self.check())
+        return raised
+
+    def feedback(self, prediction_id: str, true_label_positive: bool) -> bool:
+        """Record the true label of a served prediction.
+
+        False when the prediction is no longer remembered (older than the last ``remember``
+        predictions, or never served here). A second label for the same prediction replaces the
+        first, so a correction does not count twice.
+        """
+        with self._lock:
+            remembered = self._recent.get(prediction_id)
+            if remembered is None:
+                return False
+            predicted, group = remembered
+            self._labels[prediction_id] = _Labelled(predicted, bool(true_label_positive), group)
+            self._labels.move_to_end(prediction_id)
+            while len(self._labels) > self.thresholds.window:
+                self._labels.popitem(last=False)
+            self._changes += 1
+            return True
+
+    def snapshot(self) -> MonitorSnapshot:
+        """Every statistic of the current windows (see MonitorSnapshot)."""
+        with self._lock:
+            window = list(self._window)
+            labelled = list(self._labels.values())
+            observed = self._observed
+        ref, t = self.reference, self.thresholds
+        now = self.clock()
+        feedback = self._feedback_stats(labelled)
+        if not window:
+            return MonitorSnapshot(
+                created_at=now,
+                n=0,
+                observed_total=observed,
+                reference_probability_histogram=self._reference_histogram,
+                reference_positive_rate=ref.positive_rate,
+                reference_accuracy=ref.accuracy,
+                **feedback,
+            )
+        probs = np.array([o.positive_prob for o in window], dtype=float)
+        lengths = np.array([o.length for o in window], dtype=float)
+        oov = float(np.mean([o.oov_rate for o in window]))
+        decided = np.array([o.predicted_positive for o in window], dtype=bool)
+        ks, pvalue = drift.ks_statistic(ref.positive_probs, probs)
+        by_group: dict[str, list[bool]] = {}
+        for o in window:
+            if o.group is not None:
+                by_group.setdefault(o.group, []).append(bool(o.predicted_positive))
+        counts = {g: len(v) for g, v in sorted(by_group.items())}
+        rates = {g: float(np.mean(v)) for g, v in sorted(by_group.items()) if len(v) >= t.group_min}
+        return MonitorSnapshot(
+            created_at=now,
+            n=len(window),
+            observed_total=observed,
+            probability_psi=drift.population_stability_index(
+                ref.positive_probs, probs, edges=self._probability_psi_edges
+            ),
+            probability_ks=ks,
+            probability_ks_pvalue=pvalue,
+            probability_histogram=tuple(drift.bin_shares(probs, self._probability_edges).tolist()),
+            reference_probability_histogram=self._reference_histogram,
+            length_psi=drift.population_stability_index(
+                ref.lengths, lengths, edges=self._length_edges
+            ),
+            mean_length=float(lengths.mean()),
+            oov_rate=oov,
+            oov_rate_delta=oov - float(ref.oov_rates.mean()),
+            embedding_shift=drift.embedding_mean_shift(
+                ref.embedding_mean,
+                ref.embedding_std,
+                np.stack([np.asarray(o.embedding, dtype=float).ravel() for o in window]),
+            ),
+            positive_rate=float(decided.mean()),
+            reference_positive_rate=ref.positive_rate,
+            positive_rate_delta=float(decided.mean()) - ref.positive_rate,
+            group_positive_rates=rates,
+            group_counts=counts,
+            group_positive_rate_gap=drift.rate_gap(list(rates.values()))
+            if len(rates) > 1
+            else None,
+            reference_accuracy=ref.accuracy,
+            **feedback,
+        )
+
+    def _feedback_stats(self, labelled: Sequence[_Labelled]) -> dict[str, Any]:
+        t = self.thresholds
+        if len(labelled) < t.feedback_min:
+            return {"feedback_n": len(labelled)}
+        accuracy = float(np.mean([x.predicted_positive == x.true_positive for x in labelled]))
+        return {
+            "feedback_n": len(labelled),
+            "feedback_accuracy": accuracy,
+            "feedback_fairness_gap": _error_rate_gap(
+                labelled,
+                t.feedback_group_min,
+                with_fpr=t.feedback_fairness_metric == "equalized_odds",
+            ),
+        }
+
+    def check(self) -> list[Alert]:
+        """Compare the current statistics with the thresholds; returns alerts newly raised.
+
+        A statistic that crosses its limit raises one alert, which stays active (and is not
+        raised again) until the statistic comes back, when it is cleared. Nothing is raised
+        while the window holds fewer than ``min_window`` predictions, and a statistic that
+        cannot be computed yet (None) neither raises nor clears.
+        """
+        with self._lock:
+            snap = self.snapshot()
+            self._since_check = 0
+            if self._changes != self._changes_at_last_history:
+                self._history.append(snap)
+                self._changes_at_last_history = self._changes
+            raised: list[Alert] = []
+            for rule in RULES:
+                value = rule.value(snap)
+                if value is None or (snap.n < self.thresholds.min_window and rule.metric in _DRIFT):
+                    continue
+                limit = float(getattr(self.thresholds, rule.limit))
+                crossed = value > limit if rule.above else value < limit
+                active = self._active.get(rule.metric)
+                if crossed and active is None:
+                    alert = Alert(
+                        metric=rule.metric,
+                        value=value,
+                        threshold=limit,
+                        message=_message(rule, value, limit, snap),
+                        created_at=snap.created_at,
+                    )
+                    self._active[rule.metric] = alert
+                    self._alert_history.append(alert)
+                    raised.append(alert)
+                    log.warning("monitoring alert: %s", alert.message)
+                elif not crossed and active is not None:
+                    del self._active[rule.metric]
+                    cleared = replace(active, cleared_at=snap.created_at)
+                    self._alert_history = deque(
+                        (cleared if a is active else a for a in self._alert_history),
+                        maxlen=self._alert_history.maxlen,
+                    )
+                    log.info(
+                        "monitoring alert cleared: %s is %.4g (limit %.4g)",
+                        rule.metric,
+                        value,
+                        limit,
+                    )
+            return raised
+
+    def active_alerts(self) -> list[Alert]:
+        """Alerts raised and not yet cleared, oldest first."""
+        with self._lock:
+            return sorted(self._active.values(), key=lambda a: a.created_at)
+
+    @property
+    def alert_history(self) -> list[Alert]:
+        """Recent alerts, active and cleared, oldest first (bounded); a copy."""
+        with self._lock:
+            return list(self._alert_history)
+
+    def history(self) -> list[MonitorSnapshot]:
+        """Snapshots over time, oldest first (bounded), for the dashboard's charts."""
+        with self._lock:
+            return list(self._history)
+
+    def gauges(self) -> dict[str, float]:
+        """Flat numbers for Prometheus gauges; NaN where a statistic is not computed yet.
+
+        Names are valid Prometheus metric names. Per-group positive rates are
+        ``ethos_monitor_group_positive_rate_<group>`` with the group reduced to [a-z0-9_] (only
+        groups with ``group_min`` predictions in the window, so their number stays bounded);
+        ``ethos_monitor_alert_<metric>`` is 1 while that alert is active.
+        """
+        snap = self.snapshot()
+        out: dict[str, float] = {
+            "ethos_monitor_window_n": float(snap.n),
+            "ethos_monitor_observed_total": float(snap.observed_total),
+            "ethos_monitor_feedback_n": float(snap.feedback_n),
+        }
+        for name in (
+            "probability_psi",
+            "probability_ks",
+            "probability_ks_pvalue",
+            "length_psi",
+            "mean_length",
+            "oov_rate",
+            "oov_rate_delta",
+            "embedding_shift",
+            "positive_rate",
+            "positive_rate_delta",
+            "group_positive_rate_gap",
+            "feedback_accuracy",
+            "feedback_fairness_gap",
+        ):
+            value = getattr(snap, name)
+            out[f"ethos_monitor_{name}"] = math.nan if value is None else float(value)
+        for group, rate in snap.group_positive_rates.items():
+            out[f"ethos_monitor_group_positive_rate_{_slug(group)}"] = rate
+        active = {a.metric for a in self.active_alerts()}
+        out["ethos_monitor_alerts_active"] = float(len(active))
+        for rule in RULES:
+            out[f"ethos_monitor_alert_{rule.metric}"] = float(rule.metric in active)
+        return out
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"<Monitor window={len(self._window)}/{self.thresholds.window} "
+                f"observed={self._observed} labels={len(self._labels)} "
+                f"active_alerts={sorted(self._active)}>"
+            )
+
+
+_DRIFT = {r.metric for r in RULES if not r.metric.startswith("feedback_")}
+"""Rules that wait for min_window predictions; feedback rules wait for feedback_min labels."""
+
+
+def _message(rule: _Rule, value: float, limit: float, snap: MonitorSnapshot) -> str:
+    side = "above" if rule.above else "below"
+    base = f"{rule.what}: {rule.metric} = {value:.4g}, {side} the limit {limit:.4g}"
+    if rule.metric == "positive_rate_delta" and snap.positive_rate is not None:
+        base += (
+            f"; {snap.positive_rate:.3f} now, {snap.reference_positive_rate:.3f} on the test set"
+        )
+    if rule.metric.startswith("feedback_"):
+        return f"{base} (last {snap.feedback_n} fed-back labels)"
+    return f"{base} (last {snap.n} predictions)"
+
+
+def _error_rate_gap(labelled: Sequence[_Labelled], minimum: int, *, with_fpr: bool) -> float | None:
+    """Range of true-positive rates (and false-positive rates, for equalized odds) between groups.
+
+    Written here rather than with fairlearn's ``equalized_odds_difference`` because a group must
+    have ``minimum`` positives (negatives) for its TPR (FPR) to count, and a rate with too few
+    cases is left out instead of entering the gap as noise. None while fewer than two groups
+    qualify for every rate used.
+    """
+    tpr: list[float] = []
+    fpr: list[float] = []
+    groups = sorted({x.group for x in labelled if x.group is not None})
+    for group in groups:
+        rows = [x for x in labelled if x.group == group]
+        positives = [x.predicted_positive for x in rows if x.true_positive]
+        negatives = [x.predicted_positive for x in rows if not x.true_positive]
+        if len(positives) >= minimum:
+            tpr.append(float(np.mean(positives)))
+        if len(negatives) >= minimum:
+            fpr.append(float(np.mean(negatives)))
+    gaps = [drift.rate_gap(tpr)] if len(tpr) > 1 else []
+    if with_fpr and len(fpr) > 1:
+        gaps.append(drift.rate_gap(fpr))
+    return max(gaps) if gaps else None
+
+
+def _slug(group: str) -> str:
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "_" for c in group.lower())
+    return cleaned[:40] or "_"
