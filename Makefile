@@ -38,7 +38,7 @@ system-packages:
 # pytest exits 5 when it collected nothing; that is a failure of the suite's wiring, not a pass,
 # so it is reported as such instead of being silently treated as success.
 test: setup system-packages lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 test-slow: setup system-packages

@@ -26,6 +26,7 @@ from ethos.genome.cli import app as genome_app
 from ethos.governance.ledger_cli import app as ledger_app
 from ethos.neuro.cli import app as neuro_app
 from ethos.serving.keys_cli import app as keys_app
+from ethos.serving.serve_cli import serve_command
 
 app = typer.Typer(
     name="ethos",
@@ -38,6 +39,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 data_app.command("scrub")(scrub_command)
+app.command("serve")(serve_command)
 app.add_typer(genome_app, name="genome", help="CRISPR guide design and off-target scoring.")
 app.add_typer(neuro_app, name="neuro", help="EEG intent decoding and safe closed-loop stimulation.")
 app.add_typer(ledger_app, name="ledger", help="The tamper-evident ledger: show and verify.")

@@ -72,6 +72,7 @@ def test_reweighing_with_class_weights_and_adversarial_training_run(tmp_path: Pa
     assert r"Adversarial training: augmentation char\_keyboard, gender\_swap" in card
 
 
+@pytest.mark.slow  # two DP runs and a resume: ~100 s; `make test-slow`
 def test_dp_run_resumed_from_a_checkpoint_matches_the_uninterrupted_run(tmp_path: Path) -> None:
     privacy = {"noise_multiplier": 0.8}
     straight = fit(tiny(tmp_path / "a", epochs=2, privacy=privacy))

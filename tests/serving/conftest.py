@@ -9,10 +9,12 @@ steps, 32 tokens) so a CPU trains each in seconds; they are not meant to be good
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live_server import LiveServer, create_key, gated_copy, live_server
 
 from ethos import RunConfig
 from ethos.rundir import RunDir
@@ -58,3 +60,38 @@ def tiny_threshold_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
         fairness={"method": "thresholds", "attribute": "race", "constraint": "equalized_odds"},
     )
     return _train(config)
+
+
+# A live `ethos serve` of ``tiny_run`` (gated PASS by a permissive test policy), shared by the API
+# test files: starting one costs seconds of model loading.
+
+
+@pytest.fixture(scope="session")
+def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve_api")
+
+
+@pytest.fixture(scope="session")
+def ledger(place: Path) -> str:
+    return str(place / "ledger.db")
+
+
+@pytest.fixture(scope="session")
+def pass_run(tiny_run: RunDir, place: Path, ledger: str) -> RunDir:
+    return gated_copy(tiny_run, place, "PASS", ledger)
+
+
+@pytest.fixture(scope="session")
+def server(pass_run: RunDir, place: Path, ledger: str) -> Iterator[LiveServer]:
+    with live_server(pass_run, place, ledger=ledger) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def keys(server: LiveServer) -> dict[str, str]:
+    return {
+        "predict": create_key(server.db, "predict", name="app"),
+        "feedback": create_key(server.db, "feedback", name="labeller"),
+        "admin": create_key(server.db, "admin", name="ops"),
+        "slow": create_key(server.db, "predict", rate=3, name="rate-limited"),
+    }

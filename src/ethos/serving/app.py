@@ -1,0 +1,496 @@
+"""The FastAPI application of `ethos serve`: a gated run behind keys, limits, masking and monitors.
+
+Request path of ``POST /v1/predict``: body-size guard (413) → API key (401) and scope (403) →
+per-key rate limit (429) → schema (422) → records to text → the micro-batcher (one forward pass
+for whatever arrived within a few milliseconds; 503 when its queue is full, 504 on timeout) →
+response. Off the request path, the log writer masks PII and stores a hash of the masked text with
+the outputs, and the monitor updates its drift windows and alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.security import (
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+
+from ethos.errors import DataError, EthosError
+from ethos.rundir import RunDir
+from ethos.serving.admission import Admission, admit
+from ethos.serving.batching import MicroBatcher, QueueFull
+from ethos.serving.logwriter import LogQueueFull, LogWriter, PendingLog
+from ethos.serving.metrics import ServingMetrics
+from ethos.serving.model import ServedModel
+from ethos.serving.observe import DriftFeed
+from ethos.serving.ratelimit import RateLimiter
+from ethos.serving.schemas import (
+    AlertOut,
+    AlertsResponse,
+    ExplainRequest,
+    ExplainResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    Health,
+    ModelInfo,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
+from ethos.serving.settings import SETTINGS_ENV, ServeSettings
+from ethos.serving.store import KeyRecord, ServingStore, UnknownPrediction
+
+log = logging.getLogger("ethos.serving")
+API_VERSION = "v1"
+
+
+@dataclass
+class _Item:
+    """One input on its way through the batcher."""
+
+    text: str
+    pair: str | None
+    group: str | None
+    key: str
+
+
+@dataclass
+class ServingState:
+    settings: ServeSettings
+    admission: Admission
+    model: ServedModel
+    store: ServingStore
+    limiter: RateLimiter
+    batcher: MicroBatcher[_Item, Any]
+    logs: LogWriter
+    drift: DriftFeed
+    metrics: ServingMetrics
+    card: dict[str, Any]
+
+
+def _card_summary(run: RunDir) -> dict[str, Any]:
+    """What `/v1/model` shows of the model card: intended use and the headline numbers."""
+    metrics = run.metrics.get("test", {})
+    config = run.config
+    return {
+        "task": config.task,
+        "data": config.data.source,
+        "sensitive": list(config.data.sensitive),
+        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "auroc") if k in metrics},
+        "card": "model_card.md" if (run.path / "model_card.md").is_file() else None,
+    }
+
+
+def _load_state(settings: ServeSettings) -> ServingState:
+    run = RunDir.open(settings.run_dir)
+    admission = admit(
+        run,
+        allow_review=settings.allow_review,
+        ledger_url=settings.ledger_url,
+        override_entry=settings.review_override_entry,
+    )
+    model = ServedModel.load(run, quantize=settings.quantize, measure=settings.measure_quantization)
+    store = ServingStore(settings.db_url)
+    metrics = ServingMetrics()
+    drift = DriftFeed.for_run(run, model, store)
+
+    def process(items: list[_Item]) -> list[Any]:
+        started = time.perf_counter()
+        texts = [i.text for i in items]
+        pairs = [i.pair or "" for i in items] if model.text_pairs else None
+        predictions, embeddings = model.predict_and_embed(
+            texts, pairs=pairs, groups=[i.group for i in items], keys=[i.key for i in items]
+        )
+        metrics.observe_batch(len(items), time.perf_counter() - started)
+        drift.observe(items, predictions, embeddings)
+        return list(predictions)
+
+    batcher: MicroBatcher[_Item, Any] = MicroBatcher(
+        process,
+        max_batch=settings.max_batch,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+    )
+    return ServingState(
+        settings=settings,
+        admission=admission,
+        model=model,
+        store=store,
+        limiter=RateLimiter(),
+        batcher=batcher,
+        logs=LogWriter(store),
+        drift=drift,
+        metrics=metrics,
+        card=_card_summary(run),
+    )
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="or X-API-Key")
+_basic = HTTPBasic(
+    auto_error=False,
+    realm="ethos",
+    description="or HTTP Basic with the key as password (what a browser sends for /dashboard)",
+)
+
+
+def create_app(settings: ServeSettings, *, state: ServingState | None = None) -> FastAPI:
+    """The app for one run; loading (model, reference, quantisation check) happens at start-up."""
+    holder: dict[str, ServingState] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = state if state is not None else await asyncio.to_thread(_load_state, settings)
+        holder["state"] = loaded
+        loaded.batcher.start()
+        loaded.logs.start()
+        try:
+            yield
+        finally:
+            await loaded.batcher.stop()
+            await asyncio.to_thread(loaded.logs.stop)
+            loaded.store.close()
+
+    app = FastAPI(
+        title="ethos model service",
+        version=API_VERSION,
+        description="A governed model: predictions behind API keys, with PII-masked logs and "
+        "drift monitoring. Authenticate with `Authorization: Bearer <key>` (see `ethos keys`).",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,  # 413 by Content-Length or counted on a stream
+    )
+
+    def current() -> ServingState:
+        if "state" not in holder:
+            raise HTTPException(503, "the model is still loading", headers={"Retry-After": "5"})
+        return holder["state"]
+
+    def requires(scope: str, *, browser: bool = False) -> Callable[..., Awaitable[KeyRecord]]:
+        # Programs are asked for a Bearer key; a browser page (the dashboard) for HTTP Basic,
+        # which makes the browser prompt for it (the key is the password).
+        challenge = 'Basic realm="ethos"' if browser else 'Bearer, Basic realm="ethos"'
+
+        async def check(
+            bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+            header: str | None = Depends(_header_key),
+            basic: HTTPBasicCredentials | None = Depends(_basic),
+            st: ServingState = Depends(current),
+        ) -> KeyRecord:
+            token = (
+                bearer.credentials
+                if bearer is not None
+                else header or (basic.password if basic is not None else None)
+            )
+            record = st.store.verify(token) if token else None
+            if record is None:
+                raise HTTPException(
+                    401,
+                    "a valid API key is needed (Authorization: Bearer <key>); create one with "
+                    "`ethos keys create`",
+                    headers={"WWW-Authenticate": challenge},
+                )
+            if not record.allows(scope):
+                raise HTTPException(
+                    403, f"this key's scopes ({', '.join(record.scopes)}) do not include '{scope}'"
+                )
+            wait = st.limiter.check(record.key_id, record.rate_per_minute)
+            if wait is not None:
+                raise HTTPException(
+                    429,
+                    f"rate limit of {record.rate_per_minute} requests a minute reached",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            return record
+
+        return check
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        if "state" in holder:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            holder["state"].metrics.observe_request(
+                path, response.status_code, time.perf_counter() - started
+            )
+        return response
+
+    def texts_of(st: ServingState, inputs: list[Any]) -> list[tuple[str, str | None]]:
+        """(text, second text) per input; records are serialised as in training."""
+        out: list[tuple[str, str | None]] = [(str(x.text), None) for x in inputs]
+        records = [(i, x.record) for i, x in enumerate(inputs) if x.record is not None]
+        if records:
+            try:
+                texts, pairs = st.model.pairs_from_records([r for _, r in records])
+            except DataError as exc:
+                raise HTTPException(422, str(exc)) from None
+            for n, (i, _) in enumerate(records):
+                out[i] = (texts[n], pairs[n] if pairs is not None else None)
+        if st.model.text_pairs and any(x.record is None for x in inputs):
+            raise HTTPException(
+                422,
+                "this model reads a pair of texts; send each input as a record with the run's "
+                "text fields",
+            )
+        return out
+
+    @app.post(f"/{API_VERSION}/predict", response_model=PredictResponse, tags=["model"])
+    async def predict(
+        body: PredictRequest,
+        key: KeyRecord = Depends(requires("predict")),
+        st: ServingState = Depends(current),
+    ) -> PredictResponse:
+        """Decide one or more inputs (texts or records); each gets a prediction id."""
+        if len(body.inputs) > st.settings.max_inputs:
+            raise HTTPException(
+                413, f"{len(body.inputs)} inputs in one request; at most {st.settings.max_inputs}"
+            )
+        started = time.perf_counter()
+        inputs = texts_of(st, body.inputs)
+        groups = [x.group for x in body.inputs]
+        try:
+            st.model.check_groups(groups)
+        except DataError as exc:
+            raise HTTPException(422, str(exc)) from None
+        ids = [uuid.uuid4().hex for _ in inputs]
+        items = [
+            _Item(text, pair, group, pid)
+            for (text, pair), group, pid in zip(inputs, groups, ids, strict=True)
+        ]
+        texts = [text for text, _ in inputs]
+        try:
+            results = await asyncio.wait_for(
+                st.batcher.submit(items), timeout=st.settings.request_timeout_s
+            )
+        except QueueFull as full:
+            raise HTTPException(
+                503,
+                "the model's queue is full; retry shortly",
+                headers={"Retry-After": str(max(1, math.ceil(full.retry_after_s)))},
+            ) from None
+        except TimeoutError:
+            raise HTTPException(
+                504, "the prediction took longer than the request timeout"
+            ) from None
+        except DataError as exc:
+            raise HTTPException(422, str(exc)) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        now = datetime.now(UTC)
+        try:
+            st.logs.submit(
+                [
+                    PendingLog(
+                        prediction_id=pid,
+                        created_at=now,
+                        key_id=key.key_id,
+                        model_id=st.model.model_id,
+                        text=text,
+                        label=r.label,
+                        probabilities=r.probabilities,
+                        group=item.group,
+                        latency_ms=latency_ms,
+                        thresholds_applied=r.thresholds_applied,
+                    )
+                    for pid, text, r, item in zip(ids, texts, results, items, strict=True)
+                ]
+            )
+        except LogQueueFull:
+            raise HTTPException(
+                503, "prediction logging is behind; retry shortly", headers={"Retry-After": "2"}
+            ) from None
+        return PredictResponse(
+            model_id=st.model.model_id,
+            decision_id=st.admission.decision_id,
+            predictions=[
+                Prediction(
+                    prediction_id=pid,
+                    label=r.label,
+                    probabilities=r.probabilities,
+                    thresholds_applied=r.thresholds_applied,
+                )
+                for pid, r in zip(ids, results, strict=True)
+            ],
+        )
+
+    @app.post(f"/{API_VERSION}/explain", response_model=ExplainResponse, tags=["model"])
+    async def explain(
+        body: ExplainRequest,
+        key: KeyRecord = Depends(requires("explain")),
+        st: ServingState = Depends(current),
+    ) -> ExplainResponse:
+        """Token attributions (integrated gradients) for one input."""
+        text, pair = texts_of(st, [body])[0]
+        if body.target is not None and body.target not in st.model.label_names:
+            raise HTTPException(
+                422, f"unknown target label {body.target!r}; labels: {list(st.model.label_names)}"
+            )
+        try:
+            result = await asyncio.wait_for(
+                asyncio.to_thread(st.model.explain, text, pair=pair, target=body.target),
+                timeout=st.settings.request_timeout_s,
+            )
+        except TimeoutError:
+            raise HTTPException(
+                504, "the explanation took longer than the request timeout"
+            ) from None
+        return ExplainResponse(model_id=st.model.model_id, **result.to_json())
+
+    @app.post(f"/{API_VERSION}/feedback", response_model=FeedbackResponse, tags=["model"])
+    async def feedback(
+        body: FeedbackRequest,
+        key: KeyRecord = Depends(requires("feedback")),
+        st: ServingState = Depends(current),
+    ) -> FeedbackResponse:
+        """The true label of an earlier prediction: for monitoring and later retraining."""
+        if body.label not in st.model.label_names:
+            raise HTTPException(
+                422, f"unknown label {body.label!r}; labels: {list(st.model.label_names)}"
+            )
+        try:
+            await asyncio.to_thread(
+                st.store.log_feedback, body.prediction_id, body.label, key.key_id
+            )
+        except UnknownPrediction:
+            if st.logs.pending:  # the prediction may still be on its way to the database
+                raise HTTPException(
+                    409,
+                    "that prediction is not logged yet; retry shortly",
+                    headers={"Retry-After": "1"},
+                ) from None
+            raise HTTPException(404, f"no prediction {body.prediction_id!r}") from None
+        st.drift.feedback(body.prediction_id, body.label)
+        return FeedbackResponse(prediction_id=body.prediction_id, recorded=True)
+
+    @app.get(f"/{API_VERSION}/model", response_model=ModelInfo, tags=["model"])
+    async def model_info(
+        key: KeyRecord = Depends(requires("predict")), st: ServingState = Depends(current)
+    ) -> ModelInfo:
+        """The served model: gate decision, policy score, card summary, int8 accuracy change."""
+        return ModelInfo(
+            model_id=st.model.model_id,
+            **st.admission.to_json(),
+            model=st.model.info(),
+            card=st.card,
+        )
+
+    @app.get(f"/{API_VERSION}/alerts", response_model=AlertsResponse, tags=["monitoring"])
+    async def alerts(
+        key: KeyRecord = Depends(requires("admin")), st: ServingState = Depends(current)
+    ) -> AlertsResponse:
+        """Drift and feedback alerts: those active now, and the most recent ones."""
+        active, recent = st.drift.alerts()
+        return AlertsResponse(
+            active=[AlertOut(**a) for a in active], recent=[AlertOut(**a) for a in recent]
+        )
+
+    @app.get("/dashboard", response_class=HTMLResponse, tags=["monitoring"])
+    async def dashboard(
+        key: KeyRecord = Depends(requires("admin", browser=True)),
+        st: ServingState = Depends(current),
+    ) -> HTMLResponse:
+        """The monitoring page: drift, positive rates and feedback over time, and alerts."""
+        info = {**st.admission.to_json(), "model_id": st.model.model_id}
+        return HTMLResponse(st.drift.dashboard(info))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)  # browsers ask for it with every page
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    async def healthz() -> Health:
+        """The process is up (says nothing about the model)."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready when the model is loaded and the database answers."""
+        st = holder.get("state")
+        if st is None:
+            return JSONResponse({"status": "loading", "detail": {}}, status_code=503)
+        try:
+            await asyncio.to_thread(st.store.count_predictions)
+        except Exception as exc:  # any database failure means not ready
+            return JSONResponse(
+                {"status": "database unavailable", "detail": {"error": type(exc).__name__}},
+                status_code=503,
+            )
+        return JSONResponse(
+            {
+                "status": "ready",
+                "detail": {
+                    "model_id": st.model.model_id,
+                    "queue": st.batcher.queue_depth,
+                    "logs_pending": st.logs.pending,
+                },
+            }
+        )
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus metrics: requests, latency, batch sizes, queue, drift gauges, alerts."""
+        st = holder.get("state")
+        if st is None:
+            return PlainTextResponse("", status_code=503)
+        st.metrics.set_gauges(st.drift.gauges(), st.batcher.queue_depth, st.logs)
+        payload, content_type = st.metrics.render()
+        return Response(payload, media_type=content_type)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        return JSONResponse(
+            {"message": _validation_message(errors), "detail": jsonable_encoder(errors)},
+            status_code=422,
+        )
+
+    @app.exception_handler(EthosError)
+    async def ethos_error(request: Request, exc: EthosError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    return app
+
+
+def _validation_message(errors: Sequence[Any]) -> str:
+    """One line a person can act on: where in the body, and what was wrong, for each error."""
+    parts = []
+    for error in list(errors)[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        message = str(error.get("msg", "invalid"))
+        if where == "body" and error.get("type") in (
+            "missing",
+            "json_invalid",
+            "model_attributes_type",
+        ):
+            message += ' (send a JSON object such as {"inputs": [{"text": "..."}]})'
+        parts.append(f"{where}: {message}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes: settings come from ``ETHOS_SERVE_SETTINGS``."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        raise EthosError(f"{SETTINGS_ENV} is not set; start the server with `ethos serve`")
+    return create_app(ServeSettings.model_validate_json(raw))

@@ -1,0 +1,101 @@
+"""`ethos serve RUN_DIR`: check the run may be served, then start uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ethos.errors import EthosError
+
+
+def serve_command(
+    run_dir: Path = typer.Argument(
+        ..., metavar="RUN_DIR", help="A gated run (PASS, or an approved REVIEW)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="Serving database (keys, masked prediction logs, feedback, alerts): "
+        "a path or SQLAlchemy URL. Default: $ETHOS_SERVING_DB, else ~/.ethos/serving.db.",
+    ),
+    ledger: str | None = typer.Option(None, "--ledger", help="Ledger URL (for --allow-review)."),
+    allow_review: bool = typer.Option(
+        False,
+        "--allow-review",
+        help="Serve a REVIEW decision before anyone approved it; recorded in the ledger.",
+    ),
+    quantize: str = typer.Option(
+        "none",
+        "--quantize",
+        help="int8: dynamic int8 quantisation of Linear layers; the accuracy change on the run's "
+        "test part is measured at start-up and shown in GET /v1/model.",
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Server processes (each loads the model; rate limits and monitors are per process).",
+    ),
+    max_batch: int = typer.Option(32, "--max-batch", help="Inputs per forward pass at most."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a batch waits to fill."),
+    timeout: float = typer.Option(
+        30.0, "--timeout", help="Seconds a request may take (504 beyond)."
+    ),
+) -> None:
+    """Serve a gated run over HTTP: /v1/predict, /v1/explain, /v1/feedback, /v1/model,
+    /v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs).
+
+    A FAIL is refused; a REVIEW needs `ethos approve` or --allow-review. Every endpoint except
+    the health checks and /metrics needs an API key: create one with `ethos keys create`.
+    """
+    import os
+
+    import uvicorn
+
+    from ethos.rundir import RunDir
+    from ethos.serving.admission import admit
+    from ethos.serving.app import create_app
+    from ethos.serving.settings import SETTINGS_ENV, ServeSettings
+
+    if quantize not in ("none", "int8"):
+        raise EthosError(f"--quantize {quantize!r} is not known", hint="use none or int8")
+    settings = ServeSettings(
+        run_dir=run_dir.resolve(),
+        db_url=db,
+        ledger_url=ledger,
+        allow_review=allow_review,
+        quantize=quantize,  # type: ignore[arg-type]
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        request_timeout_s=timeout,
+    )
+    # Refuse before binding a port: a FAIL or unapproved REVIEW must never start listening.
+    admitted = admit(RunDir.open(settings.run_dir), allow_review=allow_review, ledger_url=ledger)
+    if admitted.override_entry:  # recorded once here; the app reuses the entry
+        settings = settings.model_copy(update={"review_override_entry": admitted.override_entry})
+    typer.echo(
+        f"serving {admitted.run_id} ({admitted.decision}"
+        + (f", approved by {admitted.approved_by}" if admitted.approved_by else "")
+        + (
+            f", served under --allow-review (ledger entry {admitted.override_entry[:12]})"
+            if admitted.override_entry
+            else ""
+        )
+        + f") on http://{host}:{port}"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run(
+        "ethos.serving.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )

@@ -1,0 +1,112 @@
+"""Guardrails of a live server: no personal data in any log or table, and no server error for any
+request the OpenAPI document allows (schemathesis)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from live_server import LiveServer, json_rows
+
+from ethos.audit.pii import mask_texts
+
+FIRST = ["John", "Maria", "Wei", "Aisha", "Carlos", "Olga", "James", "Fatima", "Liam", "Sofia"]
+LAST = ["Smith", "Garcia", "Chen", "Okafor", "Rodriguez", "Ivanova", "Johnson", "Khan", "Murphy"]
+CARDS = ["4111 1111 1111 1111", "5500-0000-0000-0004", "3400 000000 00009", "6011000000000004"]
+
+
+def pii_corpus(seed: int = 7, n: int = 24) -> tuple[list[str], list[str]]:
+    """Texts that carry a name, an e-mail, a phone and a card number each; and those values."""
+    rng = random.Random(seed)
+    texts, secrets = [], []
+    for i in range(n):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        email = f"{first.lower()}.{last.lower()}{i}@example.com"
+        phone = f"(212) 555-{rng.randrange(1000, 9999)}"
+        card = rng.choice(CARDS)
+        texts.append(
+            f"Client {first} {last} was arrested; contact {email} or {phone}. "
+            f"Paid bail with card {card}. age: {20 + i}; prior offences: {i % 5}"
+        )
+        secrets += [f"{first} {last}", email, phone, card]
+    return texts, secrets
+
+
+def test_no_personal_data_reaches_any_log_or_table(
+    server: LiveServer, keys: dict[str, str], place: Path
+) -> None:
+    texts, secrets = pii_corpus()
+    with server.client(keys["predict"]) as client:
+        ids = []
+        for start in range(0, len(texts), 6):  # several requests, several batches
+            body = {"inputs": [{"text": t} for t in texts[start : start + 6]]}
+            response = client.post("/v1/predict", json=body)
+            assert response.status_code == 200, response.text
+            ids += [p["prediction_id"] for p in response.json()["predictions"]]
+    server.wait_logged()
+    # What was hashed is the masked text: recompute it here and find it in the table.
+    masked = mask_texts(texts)
+    for text, clean in zip(texts, masked, strict=True):
+        assert clean != text and "<CREDIT_CARD>" in clean and "<EMAIL_ADDRESS>" in clean
+    rows = json_rows(Path(server.db))
+    for pid, clean in zip(ids, masked, strict=True):
+        assert pid in rows
+        assert hashlib.sha256(clean.encode()).hexdigest() in rows
+    # And no value of the corpus is in the database file, any table row, or any file the server
+    # wrote (its log included), in any form a grep would find.
+    files = [p for p in place.rglob("*") if p.is_file() and p.stat().st_size < 50_000_000]
+    assert Path(server.db) in files and server.log_path in files
+    for secret in secrets:
+        digits = "".join(c for c in secret if c.isdigit())
+        assert secret not in rows
+        for path in files:
+            data = path.read_bytes()
+            assert secret.encode() not in data, (secret, path)
+            if len(digits) >= 12:  # card numbers, also without their spaces or dashes
+                assert digits.encode() not in data, (secret, path)
+
+
+def test_schemathesis_finds_no_server_error(
+    server: LiveServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    """Property-based requests from the OpenAPI document, with an admin key: never a 5xx."""
+    openapi = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    assert {"/v1/predict", "/v1/explain", "/v1/feedback", "/v1/model", "/v1/alerts"} <= set(
+        openapi["paths"]
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"Authorization: Bearer {keys['admin']}",
+            "--max-examples",
+            "25",
+            "--exclude-path",
+            "/v1/explain",  # seconds per call; covered in test_serve_api
+            "--seed",
+            "1",
+            "--suppress-health-check",
+            "all",
+            "--request-timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,  # schemathesis keeps a .schemathesis/ folder in its working directory
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    cases = re.search(r"(\d+) generated, (\d+) passed", done.stdout)
+    assert cases and int(cases.group(2)) >= 50, done.stdout[-2000:]
+    assert cases.group(1) == cases.group(2), done.stdout[-2000:]  # every generated case passed
