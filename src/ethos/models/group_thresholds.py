@@ -30,12 +30,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ethos.errors import ConfigError, DataError, ModelError
+
+if TYPE_CHECKING:
+    from ethos.config import FairnessConfig
 
 THRESHOLDS_FILE = "group_thresholds.json"
 """Its name inside a run's ``model/`` directory; its presence switches predict to these rules."""
@@ -557,3 +560,40 @@ def _parse(payload: Any) -> GroupThresholds:
     return GroupThresholds(
         top["constraint"], seed, groups, attribute=attribute, pooled=tuple(pooled)
     )
+
+
+def run_thresholds(
+    model_dir: Path,
+    fairness: FairnessConfig | None,
+    sensitive: Sequence[str],
+    classes: int,
+    *,
+    run_path: Path,
+) -> GroupThresholds | None:
+    """A run's per-group thresholds, or None for a run that decides by argmax.
+
+    Shared by ``ethos predict`` and serving. A run trained with ``train.fairness.method:
+    thresholds`` whose file is missing is refused: deciding by argmax would silently drop the
+    fairness post-processing. A file without an attribute takes the config's.
+    """
+    path = model_dir / THRESHOLDS_FILE
+    wanted = fairness is not None and fairness.method == "thresholds"
+    if not path.exists():
+        if wanted:
+            raise ModelError(
+                f"{run_path} was trained with train.fairness.method: thresholds but "
+                f"{path} is missing",
+                hint="the run directory is incomplete or was edited; train again",
+            )
+        return None
+    thresholds = GroupThresholds.load(path)
+    if classes != 2:
+        raise ModelError(
+            f"{path} holds binary decision thresholds but the model has {classes} classes"
+        )
+    if thresholds.attribute is None:
+        attribute = (fairness.attribute if fairness else None) or next(iter(sensitive), None)
+        if attribute is None:
+            raise ModelError(f"{path} names no sensitive attribute and the run config has none")
+        thresholds = replace(thresholds, attribute=attribute)
+    return thresholds

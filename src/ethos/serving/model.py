@@ -33,7 +33,7 @@ import math
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +45,7 @@ from ethos.config import DataConfig, RunConfig
 from ethos.data.build import resolve_data_config
 from ethos.data.records import format_value, records_to_text
 from ethos.errors import DataError, EthosError, ModelError
-from ethos.models.group_thresholds import POOLED, THRESHOLDS_FILE, GroupThresholds
+from ethos.models.group_thresholds import POOLED, GroupThresholds, run_thresholds
 from ethos.rundir import RunDir
 from ethos.serving.quantize import (
     QuantizationReport,
@@ -189,7 +189,13 @@ class ServedModel:
             model = merge_lora(model)
         model.eval()
         label_names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
-        thresholds = _group_thresholds(run, config, data.sensitive, len(label_names))
+        thresholds = run_thresholds(
+            run.model_dir,
+            config.train.fairness,
+            data.sensitive,
+            len(label_names),
+            run_path=run.path,
+        )
         served = cls(
             run=run,
             config=config,
@@ -745,38 +751,3 @@ def _record_fields(data: DataConfig, manifest: Mapping[str, Any]) -> list[str]:
     if data.include_sensitive_in_text:
         return fields + [s for s in data.sensitive if s not in fields]
     return [f for f in fields if f not in data.sensitive]
-
-
-def _group_thresholds(
-    run: RunDir, config: RunConfig, sensitive: Sequence[str], classes: int
-) -> GroupThresholds | None:
-    """The run's per-group thresholds, or None for a run that decides by argmax.
-
-    The same rules as ``ethos predict``: a run trained with thresholds but missing the file is
-    refused (serving it by argmax would silently drop the fairness post-processing).
-    """
-    path = run.model_dir / THRESHOLDS_FILE
-    fairness = config.train.fairness
-    wanted = fairness is not None and fairness.method == "thresholds"
-    if not path.exists():
-        if wanted:
-            raise ModelError(
-                f"{run.path} was trained with train.fairness.method: thresholds but "
-                f"{path} is missing",
-                hint="the run directory is incomplete or was edited; train again",
-            )
-        return None
-    thresholds = GroupThresholds.load(path)
-    if classes != 2:
-        raise ModelError(
-            f"{path} holds binary decision thresholds but the model has {classes} classes"
-        )
-    if thresholds.attribute is None:
-        attribute = (fairness.attribute if fairness else None) or next(iter(sensitive), None)
-        if attribute is None:
-            raise ModelError(f"{path} names no sensitive attribute and the run config has none")
-        thresholds = replace(thresholds, attribute=attribute)
-    return thresholds
-
-
-__all__ = ["Explanation", "Prediction", "ServedModel"]

@@ -11,7 +11,7 @@ group (and id) in the input; its output says so in a ``decision_rule`` column.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,8 @@ import yaml
 from ethos.config import RunConfig
 from ethos.data.build import resolve_data_config
 from ethos.data.records import MISSING, format_value, records_to_text
-from ethos.errors import DataError, ModelError
-from ethos.models.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
+from ethos.errors import DataError
+from ethos.models.group_thresholds import DECISION_RULE, GroupThresholds, run_thresholds
 from ethos.rundir import CONFIG, RunDir
 from ethos.training.batching import encode
 from ethos.training.loop import predict_proba
@@ -67,7 +67,9 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
         )
     model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    thresholds = _group_thresholds(run, config, data.sensitive, len(names))
+    thresholds = run_thresholds(
+        run.model_dir, config.train.fairness, data.sensitive, len(names), run_path=run.path
+    )
     needed = (
         [data.text_field] + ([data.text_pair_field] if data.text_pair_field else [])
         if data.text_field
@@ -128,36 +130,6 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
     finally:
         staging.unlink(missing_ok=True)
     return output_path
-
-
-def _group_thresholds(
-    run: RunDir, config: RunConfig, sensitive: Sequence[str], classes: int
-) -> GroupThresholds | None:
-    """The run's per-group thresholds, or None for a run that decides by argmax."""
-    path = run.model_dir / THRESHOLDS_FILE
-    fairness = config.train.fairness
-    wanted = fairness is not None and fairness.method == "thresholds"
-    if not path.exists():
-        if wanted:  # deciding by argmax would silently drop the fairness post-processing
-            raise ModelError(
-                f"{run.path} was trained with train.fairness.method: thresholds but "
-                f"{path} is missing",
-                hint="the run directory is incomplete or was edited; train again",
-            )
-        return None
-    thresholds = GroupThresholds.load(path)
-    if classes != 2:
-        raise ModelError(
-            f"{path} holds binary decision thresholds but the model has {classes} classes"
-        )
-    if thresholds.attribute is None:
-        attribute = (fairness.attribute if fairness else None) or next(iter(sensitive), None)
-        if attribute is None:
-            raise ModelError(f"{path} names no sensitive attribute and the run config has none")
-        thresholds = GroupThresholds(
-            thresholds.constraint, thresholds.seed, thresholds.groups, attribute=attribute
-        )
-    return thresholds
 
 
 def _decide(
