@@ -3,9 +3,14 @@
 The pipeline runs one way: :func:`read_fasta` → :func:`find_guides` → :func:`search_offtargets`
 → :func:`cfd_score` / :func:`mit_score` → :func:`rank_guides` (a :class:`GuideReport` per guide,
 ready for an ethics review) and, for the downstream effect of an edit, :class:`RegulationModel`.
+The ethics gate, :func:`review_edit`, scores an :class:`EditRequest` (with coding regions from
+:func:`read_bed`) under the same policy engine and ledger as models; :func:`approve_edit`
+records a named reviewer's approval of a REVIEW.
 """
 
 from ethos.genome.alphabet import PamPattern, reverse_complement
+from ethos.genome.bed import CodingRegions, Region, read_bed
+from ethos.genome.edit_request import EditRequest, load_edit_request
 from ethos.genome.encoding import TwoBitSequence
 from ethos.genome.errors import GenomeError
 from ethos.genome.fasta import SequenceRecord, read_fasta, write_fasta
@@ -24,29 +29,38 @@ from ethos.genome.regulation import (
     random_weights,
     simulate_expression,
 )
+from ethos.genome.review import EditReview, approve_edit, review_edit
 from ethos.genome.scoring import MIT_WEIGHTS, cfd_score, guide_specificity, mit_score
 
 __all__ = [
     "MIT_WEIGHTS",
+    "CodingRegions",
     "EditEffect",
+    "EditRequest",
+    "EditReview",
     "GenomeError",
     "Guide",
     "GuideReport",
     "OffTargetHit",
     "PamPattern",
+    "Region",
     "RegulationModel",
     "ScoredHit",
     "SequenceRecord",
     "TwoBitSequence",
+    "approve_edit",
     "cfd_score",
     "find_guides",
     "guide_specificity",
     "hits_to_frame",
+    "load_edit_request",
     "mit_score",
     "random_weights",
     "rank_guides",
+    "read_bed",
     "read_fasta",
     "reverse_complement",
+    "review_edit",
     "search_offtargets",
     "search_offtargets_reference",
     "simulate_expression",

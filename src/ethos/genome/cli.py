@@ -1,4 +1,5 @@
-"""``ethos genome ...``: guide design, off-target search, scoring and the regulation model.
+"""``ethos genome ...``: guide design, off-target search, scoring, the regulation model, and the
+ethics review of an edit request (``review``, ``approve``).
 
 Each command is a thin call into :mod:`ethos.genome`; user mistakes raise
 :class:`~ethos.genome.errors.GenomeError`, which the top-level CLI prints and turns into exit 2.
@@ -15,6 +16,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ethos.genome.errors import GenomeError
 from ethos.genome.fasta import read_fasta
@@ -24,12 +26,14 @@ from ethos.genome.plots import plot_edit_effect, plot_offtarget_counts, plot_wei
 from ethos.genome.ranking import rank_guides, score_hit
 from ethos.genome.regulation import METHODS, RegulationModel, random_weights, simulate_expression
 from ethos.genome.report import Section, write_html
+from ethos.genome.review import DEFAULT_POLICY, approve_edit, review_edit
 from ethos.genome.scoring import cfd_score, mit_score
 
 app = typer.Typer(
     name="genome",
-    help="CRISPR guide design: find guides, search off-targets, score them (CFD, MIT), and "
-    "predict the expression change of an edit with a linear regulation model.",
+    help="CRISPR guide design: find guides, search off-targets, score them (CFD, MIT), "
+    "predict the expression change of an edit with a linear regulation model, and review an "
+    "edit request under an ethics policy.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -60,15 +64,16 @@ HtmlOption = Annotated[
 
 
 def _print_frame(frame: pd.DataFrame, title: str) -> None:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in frame.columns:
-        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
     for values in frame.itertuples(index=False):
         cells = [
             ("-" if math.isnan(v) else f"{v:.4g}") if isinstance(v, float) else str(v)
             for v in values
         ]
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))  # Text: user strings are never rich markup
     Console(width=200).print(table)
 
 
@@ -273,3 +278,109 @@ def regulation(
                 Section(title, table=frame, figures=[plot_edit_effect(effect)]),
             ],
         )
+
+
+LedgerOption = Annotated[
+    str | None,
+    typer.Option("--ledger", help="Ledger URL (default $ETHOS_LEDGER_URL or ~/.ethos/ledger.db)."),
+]
+
+
+@app.command()
+def review(
+    request: Annotated[
+        Path, typer.Argument(help="Edit request (YAML or JSON); see docs/genome.md.")
+    ],
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy", "-p", help="Edit policy: a YAML file with subject: edit, or bundled name."
+        ),
+    ] = DEFAULT_POLICY,
+    genome: Annotated[
+        Path | None,
+        typer.Option(help="Genome FASTA searched for off-targets (default: the request's)."),
+    ] = None,
+    bed: Annotated[
+        Path | None,
+        typer.Option(help="BED file of coding regions (default: the request's coding_regions)."),
+    ] = None,
+    ledger: LedgerOption = None,
+    record: Annotated[
+        bool, typer.Option("--record/--no-record", help="Append the decision to the ledger.")
+    ] = True,
+    top: Annotated[int, typer.Option(help="Show at most this many off-targets.")] = 20,
+    html: HtmlOption = None,
+) -> None:
+    """Review a gene-edit request under an ethics policy: exit 0 PASS, 1 FAIL, 3 REVIEW, 2 error.
+
+    Searches the guide's off-targets, marks those in coding regions, scores the edit with the
+    same policy engine as models (germline or enhancement edits need a recorded review; a
+    likely off-target cut in coding sequence fails) and appends the decision to the ledger.
+    """
+    if html is not None and not html.parent.exists():
+        raise GenomeError(
+            f"cannot write report {str(html)!r}: folder {str(html.parent)!r} does not exist",
+            hint="create the folder or choose another path",
+        )
+    result = review_edit(
+        request, policy=policy, genome=genome, bed=bed, ledger_url=ledger, record=record
+    )
+    card = result.scorecard
+    console = Console(width=200, highlight=False)
+    _print_frame(result.request_frame(), f"edit request {result.request.name}")
+    offtargets = result.offtarget_frame()
+    _print_frame(
+        offtargets.head(top),
+        f"{len(offtargets)} off-targets within {result.request.max_mismatches} mismatches, "
+        f"{result.documents['edit']['offtargets']['coding']} in coding regions",
+    )
+    _print_frame(result.constraint_frame(), f"policy {card.policy} v{card.policy_version}")
+    summary = f"decision: {result.decision}  (W = {card.welfare:.3f}, threshold {card.threshold:g})"
+    console.print(summary, markup=False)
+    for reason in result.reasons:
+        console.print(f"  - {reason}", markup=False)
+    if result.ledger is not None:
+        console.print(
+            f"ledger entry #{result.ledger['seq']} ({result.ledger['entry_hash'][:12]}) in "
+            f"{result.ledger['url']}",
+            markup=False,
+        )
+    if html is not None:
+        sections = [
+            Section(f"decision: {result.decision}", text="; ".join(result.reasons)),
+            Section("edit request", table=result.request_frame()),
+            Section(
+                f"policy {card.policy} v{card.policy_version}", table=result.constraint_frame()
+            ),
+            Section(
+                "off-targets",
+                text="CFD 0-1 (Doench et al. 2016), MIT 0-100 (Hsu et al. 2013); 'coding' names "
+                "the BED regions a site overlaps.",
+                table=offtargets,
+                figures=[plot_offtarget_counts([result.report])],
+            ),
+        ]
+        write_html(html, f"ethos genome review: {result.request.name}", sections)
+        console.print(f"wrote {html}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def approve(
+    request: Annotated[Path, typer.Argument(help="The edit request whose review is REVIEW.")],
+    actor: Annotated[str, typer.Option("--as", help="Who approves (recorded in the ledger).")],
+    note: Annotated[str, typer.Option("--note", help="Why the edit is acceptable.")],
+    ledger: LedgerOption = None,
+) -> None:
+    """Record a named reviewer's approval of the latest REVIEW decision about an edit request.
+
+    A later `ethos genome review` of the same request, genome, coding regions and policy then
+    passes and names the approver; a FAIL cannot be approved.
+    """
+    entry, decided = approve_edit(request, actor=actor, note=note, ledger_url=ledger)
+    Console(highlight=False).print(
+        f"approved by {entry.actor}: ledger entry #{entry.seq} ({entry.entry_hash[:12]}) "
+        f"approves review #{decided.seq} of {decided.run_id}",
+        markup=False,
+    )

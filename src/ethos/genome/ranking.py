@@ -90,6 +90,34 @@ def _specificity(scores_pct: list[float]) -> float:
     return guide_specificity(usable) if len(usable) == len(scores_pct) else math.nan
 
 
+def guide_report(
+    guide: str,
+    hits: Sequence[OffTargetHit],
+    *,
+    pam: str | PamPattern,
+    max_mismatches: int,
+    on_index: int | None,
+    guide_info: Guide | None = None,
+) -> GuideReport:
+    """Score one guide's ``hits`` (from :func:`search_offtargets`); ``hits[on_index]`` is the
+    intended site (None: every hit is an off-target)."""
+    pam_pattern = as_pam(pam)
+    scored: list[ScoredHit] = []
+    for i, h in enumerate(hits):
+        cfd, mit = score_hit(h, len(pam_pattern))
+        scored.append(ScoredHit(hit=h, cfd=cfd, mit=mit, is_on_target=i == on_index))
+    off = [s for s in scored if not s.is_on_target]
+    return GuideReport(
+        guide=guide,
+        pam=pam_pattern.pattern,
+        max_mismatches=max_mismatches,
+        hits=tuple(scored),
+        specificity_cfd=_specificity([100.0 * s.cfd for s in off]),
+        specificity_mit=_specificity([s.mit for s in off]),
+        guide_info=guide_info,
+    )
+
+
 def rank_guides(
     guides: Sequence[Guide | str],
     genome: Sequence[SequenceRecord] | str | Path,
@@ -124,19 +152,13 @@ def rank_guides(
             (i for i, h in enumerate(own) if (h.chromosome, h.position, h.strand) == locus),
             next((i for i, h in enumerate(own) if h.mismatches == 0), None),
         )
-        scored: list[ScoredHit] = []
-        for i, h in enumerate(own):
-            cfd, mit = score_hit(h, len(pam_pattern))
-            scored.append(ScoredHit(hit=h, cfd=cfd, mit=mit, is_on_target=i == on_index))
-        off = [s for s in scored if not s.is_on_target]
         reports.append(
-            GuideReport(
-                guide=seq,
-                pam=pam_pattern.pattern,
+            guide_report(
+                seq,
+                own,
+                pam=pam_pattern,
                 max_mismatches=max_mismatches,
-                hits=tuple(scored),
-                specificity_cfd=_specificity([100.0 * s.cfd for s in off]),
-                specificity_mit=_specificity([s.mit for s in off]),
+                on_index=on_index,
                 guide_info=info,
             )
         )

@@ -3,7 +3,8 @@
 Only a REVIEW can be approved: a PASS needs no sign-off and a FAIL cannot be overruled here (a
 broken hard constraint means retraining or changing the policy, which is its own record). The
 approval names the decision it approves by its ledger hash, so a later re-gate (a new decision)
-is not covered by an old approval.
+is not covered by an old approval. :func:`append_approval` is the one way an approval enters
+the ledger; gene-edit reviews (``ethos genome approve``) use it too.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ethos.errors import EthosError
 from ethos.governance.gate import DECISION_FILE
 from ethos.rundir import RunDir, write_json
+
+if TYPE_CHECKING:
+    from ethos.governance.ledger import Ledger, LedgerEntry
 
 APPROVAL_FILE = "approval.json"
 
@@ -28,10 +32,8 @@ class Approval:
     record: dict[str, Any]
 
 
-def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = None) -> Approval:
-    """Record ``actor``'s approval of the run's REVIEW decision (ledger + approval.json)."""
-    from ethos.governance.ledger import Ledger
-
+def check_signoff(actor: str, note: str) -> tuple[str, str]:
+    """The approver's name and note, stripped; refuses either one empty."""
     actor = actor.strip()
     note = note.strip()
     if not actor:
@@ -41,6 +43,42 @@ def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = 
             "an approval needs a note saying why the review outcome is acceptable",
             hint="--note 'reviewed subgroup errors with the clinical lead; accepted because ...'",
         )
+    return actor, note
+
+
+def append_approval(
+    ledger: Ledger,
+    *,
+    actor: str,
+    note: str,
+    run_id: str,
+    approves_decision: str | None,
+    policy: str | None,
+    dataset_fingerprint: str | None = None,
+    config_hash: str | None = None,
+    model_hash: str | None = None,
+    audit_digest: str | None = None,
+) -> LedgerEntry:
+    """Append an ``approval`` entry naming the REVIEW decision it approves by its entry hash."""
+    actor, note = check_signoff(actor, note)
+    return ledger.append(
+        kind="approval",
+        actor=actor,
+        run_id=run_id,
+        dataset_fingerprint=dataset_fingerprint,
+        config_hash=config_hash,
+        model_hash=model_hash,
+        audit_digest=audit_digest,
+        decision="approved",
+        payload={"note": note, "approves_decision": approves_decision, "policy": policy},
+    )
+
+
+def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = None) -> Approval:
+    """Record ``actor``'s approval of the run's REVIEW decision (ledger + approval.json)."""
+    from ethos.governance.ledger import Ledger
+
+    actor, note = check_signoff(actor, note)
     decision_path = run.path / DECISION_FILE
     if not decision_path.is_file():
         raise EthosError(
@@ -58,16 +96,17 @@ def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = 
     decided = decision.get("ledger", {}).get("entry_hash")
     manifest = run.manifest
     with Ledger.open(ledger_url) as ledger:
-        entry = ledger.append(
-            kind="approval",
+        entry = append_approval(
+            ledger,
             actor=actor,
+            note=note,
             run_id=manifest["run_id"],
+            approves_decision=decided,
+            policy=decision.get("policy"),
             dataset_fingerprint=manifest["data"]["fingerprint"],
             config_hash=manifest["config_hash"],
             model_hash=manifest["model"]["weights_sha256"],
             audit_digest=decision.get("audit_sha256"),
-            decision="approved",
-            payload={"note": note, "approves_decision": decided, "policy": decision.get("policy")},
         )
         url = ledger.url
     record = {

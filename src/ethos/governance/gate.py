@@ -55,7 +55,8 @@ def run_documents(run: RunDir) -> tuple[dict[str, Any], str]:
     return documents, hashlib.sha256(raw).hexdigest()
 
 
-def _policy_sha256(source: str | Path) -> str:
+def policy_sha256(source: str | Path) -> str:
+    """sha256 of the policy text (a bundled policy by its packaged file)."""
     if str(source) in bundled_policies() and not Path(source).exists():
         return hashlib.sha256(policy_text(str(source)).encode()).hexdigest()
     return hashlib.sha256(Path(source).read_bytes()).hexdigest()
@@ -70,7 +71,7 @@ def gate_run(
     record: bool = True,
 ) -> GateResult:
     """Decide PASS / REVIEW / FAIL for ``run`` under the policy, write and record it."""
-    policy: Policy = load_policy(policy_source)
+    policy: Policy = load_policy(policy_source, subject="model")
     documents, audit_digest = run_documents(run)
     card = score_run(policy, documents)
     manifest = documents["manifest"]
@@ -78,7 +79,7 @@ def gate_run(
         "run_id": manifest["run_id"],
         "created_utc": datetime.now(UTC).isoformat(),
         "policy_source": str(policy_source),
-        "policy_sha256": _policy_sha256(policy_source),
+        "policy_sha256": policy_sha256(policy_source),
         "audit_sha256": audit_digest,
         **card.to_dict(),
         "sensitivity": [s.to_dict() for s in weight_sensitivity(card)],

@@ -6,6 +6,11 @@ is ``audit.fairness...``). A ``*`` segment matches every key at that level and t
 worst case (the largest value for an upper limit or a lower-is-better indicator, the smallest
 otherwise), so ``fairness.*.disparities.equalized_odds_difference.value`` covers every attribute.
 
+A gene-edit policy (``subject: edit``) reads the ``edit`` document that ``ethos genome review``
+builds from an edit request and its off-target search: ``edit.request.germline``,
+``edit.offtargets.max_coding_cfd``, ``edit.guide.specificity_cfd`` and the other names in
+:data:`EDIT_LEAVES`.
+
 Paths are checked when the policy is loaded: the document and its first section must exist, and
 the last named key must be a metric ethos knows (with a did-you-mean), so a typo is an error at
 once rather than a silent "missing metric" at every gate.
@@ -34,7 +39,31 @@ SECTIONS = {
         "task",
         "versions",
     ),
+    "edit": ("request", "guide", "offtargets"),
 }
+#: The numbers of the ``edit`` document (``ethos.genome.review`` builds it; a test keeps the two
+#: in step). Booleans count as 1 / 0.
+EDIT_LEAVES = frozenset(
+    [
+        "germline",
+        "somatic",
+        "enhancement",
+        "therapy",
+        "specificity_cfd",
+        "specificity_mit",
+        "on_target_sites",
+        "on_target_in_target_gene",
+        "gc_fraction",
+        "poly_t",
+        "homopolymer",
+        "total",
+        "coding",
+        "max_cfd",
+        "max_mit",
+        "max_coding_cfd",
+        "max_coding_mit",
+    ]
+)
 LEAVES = (
     frozenset(GROUP_METRIC_COLUMNS)
     | frozenset(DISPARITIES)
@@ -104,6 +133,7 @@ def check_metric_path(path: str, owner: str, where: str) -> None:
     if not keys:
         raise ConfigError(f"{owner} in {where}: metric path '{path}' names no metric")
     sections = SECTIONS[document]
+    leaves = EDIT_LEAVES if document == "edit" else LEAVES
     if document != "manifest" and keys[0] not in sections:
         close = difflib.get_close_matches(keys[0], sections, n=1)
         guess = f"did you mean '{close[0]}'? " if close else ""
@@ -113,16 +143,16 @@ def check_metric_path(path: str, owner: str, where: str) -> None:
             hint=f"{guess}sections: {', '.join(sections)}",
         )
     for key in keys[:-1]:
-        near = difflib.get_close_matches(key, sorted(LEAVES), n=1, cutoff=0.85)
-        if key not in LEAVES and near:
+        near = difflib.get_close_matches(key, sorted(leaves), n=1, cutoff=0.85)
+        if key not in leaves and near:
             raise ConfigError(
                 f"{owner} in {where}: metric '{path}' does not exist ('{key}' is not a metric "
                 "ethos computes)",
                 hint=f"did you mean '{near[0]}'?",
             )
     leaf = keys[-1]
-    if leaf != "*" and leaf not in LEAVES and not leaf.isdigit():
-        close = difflib.get_close_matches(leaf, sorted(LEAVES), n=1)
+    if leaf != "*" and leaf not in leaves and not leaf.isdigit():
+        close = difflib.get_close_matches(leaf, sorted(leaves), n=1)
         guess = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(
             f"{owner} in {where}: metric '{path}' does not exist (no metric is called '{leaf}')",

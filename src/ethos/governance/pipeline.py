@@ -53,7 +53,8 @@ def run_pipeline(
             "no policy: the config names none and --policy was not given",
             hint="add `policy: criminal-justice` (or medical, credit, or a file) to the config",
         )
-    load_policy(source)  # a bad policy should fail before an hour of training, not after
+    # A bad policy (or one written for gene edits) should fail before an hour of training.
+    load_policy(source, subject="model")
     Ledger.open(ledger_url).close()  # likewise an unreachable ledger
     seconds: dict[str, float] = {}
 

@@ -5,8 +5,13 @@ indicators and composites, to any depth, so a social-welfare score W = Σ wᵢF�
 sub-score F_H = g1*P + g2*D + g3*M and a public-understanding score K = a*C + b*A are all the same
 structure. An indicator reads one metric from the run's documents and maps it linearly onto
 [0, 1] between a "worst" and a "best" value. Constraints are comparisons that must hold
-whatever W is. An optional ``monitoring`` section sets the limits that raise alerts once the
-model is served (see ``monitoring.py``).
+whatever W is: a broken one fails the decision, or, with ``on_break: review``, sends it to a
+named human's recorded review instead. An optional ``monitoring`` section sets the limits that
+raise alerts once the model is served (see ``monitoring.py``).
+
+A policy has a ``subject``: ``model`` (the default; scored by ``ethos gate`` on a run's audit,
+metrics and manifest) or ``edit`` (a gene-edit request, scored by ``ethos genome review`` on the
+``edit`` document). The engine, the decision rule and the ledger are the same for both.
 
 Weights at each level must sum to 1 (a typo should not silently re-weight a policy) unless the
 composite says ``normalise: true``, in which case they are rescaled and the scorecard says so.
@@ -118,6 +123,11 @@ class Constraint(_Strict):
     value: float
     name: str | None = None
     why: str | None = None
+    on_break: Literal["fail", "review"] = Field(
+        default="fail",
+        description="What a broken constraint does: fail the decision, or make it REVIEW (a "
+        "named human's approval recorded in the ledger can then clear it).",
+    )
 
     @property
     def label(self) -> str:
@@ -142,6 +152,11 @@ class Policy(_Strict):
     name: str
     version: str = "1"
     description: str = ""
+    subject: Literal["model", "edit"] = Field(
+        default="model",
+        description="What the policy decides on: a trained model (ethos gate) or a gene-edit "
+        "request (ethos genome review).",
+    )
     threshold: Annotated[float, Field(ge=0, le=1)] = Field(
         description="PASS needs W at or above this (and every constraint holding)."
     )
@@ -196,8 +211,9 @@ def policy_text(name: str) -> str:
     return (resources.files("ethos.governance.policies") / f"{name}.yaml").read_text("utf-8")
 
 
-def load_policy(source: str | Path) -> Policy:
-    """A policy from a YAML file or a bundled name (medical, criminal-justice, credit)."""
+def load_policy(source: str | Path, *, subject: Literal["model", "edit"] | None = None) -> Policy:
+    """A policy from a YAML file or a bundled name (medical, criminal-justice, credit,
+    genome-edit); with ``subject``, a policy written for another subject is refused."""
     text: str
     where = str(source)
     if str(source) in bundled_policies() and not Path(source).exists():
@@ -230,7 +246,32 @@ def load_policy(source: str | Path) -> Policy:
         check_metric_path(indicator.metric, f"indicator '{indicator.name}'", where)
     for constraint in policy.constraints:
         check_metric_path(constraint.metric, f"constraint '{constraint.label}'", where)
+    _check_subject(policy, where, subject)
     return policy
+
+
+def _check_subject(policy: Policy, where: str, wanted: str | None) -> None:
+    """Edit policies read only the ``edit`` document, model policies never do; and a caller that
+    scores one subject refuses a policy written for the other."""
+    from ethos.governance.metric_paths import split_path
+
+    paths = [i.metric for i in policy.indicators()] + [c.metric for c in policy.constraints]
+    for path in paths:
+        reads_edit = split_path(path)[0] == "edit"
+        if reads_edit != (policy.subject == "edit"):
+            raise PolicyError(
+                f"policy {where} has subject '{policy.subject}' but metric '{path}' "
+                + ("is not in the edit document" if not reads_edit else "reads an edit request"),
+                hint="an edit policy reads only edit.* metrics; a model policy reads audit, "
+                "metrics and manifest",
+            )
+    if wanted is not None and policy.subject != wanted:
+        command = "ethos genome review" if policy.subject == "edit" else "ethos gate"
+        raise PolicyError(
+            f"policy {where} has subject '{policy.subject}', but this decision is about "
+            f"subject '{wanted}'",
+            hint=f"use it with {command}, or choose a policy with subject: {wanted}",
+        )
 
 
 def _describe(err: Any) -> str:

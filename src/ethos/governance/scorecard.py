@@ -1,8 +1,9 @@
 """Scoring a run against a policy: the composite tree, W, the constraints, and the decision.
 
-Decision rule (stated once, here): FAIL when any constraint is broken; otherwise REVIEW when W is
-below the threshold, when a metric the policy needs is missing, or when a constrained value holds
-but its 95 % interval crosses the limit; otherwise PASS. A missing indicator scores 0 (the
+Decision rule (stated once, here): FAIL when any constraint is broken; otherwise REVIEW when a
+constraint marked ``on_break: review`` is broken (status ``needs_review``), when W is below the
+threshold, when a metric the policy needs is missing, or when a constrained value holds but its
+95 % interval crosses the limit; otherwise PASS. A missing indicator scores 0 (the
 conservative choice) and is listed as a reason, so it can never raise W.
 """
 
@@ -56,7 +57,7 @@ class ConstraintResult:
     op: str
     limit: float
     value: float | None
-    status: Literal["holds", "broken", "uncertain", "missing"]
+    status: Literal["holds", "broken", "needs_review", "uncertain", "missing"]
     detail: str
     why: str | None = None
 
@@ -129,7 +130,10 @@ def _check(constraint: Constraint, documents: dict[str, Any], uncertain: bool) -
         return ConstraintResult(**base, status="missing", detail=found.missing or "missing")
     shown = f"{found.resolved} = {found.value:.4g} (limit {constraint.op} {constraint.value:g})"
     if not constraint.holds(found.value):
-        return ConstraintResult(**base, status="broken", detail=shown)
+        status: Literal["broken", "needs_review"] = (
+            "broken" if constraint.on_break == "fail" else "needs_review"
+        )
+        return ConstraintResult(**base, status=status, detail=shown)
     bound = found.ci_high if upper else found.ci_low
     exact = constraint.op in ("==", "!=")
     if uncertain and bound is not None and not exact and not constraint.holds(bound):
@@ -155,6 +159,9 @@ def score_run(policy: Policy, documents: dict[str, Any]) -> Scorecard:
     broken = [r for r in results if r.status == "broken"]
     for r in broken:
         reasons.append(f"constraint broken: {r.label}: {r.detail}")
+    for r in results:
+        if r.status == "needs_review":
+            reasons.append(f"review required: {r.label}: {r.detail}")
     for r in results:
         if r.status in ("uncertain", "missing"):
             reasons.append(f"constraint {r.status}: {r.label}: {r.detail}")

@@ -185,7 +185,7 @@ def sweep(
             "no policy: the config names none and --policy was not given",
             hint="add `policy: criminal-justice` (or medical, credit, or a file) to the config",
         )
-    loaded = load_policy(policy_source)
+    loaded = load_policy(policy_source, subject="model")
     Ledger.open(ledger_url).close()
     gap_metric = fairness_gap_metric(loaded)
     main = _main_process()
