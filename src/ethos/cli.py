@@ -40,7 +40,11 @@ data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=Tr
 app.add_typer(data_app, name="data")
 data_app.command("scrub")(scrub_command)
 app.command("serve")(serve_command)
-app.add_typer(genome_app, name="genome", help="CRISPR guide design and off-target scoring.")
+app.add_typer(
+    genome_app,
+    name="genome",
+    help="CRISPR guide design, off-target scoring, and the ethics review of edit requests.",
+)
 app.add_typer(neuro_app, name="neuro", help="EEG intent decoding and safe closed-loop stimulation.")
 app.add_typer(ledger_app, name="ledger", help="The tamper-evident ledger: show and verify.")
 app.add_typer(keys_app, name="keys", help="API keys for `ethos serve`: create, list, revoke.")

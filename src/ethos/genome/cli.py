@@ -294,7 +294,9 @@ def review(
     policy: Annotated[
         str,
         typer.Option(
-            "--policy", "-p", help="Edit policy: a YAML file with subject: edit, or bundled name."
+            "--policy",
+            "-p",
+            help="Edit policy: a YAML file with 'subject: edit', or a bundled name (genome-edit).",
         ),
     ] = DEFAULT_POLICY,
     genome: Annotated[

@@ -95,9 +95,10 @@ class EditReview:
             )
         columns = ["chromosome", "position", "strand", "site", "mismatches", "cfd", "mit"]
         frame = pd.DataFrame(rows, columns=["guide", *columns, "coding"])[[*columns, "coding"]]
-        order = frame[["cfd", "mit"]].fillna(math.inf).to_numpy()
-        keys = sorted(range(len(frame)), key=lambda i: (-order[i][0], -order[i][1]))
-        return frame.iloc[keys].reset_index(drop=True)
+        ordered = frame.sort_values(
+            ["cfd", "mit"], ascending=False, na_position="first", kind="stable"
+        )  # an undefined score (NaN) is shown first: it could be anything
+        return ordered.reset_index(drop=True)
 
     def constraint_frame(self) -> pd.DataFrame:
         """One row per policy constraint: its metric, limit, value and status."""
@@ -147,7 +148,7 @@ class EditReview:
         return (
             f"<EditReview {self.request.name!r}: {self.decision} under {self.scorecard.policy} "
             f"(W = {self.scorecard.welfare:.3f}), {len(self.report.offtargets)} off-targets, "
-            f"{len(self.coding)} in coding regions>"
+            f"{self.documents['edit']['offtargets']['coding']} in coding regions>"
         )
 
 
@@ -289,8 +290,10 @@ def review_edit(
     """Review an edit request under a policy with ``subject: edit`` and record the decision.
 
     ``request`` is an :class:`EditRequest` or the path of its YAML/JSON file; ``genome`` and
-    ``bed`` override the files it names (which are read relative to the request file). With
-    ``record=False`` nothing is appended, but recorded approvals are still honoured.
+    ``bed`` override the files it names (read relative to the request file, or to the working
+    folder for an :class:`EditRequest` object). With ``record=False`` nothing is appended, but
+    recorded approvals are still honoured. ``coding`` of the result maps indices of
+    ``report.hits`` (the intended site included) to the labels of the regions they overlap.
     """
     from ethos.governance.gate import policy_sha256
     from ethos.governance.ledger import Ledger
