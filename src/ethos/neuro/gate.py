@@ -91,7 +91,15 @@ class StimulationGate:
         if not sensor.ok:
             return self._off(t_s, sensor.faults, {"channels": list(sensor.channels)})
         values = (command.amplitude_ma, command.pulse_width_us, command.frequency_hz)
-        if not all(math.isfinite(v) and v >= 0 for v in values):
+        amplitude_ma, pulse_width_us, frequency_hz = values
+        # Each value finite and >= 0 (NaN fails a comparison; non-negatives with a finite sum
+        # are each finite): one test per cycle instead of six.
+        if not (
+            amplitude_ma >= 0
+            and pulse_width_us >= 0
+            and frequency_hz >= 0
+            and math.isfinite(amplitude_ma + pulse_width_us + frequency_hz)
+        ):
             return self._off(t_s, ("invalid_command",), {"command": [str(v) for v in values]})
         if self.in_fault:
             self.in_fault = False

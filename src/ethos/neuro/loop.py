@@ -221,11 +221,16 @@ class ClosedLoop:
         self.gate.previous_amplitude_ma = 0.0
         self.sink.append("run_start", {"seed": seed, "duration_s": duration_s,
                                        "dt_s": self.dt_s, **describe(self.controller)})  # fmt: skip
-        cols = {k: np.zeros(n) for k in ("t", "true", "dec", "target", "meas", "amp", "pw", "f",
-                                         "credit", "w")}  # fmt: skip
-        fault = np.zeros(n, dtype=bool)
-        clamped = np.zeros(n, dtype=bool)
+        names = ("t", "true", "dec", "target", "meas", "amp", "pw", "f", "credit", "w")
+        cols: dict[str, list[float]] = {k: [] for k in names}
+        fault: list[bool] = []
+        clamped: list[bool] = []
+        # Bound methods, looked up once: this loop runs 50 times per simulated second.
+        t_, true_, dec_, target_, meas_, amp_, pw_, f_, credit_, w_ = (
+            cols[k].append for k in names
+        )
         samples = self.detector.samples_per_cycle
+        plant, weights = self.plant, self.weights
         for i in range(n):
             t = i * self.dt_s
             sample = source.next(t, self.dt_s)
@@ -234,25 +239,27 @@ class ClosedLoop:
                 if injection.start_s <= t < injection.end_s:
                     block = injection.apply(block, samples)
             train = self.cycle(t, sample.decoded_intent, block)
-            self.measurement = self.plant.step(train, sample.true_intent, self.dt_s)
-            cols["t"][i] = t
-            cols["true"][i] = sample.true_intent
-            cols["dec"][i] = sample.decoded_intent
-            cols["target"][i] = self.plant.target(sample.true_intent)
-            cols["meas"][i] = self.measurement
-            cols["amp"][i] = train.amplitude_ma
-            cols["pw"][i] = train.pulse_width_us
-            cols["f"][i] = train.frequency_hz
-            cols["credit"][i] = self.plant.credit(sample.true_intent)
-            weight = self.weights.w_move if sample.true_intent > 0.5 else self.weights.w_rest
-            cols["w"][i] = weight * self.dt_s
-            fault[i] = bool(train.fault)
-            clamped[i] = train.clamped
+            self.measurement = plant.step(train, sample.true_intent, self.dt_s)
+            true_intent = sample.true_intent
+            t_(t)
+            true_(true_intent)
+            dec_(sample.decoded_intent)
+            target_(plant.target(true_intent))
+            meas_(self.measurement)
+            amp_(train.amplitude_ma)
+            pw_(train.pulse_width_us)
+            f_(train.frequency_hz)
+            credit_(plant.credit(true_intent))
+            w_((weights.w_move if true_intent > 0.5 else weights.w_rest) * self.dt_s)
+            fault.append(bool(train.fault))
+            clamped.append(train.clamped)
+        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
         trace = LoopTrace(
-            t_s=cols["t"], true_intent=cols["true"], decoded_intent=cols["dec"],
-            target=cols["target"], measurement=cols["meas"], amplitude_ma=cols["amp"],
-            pulse_width_us=cols["pw"], frequency_hz=cols["f"], credit=cols["credit"],
-            weight_s=cols["w"], fault=fault, clamped=clamped, weights=self.weights,
+            t_s=arrays["t"], true_intent=arrays["true"], decoded_intent=arrays["dec"],
+            target=arrays["target"], measurement=arrays["meas"], amplitude_ma=arrays["amp"],
+            pulse_width_us=arrays["pw"], frequency_hz=arrays["f"], credit=arrays["credit"],
+            weight_s=arrays["w"], fault=np.asarray(fault, dtype=bool),
+            clamped=np.asarray(clamped, dtype=bool), weights=self.weights,
             envelope=self.envelope, measurement_unit=self.plant.measurement_unit,
             controller=describe(self.controller),
         )  # fmt: skip

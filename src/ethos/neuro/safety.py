@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from ethos.neuro.errors import NeuroError
@@ -160,7 +161,7 @@ class SafetyEnvelope:
             )
 
     # ---- derived limits -------------------------------------------------------------------
-    @property
+    @cached_property
     def max_charge_uc(self) -> float:
         """Largest charge per phase allowed by both Shannon's k and the density limit."""
         shannon = math.sqrt(self.area_cm2 * 10.0**self.k_max)
@@ -268,6 +269,15 @@ class SafetyEnvelope:
 
 
 def _validated(amplitude_ma: float, pulse_width_us: float, frequency_hz: float) -> StimCommand:
+    # The common case in one test: non-negative, and a finite sum of non-negatives means each
+    # is finite (NaN fails the comparisons). Anything else gets the named error below.
+    if (
+        amplitude_ma >= 0
+        and pulse_width_us >= 0
+        and frequency_hz >= 0
+        and math.isfinite(amplitude_ma + pulse_width_us + frequency_hz)
+    ):
+        return StimCommand(float(amplitude_ma), float(pulse_width_us), float(frequency_hz))
     values = {
         "amplitude_ma": amplitude_ma,
         "pulse_width_us": pulse_width_us,
