@@ -3,10 +3,11 @@
 The flow is ``simulate_motor_imagery`` / ``read_recording`` → :class:`MotorImageryData` →
 a decoder from :data:`DECODERS` → :func:`evaluate_decoder` / :class:`StreamingDecoder` →
 :class:`ClosedLoop` (controller → :class:`SafetyEnvelope` via the gate → plant), with every
-consent, parameter change, clamp and fault appended to an :class:`AuditSink`.
+consent, parameter change, clamp and fault appended to an :class:`AuditSink`: the project's
+tamper-evident ledger through :class:`LedgerAuditSink`, or memory for simulations and tests.
 """
 
-from ethos.neuro.audit import AuditSink, ConsentRecord, InMemoryAuditSink
+from ethos.neuro.audit import AuditSink, ConsentRecord, FanOutSink, InMemoryAuditSink
 from ethos.neuro.controllers import PID, BetaThreshold, Controller, FixedStimulation
 from ethos.neuro.data import CLASS_CODES, CLASSES, MotorImageryData
 from ethos.neuro.decoders import DECODERS, Decoder, make_decoder
@@ -15,6 +16,7 @@ from ethos.neuro.evaluation import DecodingResult, evaluate_decoder
 from ethos.neuro.faults import SensorFaultDetector, SensorStatus
 from ethos.neuro.gate import BiphasicTrain, StimulationGate
 from ethos.neuro.intent import EEGIntent, IntentSource, SurrogateIntent
+from ethos.neuro.ledger_sink import LedgerAuditSink
 from ethos.neuro.loop import ClosedLoop, FaultInjection, LoopTrace, ObjectiveWeights
 from ethos.neuro.plants import AdaptiveDBS, FESMuscle, Plant
 from ethos.neuro.recordings import epochs_from_raw, read_recording
@@ -52,10 +54,12 @@ __all__ = [
     "DecodingResult",
     "EEGIntent",
     "FESMuscle",
+    "FanOutSink",
     "FaultInjection",
     "FixedStimulation",
     "InMemoryAuditSink",
     "IntentSource",
+    "LedgerAuditSink",
     "LoopTrace",
     "MotorImageryData",
     "NeuroError",

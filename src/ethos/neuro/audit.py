@@ -2,9 +2,11 @@
 
 The project's tamper-evident ledger lives in :mod:`ethos.governance`; this module only states the
 one method the closed loop needs from it (:class:`AuditSink`), so the loop can be tested with the
-in-memory sink here and wired to the real ledger without changing a line of loop code.
+in-memory sink here and wired to the real ledger (:class:`~ethos.neuro.ledger_sink.LedgerAuditSink`)
+without changing a line of loop code; :class:`FanOutSink` writes to both.
 
-What is appended, by ``kind``: ``consent`` (once, before anything runs), ``run_start``,
+What is appended, by ``kind``: ``consent`` (first, before anything runs: who authorised which
+envelope, and the loop configuration it covers), ``run_start``,
 ``parameter_change`` (every controller gain or setting change), ``clamp`` (a command the envelope
 had to change), ``fault`` / ``fault_cleared`` (sensor faults switching stimulation off and back on),
 ``tuning`` (a gain optimisation and its result), ``run_end``.
@@ -63,6 +65,25 @@ class InMemoryAuditSink:
         for kind, _ in self.events:
             counts[kind] = counts.get(kind, 0) + 1
         return f"<InMemoryAuditSink {len(self.events)} events {counts}>"
+
+
+class FanOutSink:
+    """Appends every event to each of several sinks in order (e.g. the ledger, then memory).
+
+    Put the durable sink first: if it refuses or fails, the exception stops the caller before
+    the later sinks hold an event the durable record does not.
+    """
+
+    def __init__(self, *sinks: AuditSink) -> None:
+        self.sinks = sinks
+
+    def append(self, kind: str, payload: dict[str, Any]) -> None:
+        """Record one event in every sink."""
+        for sink in self.sinks:
+            sink.append(kind, payload)
+
+    def __repr__(self) -> str:
+        return f"<FanOutSink {', '.join(repr(s) for s in self.sinks)}>"
 
 
 def _json_default(value: object) -> object:

@@ -20,13 +20,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ethos.neuro.audit import ConsentRecord, InMemoryAuditSink
+from ethos.neuro.audit import AuditSink, ConsentRecord, FanOutSink, InMemoryAuditSink
 from ethos.neuro.controllers import PID, BetaThreshold, FixedStimulation
 from ethos.neuro.data import CLASSES
 from ethos.neuro.decoders import DECODERS, make_decoder
 from ethos.neuro.errors import NeuroError
 from ethos.neuro.evaluation import evaluate_decoder
 from ethos.neuro.intent import SurrogateIntent
+from ethos.neuro.ledger_sink import LedgerAuditSink, open_ledger
 from ethos.neuro.loop import ClosedLoop, FaultInjection, LoopTrace
 from ethos.neuro.plants import AdaptiveDBS, FESMuscle
 from ethos.neuro.plots import (
@@ -180,21 +181,74 @@ def closed_loop(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the evaluated run.")] = 1,
     audit_log: Annotated[
-        Path | None, typer.Option(help="Write every audit event as JSON lines here.")
+        Path | None, typer.Option(help="Also write every audit event as JSON lines here.")
+    ] = None,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="Ledger URL (default $ETHOS_LEDGER_URL or ~/.ethos/ledger.db); every event "
+            "is appended to it, the consent first.",
+        ),
     ] = None,
     html: HtmlOption = None,
 ) -> None:
     """Simulate closed-loop stimulation driven by decoded intent, against open-loop stimulation.
 
     Every command passes the safety envelope; a sensor fault switches stimulation off in the
-    same cycle. M = Σ C(t)·W_t - λ·charge (see ethos.neuro.loop) scores each run.
+    same cycle. M = Σ C(t)·W_t - λ·charge (see ethos.neuro.loop) scores each run. The consent
+    (who authorised which envelope), then every run start, parameter change, clamp, fault and
+    run end are appended to the tamper-evident ledger under one run id (`ethos ledger show
+    --run ID`).
     """
     if plant not in ("fes", "adbs"):
         raise NeuroError(f"--plant {plant!r} is unknown", hint="use fes or adbs")
     envelope = SafetyEnvelope(area_cm2=area_cm2, k_max=k_max)
     consent = ConsentRecord.for_envelope(envelope, authorised_by=authorised_by,
                                          purpose=f"simulated {plant} closed loop")  # fmt: skip
-    sink = InMemoryAuditSink()
+    with open_ledger(ledger_url) as ledger:
+        recorded = LedgerAuditSink(ledger)
+        memory = InMemoryAuditSink()
+        traces = _closed_loop_runs(
+            plant, envelope, consent, FanOutSink(recorded, memory), duration_s=duration_s,
+            accuracy=accuracy, tune=tune, fault_at_s=fault_at_s, seed=seed,
+        )  # fmt: skip
+    rows = [{"run": label, **trace.summary()} for label, trace in traces.items()]
+    _print_rows(f"closed loop, {plant}, {duration_s:g} s, seed {seed}", rows)
+    console.print(recorded.summary(), markup=False)
+    if audit_log is not None:
+        memory.write_jsonl(audit_log)
+        console.print(f"audit log: {audit_log} ({len(memory.events)} events)")
+    if html is not None:
+        sections = [
+            Section("Consent", f"Authorised by {authorised_by}; envelope {envelope!r}",
+                    rows=[{"limit": k, "value": v} for k, v in envelope.parameters().items()]),
+            Section("Runs", "M = sum over cycles of C(t)*W_t minus λ·delivered charge; C(t) is "
+                    "the plant's credit against the true intent, W_t the cycle's duration "
+                    "weighted by w_move (intended movement) or w_rest.", rows=rows),
+            Section("Audit events", f"{memory!r}; {recorded.summary()}"),
+        ]  # fmt: skip
+        for label, trace in traces.items():
+            figure = plot_loop(trace, f"{label}: M = {trace.objective:.2f}")
+            sections.append(Section(label, figures=[figure]))
+        write_html(html, f"Closed loop: {plant}", sections)
+        console.print(f"report: {html}")
+    console.print(json.dumps({label: round(t.objective, 3) for label, t in traces.items()}))
+
+
+def _closed_loop_runs(
+    plant: str,
+    envelope: SafetyEnvelope,
+    consent: ConsentRecord,
+    sink: AuditSink,
+    *,
+    duration_s: float,
+    accuracy: float,
+    tune: bool,
+    fault_at_s: float | None,
+    seed: int,
+) -> dict[str, LoopTrace]:
+    """The runs `closed-loop` compares, every event appended to ``sink``."""
     faults = () if fault_at_s is None else (FaultInjection(fault_at_s, fault_at_s + 1.0,
                                                            "flat_line"),)  # fmt: skip
 
@@ -238,23 +292,4 @@ def closed_loop(
             loop = ClosedLoop(AdaptiveDBS(), controller, envelope, consent=consent, sink=sink,
                               pulse_width_us=width_us, frequency_hz=freq_hz)  # fmt: skip
             traces[label] = loop.run(source(), duration_s=duration_s, seed=seed, faults=faults)
-    rows = [{"run": label, **trace.summary()} for label, trace in traces.items()]
-    _print_rows(f"closed loop, {plant}, {duration_s:g} s, seed {seed}", rows)
-    if audit_log is not None:
-        sink.write_jsonl(audit_log)
-        console.print(f"audit log: {audit_log} ({len(sink.events)} events)")
-    if html is not None:
-        sections = [
-            Section("Consent", f"Authorised by {authorised_by}; envelope {envelope!r}",
-                    rows=[{"limit": k, "value": v} for k, v in envelope.parameters().items()]),
-            Section("Runs", "M = sum over cycles of C(t)*W_t minus λ·delivered charge; C(t) is "
-                    "the plant's credit against the true intent, W_t the cycle's duration "
-                    "weighted by w_move (intended movement) or w_rest.", rows=rows),
-            Section("Audit events", repr(sink)),
-        ]  # fmt: skip
-        for label, trace in traces.items():
-            figure = plot_loop(trace, f"{label}: M = {trace.objective:.2f}")
-            sections.append(Section(label, figures=[figure]))
-        write_html(html, f"Closed loop: {plant}", sections)
-        console.print(f"report: {html}")
-    console.print(json.dumps({label: round(t.objective, 3) for label, t in traces.items()}))
+    return traces

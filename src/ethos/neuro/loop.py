@@ -185,7 +185,19 @@ class ClosedLoop:
         self.detector = SensorFaultDetector(n_channels=n_channels, samples_per_cycle=samples)
         self.gate = StimulationGate(envelope, sink, dt_s=dt_s)
         self.measurement = 0.0
-        sink.append("consent", consent.payload())
+        sink.append("consent", {**consent.payload(), "configuration": self.configuration()})
+
+    def configuration(self) -> dict[str, Any]:
+        """What this loop will do, as its consent record names it."""
+        return {
+            "plant": type(self.plant).__name__,
+            **describe(self.controller),
+            "pulse_width_us": self.pulse_width_us,
+            "frequency_hz": self.frequency_hz,
+            "dt_s": self.dt_s,
+            "sensor_channels": self.detector.n_channels,
+            "samples_per_cycle": self.detector.samples_per_cycle,
+        }
 
     def set_params(self, *, reason: str = "", **params: float) -> None:
         """Change controller settings, appending the change to the audit sink first."""
