@@ -59,11 +59,12 @@ HtmlOption = Annotated[
 
 
 def _print_rows(title: str, rows: Sequence[Mapping[str, object]]) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # rows differ (gains)
     table = Table(title=title)
-    for column in rows[0]:
+    for column in columns:
         table.add_column(str(column))
     for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
+        table.add_row(*[str(row.get(column, "")) for column in columns])
     console.print(table)
 
 
