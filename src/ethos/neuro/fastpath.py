@@ -55,6 +55,9 @@ def compile_window_decoder(decoder: Any) -> WindowDecoder:
     """A fast per-window function for a fitted decoder from :data:`~ethos.neuro.DECODERS`.
 
     Falls back to ``decoder.predict_proba(window[None])[0]`` for anything it does not recognise.
+    The fitted parameters are read now: after refitting the decoder, compile it again. The
+    window must be finite (the fast path checks only its channel count; the streaming decoder
+    refuses non-finite blocks before they reach a window).
     """
     fast = _compile(decoder) if isinstance(decoder, Pipeline) else None
     if fast is not None:

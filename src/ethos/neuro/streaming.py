@@ -121,7 +121,11 @@ class CausalBandPass:
 
 
 class StreamingDecoder:
-    """Feeds a fitted decoder a sliding window of causally band-passed samples."""
+    """Feeds a fitted decoder a sliding window of causally band-passed samples.
+
+    The decoder's fast path is compiled here, from its parameters as fitted now: build a new
+    streaming decoder after refitting it.
+    """
 
     def __init__(
         self,
