@@ -161,6 +161,11 @@ class FairnessConfig(StrictModel):
     )
 
 
+MAX_EPSILON = 1000.0
+"""Largest privacy budget accepted: beyond it DP-SGD only adds cost (and the PRV accountant, which
+works on a grid over the privacy-loss domain, takes minutes to answer)."""
+
+
 class PrivacyConfig(StrictModel):
     """Differentially private fine-tuning (DP-SGD through Opacus).
 
@@ -174,7 +179,8 @@ class PrivacyConfig(StrictModel):
 
     epsilon: Annotated[float, Field(gt=0)] | None = None
     delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
-    noise_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    # Zero noise is no privacy at all (epsilon would be infinite): `epsilon: .inf` says that.
+    noise_multiplier: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     max_grad_norm: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
         default=1.0, description="Per-example gradient clipping bound C."
     )
@@ -196,6 +202,12 @@ class PrivacyConfig(StrictModel):
     def _one_way_to_set_the_noise(self) -> PrivacyConfig:
         if (self.epsilon is None) == (self.noise_multiplier is None):
             raise ValueError("give exactly one of epsilon (target) or noise_multiplier")
+        if self.epsilon is not None and MAX_EPSILON < self.epsilon < float("inf"):
+            raise ValueError(
+                f"epsilon {self.epsilon:g} is above {MAX_EPSILON:g}, where the guarantee means "
+                "nothing (and the accountants lose precision); use epsilon: .inf to train without "
+                "privacy"
+            )
         return self
 
     @property

@@ -42,7 +42,9 @@ def refused(cfg: RunConfig, tmp: Path, error: type[Exception], pattern: str) -> 
         ("privacy: {}", r"exactly one of epsilon.*noise_multiplier"),
         ("privacy: {epsilon: 8, noise_multiplier: 1.0}", r"exactly one of epsilon"),
         ("privacy: {noise_multiplier: .nan}", r"noise_multiplier"),
+        ("privacy: {noise_multiplier: 0}", r"train\.privacy\.noise_multiplier.*greater than 0"),
         ("privacy: {epsilon: 8, delta: 1.5}", r"train\.privacy\.delta"),
+        ("privacy: {epsilon: 5000}", r"(?s)epsilon 5000 is above 1000.*epsilon: \.inf"),
         ("fairness: {method: penalty, lambda: -0.5}", r"train\.fairness\.lambda.*greater than or"),
         ("fairness: {method: penalty, lambda: .inf}", r"train\.fairness\.lambda"),
         ("fairness: {method: dance}", r"train\.fairness\.method"),
@@ -111,6 +113,17 @@ def test_contradictory_options_are_refused(
     tmp_path: Path, options: dict[str, Any], pattern: str
 ) -> None:
     refused(config(tmp_path, **options), tmp_path, ConfigError, pattern)
+
+
+def test_a_noise_multiplier_too_small_to_mean_anything_is_refused(tmp_path: Path) -> None:
+    """Near-zero noise would spend an astronomical epsilon, and the PRV accountant would then
+    take minutes to say so after training; the run is refused before it starts."""
+    refused(
+        config(tmp_path, privacy={"noise_multiplier": 0.01}),
+        tmp_path,
+        ConfigError,
+        r"(?s)noise_multiplier 0\.01 is too small.*epsilon .* above 1000",
+    )
 
 
 def test_threshold_and_penalty_methods_need_a_binary_label(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ethos.config import PrivacyConfig
+from ethos.config import MAX_EPSILON, PrivacyConfig
 from ethos.errors import ConfigError, ModelError
 
 
@@ -229,6 +229,15 @@ def make_private(
     sample_rate = min(1.0, batch_size / max(n_examples, 1))
     if config.noise_multiplier is not None:
         sigma = config.noise_multiplier
+        planned = spent_epsilon(sigma, sample_rate, planned_steps, config.delta, "rdp")
+        if not planned <= MAX_EPSILON:
+            raise ConfigError(
+                f"train.privacy.noise_multiplier {sigma:g} is too small for this run: "
+                f"{planned_steps} steps at sampling rate {sample_rate:.3g} would spend "
+                f"epsilon {planned:.3g}, above {MAX_EPSILON:g}, where the guarantee means nothing",
+                hint="raise noise_multiplier, give a target epsilon instead, or use epsilon: .inf "
+                "to train without privacy",
+            )
     else:
         assert config.epsilon is not None
         sigma = solve_noise_multiplier(
