@@ -2,7 +2,7 @@
 
 The run must move only adapter and head weights, stay within its privacy budget, and hand
 epsilon on to the manifest, the audit and the model card. That it learns (beats the majority class
-at a generous epsilon) is the slow test below, still an expected failure.
+at a generous epsilon) is the first test below.
 """
 
 from __future__ import annotations
@@ -37,12 +37,16 @@ def dp_lora_config(out: Path, **data: object) -> RunConfig:
             "train": {
                 "epochs": 2,
                 "batch_size": 32,
-                "learning_rate": 5e-3,
+                # 5e-3 broke these adapters even without privacy (test AUROC 0.53).
+                "learning_rate": 1e-3,
                 "warmup_ratio": 0.0,
                 # Adapters on every linear layer, the pooler included: a frozen pooler leaves
                 # too little for query/value adapters alone to move in 2 epochs.
                 "peft": {"r": 8, "target_modules": ["query", "key", "value", "dense"]},
-                "privacy": {"epsilon": TARGET_EPSILON, "delta": 1e-5},
+                # C near the per-example gradient norm (~3.8 at the start, mostly the head's):
+                # at C = 1 every gradient is cut to one length, the loss acts like L1 on the
+                # probabilities, and the head drifts to all-majority decisions (docs, "Choosing C").
+                "privacy": {"epsilon": TARGET_EPSILON, "delta": 1e-5, "max_grad_norm": 4.0},
             },
             "output_dir": str(out),
             "seed": 3,
@@ -61,15 +65,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
     return fit(dp_lora_config(tmp_path_factory.mktemp("dp"), sample=240))
 
 
-@pytest.mark.xfail(
-    reason="open (issue 6): non-private LoRA now learns (head at 10x the rate: 2000 COMPAS rows, "
-    "2 epochs, test accuracy 0.662 vs majority 0.543, AUROC 0.729), but DP+LoRA at eps=50 still "
-    "decides all-majority: batch 32/64/128/256, adapter lr 5e-4..2e-3, head lr 5e-3..2e-2, up to "
-    "the full data for 3 epochs; test AUROC 0.60-0.65 (it ranks) with validation loss above the "
-    "prior's (the noise moves the head's offset). Suspect: LoRA gradients take most of each "
-    "example's clipping budget, leaving the head below the noise",
-    strict=False,
-)
 def test_dp_lora_run_learns(tmp_path: Path) -> None:
     """The requirement: a DP + LoRA run beats the majority class at a generous epsilon."""
     run = fit(dp_lora_config(tmp_path, sample=1500))
