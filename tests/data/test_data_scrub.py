@@ -14,10 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from ethos import DataConfig, DataError, RunConfig, load_dataset
-from ethos.data.fingerprint import file_sha256
 from ethos.data.scrub import scrub_dataset, scrub_record, sidecar_path
 from ethos.data.scrub_cli import scrub_command
 from ethos.errors import EthosError
+from ethos.hashing import file_sha256
 
 NOTES = [
     "Contact John Smith at john.smith@example.com about the results",

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ethos.data.fingerprint import file_sha256
 from ethos.data.squad import SQUAD_TINY_PATH, QADataset, load_squad
 from ethos.errors import DataError
+from ethos.hashing import file_sha256
 
 CONTEXT = "Alexander Fleming discovered penicillin in 1928 in London."
 

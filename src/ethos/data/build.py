@@ -18,12 +18,13 @@ import pandas as pd
 
 from ethos.config import DataConfig, looks_like_path
 from ethos.data.dataset import Dataset
-from ethos.data.fingerprint import file_sha256, fingerprint_rows
+from ethos.data.fingerprint import fingerprint_rows
 from ethos.data.records import format_value, records_to_text
 from ethos.data.split import PARTS, stratified_sample, stratified_split
 from ethos.data.tables import read_table
 from ethos.datasets import BUNDLED, bundled_names
 from ethos.errors import DataError
+from ethos.hashing import file_sha256
 
 TokenCounter = Callable[[Sequence[str], Sequence[str] | None], np.ndarray]
 MAX_LISTED = 5

@@ -46,12 +46,3 @@ def fingerprint_rows(columns: dict[str, Sequence[Any]], *, id_column: str) -> st
         digest.update(b"\n")
         digest.update(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     return digest.hexdigest()
-
-
-def file_sha256(path: str) -> str:
-    """sha256 of a file's bytes, for recording exactly which source file was read."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

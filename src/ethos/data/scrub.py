@@ -31,10 +31,10 @@ import pyarrow as pa
 
 from ethos.config import DataConfig, RunConfig, load_config, looks_like_path
 from ethos.data.build import _text_fields, load_dataset, resolve_data_config
-from ethos.data.fingerprint import file_sha256
 from ethos.data.tables import read_table
 from ethos.datasets import BUNDLED
 from ethos.errors import DataError
+from ethos.hashing import file_sha256
 
 WRITERS = (".csv", ".jsonl", ".parquet")
 SIDECAR_SUFFIX = ".scrub.json"

@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ethos.data.fingerprint import file_sha256, fingerprint_rows
+from ethos.data.fingerprint import fingerprint_rows
 from ethos.data.split import PARTS, stratified_split
 from ethos.data.tables import _decode
 from ethos.errors import DataError
+from ethos.hashing import file_sha256
 
 SQUAD_TINY_PATH = Path(__file__).resolve().parents[1] / "examples" / "data" / "squad_tiny.json"
 """The bundled SQuAD v1.1-format sample (12 paragraphs, 60 questions) written for ethos."""

@@ -45,6 +45,7 @@ from ethos.genome.fasta import SequenceRecord, read_fasta
 from ethos.genome.guides import Guide, find_guides
 from ethos.genome.offtarget import OffTargetHit, search_offtargets
 from ethos.genome.ranking import GuideReport, ScoredHit, guide_report
+from ethos.hashing import file_sha256
 
 if TYPE_CHECKING:  # governance loads the audit vocabulary; import it only when reviewing
     from ethos.governance.ledger import Ledger, LedgerEntry
@@ -150,14 +151,6 @@ class EditReview:
             f"(W = {self.scorecard.welfare:.3f}), {len(self.report.offtargets)} off-targets, "
             f"{self.documents['edit']['offtargets']['coding']} in coding regions>"
         )
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _resolve(option: str | Path | None, declared: str | None, base: Path, what: str) -> Path:
@@ -334,8 +327,8 @@ def review_edit(
     evidence = json.dumps(report.as_dict(), sort_keys=True, default=str)
     digests = {
         "request_sha256": request.digest(),
-        "genome_sha256": _sha256_file(genome_path),
-        "bed_sha256": _sha256_file(bed_path),
+        "genome_sha256": file_sha256(genome_path),
+        "bed_sha256": file_sha256(bed_path),
         "policy_sha256": policy_sha256(policy),
         "evidence_sha256": hashlib.sha256(evidence.encode()).hexdigest(),
     }
@@ -374,13 +367,13 @@ def review_edit(
 def _append_review(
     ledger: Ledger, review: EditReview, policy_version: str, actor: str | None
 ) -> LedgerEntry:
-    from ethos.governance.gate import _whoami
+    from ethos.governance.gate import current_actor
 
     request, card = review.request, review.scorecard
     coding_rows = review.offtarget_frame().query("coding != '-'").head(20)
     return ledger.append(
         kind=LEDGER_KIND,
-        actor=actor or _whoami(),
+        actor=actor or current_actor(),
         run_id=request.edit_id,
         dataset_fingerprint=review.digests["genome_sha256"],
         config_hash=review.digests["request_sha256"],

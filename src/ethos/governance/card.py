@@ -219,12 +219,13 @@ def _base_model(model: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _policy_sha256(source: str) -> str | None:
-    from ethos.governance.policy import bundled_policies, policy_text
+    """The policy text's sha256 as the gate computed it; None if the source is gone."""
+    from ethos.governance.gate import policy_sha256
+    from ethos.governance.policy import bundled_policies
 
-    if source in bundled_policies() and not Path(source).exists():
-        return hashlib.sha256(policy_text(source).encode()).hexdigest()
-    path = Path(source)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    if (source in bundled_policies() and not Path(source).exists()) or Path(source).is_file():
+        return policy_sha256(source)
+    return None
 
 
 def _policy(source: str | None, expected_sha256: str | None) -> dict[str, Any] | None:

@@ -90,7 +90,7 @@ def gate_run(
         with Ledger.open(ledger_url) as ledger:
             entry = ledger.append(
                 kind="decision",
-                actor=actor or _whoami(),
+                actor=actor or current_actor(),
                 run_id=manifest["run_id"],
                 dataset_fingerprint=manifest["data"]["fingerprint"],
                 config_hash=manifest["config_hash"],
@@ -114,10 +114,13 @@ def gate_run(
     return GateResult(card, decision, target)
 
 
-def _whoami() -> str:
+def current_actor() -> str:
+    """Who a ledger entry is recorded for when no one is named: ``$ETHOS_ACTOR``, else the login
+    name, else "unknown" (a bare container has no user entry: Python 3.11's ``getuser`` raises
+    KeyError there, later versions OSError)."""
     try:
         return os.environ.get("ETHOS_ACTOR") or getpass.getuser()
-    except OSError:  # no login name (containers)
+    except (KeyError, OSError):
         return "unknown"
 
 

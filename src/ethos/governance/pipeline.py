@@ -42,7 +42,7 @@ def run_pipeline(
     """The whole governed run; ``log`` receives one line per stage."""
     from ethos.audit.runner import audit_run
     from ethos.governance.card import write_card
-    from ethos.governance.gate import _whoami, gate_run
+    from ethos.governance.gate import current_actor, gate_run
     from ethos.governance.ledger import Ledger
     from ethos.governance.policy import load_policy
     from ethos.training import train
@@ -66,7 +66,7 @@ def run_pipeline(
     with Ledger.open(ledger_url) as ledger:
         ledger.append(
             kind="run",
-            actor=actor or _whoami(),
+            actor=actor or current_actor(),
             run_id=manifest["run_id"],
             dataset_fingerprint=manifest["data"]["fingerprint"],
             config_hash=manifest["config_hash"],

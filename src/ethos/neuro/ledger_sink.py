@@ -24,11 +24,9 @@ canonical JSON reads back.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import math
-import os
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -43,14 +41,6 @@ if TYPE_CHECKING:
     from ethos.governance.ledger import Ledger, LedgerEntry
 
 KIND_PREFIX = "neuro."
-
-
-def operator_name() -> str:
-    """Who is running the command: ``$ETHOS_ACTOR``, else the login name."""
-    try:
-        return os.environ.get("ETHOS_ACTOR") or getpass.getuser()
-    except OSError:  # no login name (containers)
-        return "unknown"
 
 
 def new_run_id() -> str:
@@ -94,7 +84,11 @@ class LedgerAuditSink:
                  operator: str | None = None) -> None:  # fmt: skip
         self.ledger = ledger
         self.run_id = run_id or new_run_id()
-        self.operator = operator or operator_name()
+        if operator is None:
+            from ethos.governance.gate import current_actor
+
+            operator = current_actor()
+        self.operator = operator
         self.envelope_hash: str | None = None
         self.entries: list[LedgerEntry] = []
 

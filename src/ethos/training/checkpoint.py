@@ -10,7 +10,6 @@ than half-loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -25,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ethos.errors import ModelError
+from ethos.hashing import file_sha256
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "loop.json"
@@ -65,14 +65,6 @@ class Checkpoint:
     path: Path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared or strided storage (tied embeddings, views).
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
@@ -101,7 +93,7 @@ def save_checkpoint(
             staging / OPTIMIZER_FILE,
         )
         torch.save({"torch": torch.get_rng_state()}, staging / RNG_FILE)
-        files = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
+        files = {p.name: file_sha256(p) for p in sorted(staging.iterdir())}
         version, internal, gauss = random.getstate()
         payload = {
             "state": state.__dict__,
@@ -152,7 +144,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         file = path / name
         if not file.is_file():
             raise _corrupt(path, f"{name} is missing")
-        if _sha256(file) != expected:
+        if file_sha256(file) != expected:
             raise _corrupt(path, f"{name} does not match its recorded sha256")
     try:
         model = load_file(str(path / MODEL_FILE))
