@@ -119,3 +119,88 @@ def test_demo_runs_to_the_end() -> None:
     assert "<Dataset 'compas': 6172 rows" in result.stdout
     assert "fine-tuned" in result.stdout and "tfidf_logreg" in result.stdout
     assert "report: " in result.stdout and "report.html" in result.stdout
+
+
+def own_csv(folder: Path, rows_per_class: int = 30) -> Path:
+    """A user's file: bundled Adult rows with renamed columns (odd characters included), a yes/no
+    outcome, an id, and semicolons between the fields, as a spreadsheet in many locales saves it."""
+    import pandas as pd
+
+    from ethos.datasets import adult
+
+    table = adult()
+    table = pd.concat(
+        [
+            table[table["income"] == ">50K"].head(rows_per_class),
+            table[table["income"] == "<=50K"].head(rows_per_class),
+        ]
+    ).sample(frac=1, random_state=0)
+    table = table[["age", "workclass", "education", "hours_per_week", "sex", "race", "income"]]
+    table = table.rename(
+        columns={
+            "age": "Age (years)",
+            "hours_per_week": "hours/week",
+            "sex": "Sex",
+            "race": "Race/ethnicity",
+            "income": "target",
+        }
+    )
+    table["target"] = table["target"].map({">50K": "yes", "<=50K": "no"})
+    table.insert(0, "customer id", [f"c{i:03d}" for i in range(len(table))])
+    path = folder / "clients.csv"
+    table.to_csv(path, sep=";", index=False)
+    return path
+
+
+def test_init_from_own_csv_writes_a_config_that_trains_unchanged(tmp_path: Path) -> None:
+    """The done-when of `ethos init --from`: the written config goes to `ethos train` as it is
+    (60 rows, 6 optimizer steps at 64 tokens: about a minute on two loaded cores)."""
+    import json
+
+    import yaml
+
+    own_csv(tmp_path)
+    made = ethos("init", "--from", "clients.csv", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "label:  'target' (values 'no', 'yes')" in made.stdout
+    assert "audit groups: 'Sex', 'Race/ethnicity'" in made.stdout
+    written = (tmp_path / "ethos.yaml").read_text()
+    assert "separator: ;" in written and "# max_steps: 20" in written
+    trained = ethos("train", "ethos.yaml", "--quiet", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    run = Path(trained.stdout.split("run directory: ")[1].split()[0])
+    run = run if run.is_absolute() else tmp_path / run
+    data = json.loads((run / "manifest.json").read_text())["data"]
+    assert data["rows"] == 60 and data["label_names"] == ["no", "yes"]
+    assert data["text_fields"] == ["workclass", "education", "hours/week"]
+    assert set(data["groups"]) == {"Sex", "Race/ethnicity"}
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["separator"] == ";" and saved["data"]["id_field"] == "customer id"
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "expected"),
+    [
+        (("--from", "empty.csv"), {"empty.csv": b""}, "empty.csv is empty"),
+        (("--from", "head.csv"), {"head.csv": b"a;b;outcome\n"}, "has no rows"),
+        (("--from", "junk.csv"), {"junk.csv": bytes(range(256)) * 4}, "not valid utf-8"),
+        (
+            ("--from", "semi.csv", "--separator", ","),
+            {"semi.csv": b"name;sex;outcome\nann;f;yes\nbob;m;no\n"},
+            "set data.separator: ';'",
+        ),
+        (("--from", "absent.csv"), {}, "absent.csv does not exist"),
+        (("--from", "x.csv", "--example", "german"), {"x.csv": b"a\n1\n"}, "not both"),
+        (("--separator", ";"), {}, "--separator goes with --from"),
+    ],
+    ids=["empty", "header-only", "binary", "one-column", "missing", "both", "stray-separator"],
+)
+def test_init_from_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, args: tuple[str, ...], files: dict[str, bytes], expected: str
+) -> None:
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    result = ethos("init", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "ethos.yaml").exists()

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
     from ethos.data.build import TokenCounter
 
+from ethos.cli_usage import HELP_OPTION_NAMES, print_version, readable_help, usage_error
 from ethos.config import DataConfig, RunConfig, load_config
 from ethos.data.scrub_cli import scrub_command
 from ethos.errors import USER_ERROR_EXIT_CODE, EthosError
@@ -27,6 +27,7 @@ from ethos.governance.ledger_cli import app as ledger_app
 from ethos.neuro.cli import app as neuro_app
 from ethos.serving.keys_cli import app as keys_app
 from ethos.serving.serve_cli import serve_command
+from ethos.terminal import output_console
 
 app = typer.Typer(
     name="ethos",
@@ -35,8 +36,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
+    rich_markup_mode=None,  # plain help; rich mode kept docstring line breaks mid-sentence
 )
-data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Inspect and prepare data sets.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(data_app, name="data")
 data_app.command("scrub")(scrub_command)
 app.command("serve")(serve_command)
@@ -49,19 +54,66 @@ app.add_typer(neuro_app, name="neuro", help="EEG intent decoding and safe closed
 app.add_typer(ledger_app, name="ledger", help="The tamper-evident ledger: show and verify.")
 app.add_typer(keys_app, name="keys", help="API keys for `ethos serve`: create, list, revoke.")
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+console = output_console()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=print_version,
+        is_eager=True,
+        help="Print the installed ethos version and exit.",
+    ),
+) -> None:
+    """Fine-tune pretrained models for high-stakes decisions with ethics built into every run:
+    train under a declared policy, audit, score, gate, document and record."""
+
+
+err_console = output_console(stderr=True)
 
 
 @app.command()
 def init(
     path: Path = typer.Argument(Path("ethos.yaml"), help="Where to write the config."),
-    example: str = typer.Option(
-        "compas", "--example", "-e", help=f"Starting point: one of {', '.join(example_names())}."
+    example: str | None = typer.Option(
+        None,
+        "--example",
+        "-e",
+        help=f"Starting point: one of {', '.join(example_names())} (default compas).",
+    ),
+    from_file: Path | None = typer.Option(
+        None,
+        "--from",
+        metavar="FILE",
+        help="Your own data (CSV/TSV, JSONL or Parquet): propose label, input and group columns "
+        "from its columns.",
+    ),
+    separator: str | None = typer.Option(
+        None, "--separator", help="With --from: the CSV separator (default: detected)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a commented run config to start from (it runs as it is)."""
+    """Write a commented run config to start from (it runs as it is).
+
+    With --from FILE the config is proposed from your data: check the lines marked CHECK.
+    """
+    if from_file is not None:
+        from ethos.data.init_config import summary_lines, write_config_from_file
+
+        if example is not None:
+            raise EthosError("give either --example or --from, not both")
+        proposal = write_config_from_file(from_file, path, separator=separator, force=force)
+        console.print(f"wrote {path} from {from_file}", markup=False)
+        for line in summary_lines(proposal):
+            console.print(line, markup=False)
+        console.print(f"next: ethos data describe {path}, then ethos train {path}", markup=False)
+        return
+    if separator is not None:
+        raise EthosError("--separator goes with --from FILE")
+    example = example or "compas"
     text = example_text(example, absolute_data=True)
     if path.exists() and not force:
         raise EthosError(f"{path} already exists", hint="choose another path or pass --force")
@@ -87,7 +139,9 @@ def _config_for(target: str) -> RunConfig:
 
 @data_app.command("describe")
 def data_describe(
-    target: str = typer.Argument(..., help="A run config (YAML) or a bundled set name."),
+    target: str = typer.Argument(
+        ..., metavar="TARGET", help="A run config (YAML) or a bundled set name."
+    ),
     tokens: bool = typer.Option(
         True, "--tokens/--no-tokens", help="Count tokens with the model's tokenizer."
     ),
@@ -131,16 +185,17 @@ def train_command(
         None,
         "--resume",
         metavar="RUN_DIR",
-        help="Continue a killed run from its newest per-epoch checkpoint; it ends with the same "
-        "model and metrics as an uninterrupted run.",
+        help="Continue a killed or interrupted run from its newest checkpoint; it ends with the "
+        "same model and metrics as an uninterrupted run.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     output_dir: Path | None = typer.Option(None, help="Overrides output_dir from the config."),
 ) -> None:
     """Fine-tune the configured model and write a run directory (model, manifest, metrics).
 
-    The run directory is created at the start and gets a checkpoint after every epoch, so an
-    interrupted run can be continued with `ethos train --resume RUN_DIR`.
+    The run directory is created and printed at the start and gets a checkpoint after every
+    epoch; Ctrl-C stops after the current step with a checkpoint and prints the command that
+    continues the run (`ethos train --resume RUN_DIR`).
     """
     if resume is not None:
         if config_path is not None:
@@ -148,9 +203,7 @@ def train_command(
                 "give either CONFIG or --resume RUN_DIR, not both",
                 hint="a resumed run uses the config.yaml saved in its run directory",
             )
-        from ethos.training.run import resume as resume_run
-
-        _report(resume_run(resume, quiet=quiet))
+        _train_and_report(None, quiet=quiet, resume=resume)
         return
     if config_path is None:
         raise EthosError(
@@ -162,17 +215,63 @@ def train_command(
     _train_and_report(config, quiet=quiet)
 
 
-def _train_and_report(config: RunConfig, *, quiet: bool) -> None:
-    from ethos.training import train
+def _train_and_report(config: RunConfig | None, *, quiet: bool, resume: Path | None = None) -> None:
+    """Train ``config`` (or resume the run in ``resume``), saying first where the run lives.
 
-    _report(train(config, quiet=quiet))
+    The folder is printed as soon as it exists, because it is what ``--resume`` needs if the
+    process dies; earlier unfinished runs of the same config are named, but a new run is still
+    started (the user may want a fresh one, and nothing here asks). Ctrl-C ends with one line
+    holding the exact resume command and exit code 130, not a traceback.
+    """
+    import shlex
+
+    from ethos.training.interrupt import Interrupted
+    from ethos.training.run import RunStart, train
+    from ethos.training.run import resume as resume_run
+
+    def started(start: RunStart) -> None:
+        for earlier in start.unfinished:
+            err_console.print(
+                f"note: {earlier} is an unfinished run of this config; continue it with "
+                f"`ethos train --resume {shlex.quote(str(earlier))}` (starting a new run now)",
+                markup=False,
+                soft_wrap=True,
+            )
+        where = f" (resuming from {start.checkpoint.name})" if start.checkpoint else ""
+        console.print(f"run directory: {start.path}{where}", markup=False)
+
+    try:
+        if resume is not None:
+            run = resume_run(resume, quiet=quiet, on_start=started)
+        else:
+            assert config is not None
+            run = train(config, quiet=quiet, on_start=started)
+    except Interrupted as stopped:
+        saved = f"checkpoint {stopped.checkpoint.name}" if stopped.checkpoint else "no checkpoint"
+        err_console.print(
+            f"interrupted ({saved}); continue with: "
+            f"ethos train --resume {shlex.quote(str(stopped.run_dir))}",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    _report(run)
 
 
 def _report(run: Any) -> None:
-    console.print(f"run directory: {run.path}")
+    console.print(f"run directory: {run.path}", markup=False)
     metrics = run.metrics
     if "baselines" in metrics:
         console.print(_metrics_table(metrics))
+        test = metrics.get("test", {})
+        if test.get("informative") is False:
+            err_console.print(
+                "warning: the model is not informative on the test part ("
+                + "; ".join(str(r) for r in test.get("reasons", [])[:2])
+                + "): its fairness, calibration and robustness figures mean nothing, and every "
+                "bundled policy fails it",
+                markup=False,
+            )
     else:
         console.print(_qa_table(metrics))
 
@@ -210,7 +309,7 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
 @app.command("audit")
 def audit_command(
     run_dir: Path | None = typer.Argument(
-        None, metavar="[RUN_DIR]", help="A finished run directory (or use --predictions)."
+        None, metavar="RUN_DIR", help="A finished run directory (or use --predictions)."
     ),
     predictions: Path | None = typer.Option(
         None,
@@ -230,7 +329,11 @@ def audit_command(
         [], "--group", help="Sensitive attribute column; repeat for several."
     ),
     positive: str | None = typer.Option(
-        None, "--positive", help="Label value of the positive (selected) outcome; default 1."
+        None,
+        "--positive",
+        help="The positive (selected) outcome, in both the label and the prediction column "
+        "(default 1; 1/1.0/'1' and Yes/yes match). LABEL=PREDICTION when the columns use "
+        "different words, e.g. 1=approved.",
     ),
     calibration: bool | None = typer.Option(
         None,
@@ -283,7 +386,10 @@ def audit_command(
         names = [c.strip() for c in checks.split(",") if c.strip()] if checks else None
         result = audit_run(RunDir.open(run_dir), out=out, checks=names, replace=force)
     for dimension, entry in result.audit["summary"].items():
-        console.print(f"  {dimension:<13} {entry['status']:<6} {'; '.join(entry['reasons'])}")
+        reasons = [str(r) for r in entry["reasons"]] or [""]
+        console.print(f"  {dimension:<15} {entry['status']:<6} {reasons[0]}", markup=False)
+        for reason in reasons[1:]:
+            console.print(f"  {'':<15} {'':<6} {reason}", markup=False)
     console.print(f"wrote {result.path / 'audit.json'} and {result.report}")
 
 
@@ -300,12 +406,25 @@ def gate_command(
     ledger: str | None = typer.Option(
         None, "--ledger", help="Ledger URL (default $ETHOS_LEDGER_URL or ~/.ethos/ledger.db)."
     ),
-    record: bool = typer.Option(True, "--record/--no-record", help="Append to the ledger."),
+    record: bool = typer.Option(
+        True,
+        "--record/--no-record",
+        help="Append the decision to the ledger (default). --no-record gives an advisory "
+        "decision in decision.advisory.json that cannot be served or approved.",
+    ),
+    why: str | None = typer.Option(
+        None,
+        "--why",
+        help="Required when --policy is not the run's own policy: who asked for it and why "
+        "(recorded in the ledger with the decision).",
+    ),
 ) -> None:
     """Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW, 2 error.
 
     Prints the scorecard (composites with weights and scores), every constraint, the reasons and
-    how much each weight would have to change to flip the decision; writes decision.json.
+    how much each weight would have to change to flip the decision; writes decision.json and
+    records it in the ledger (what serving and approval check against), and refreshes the model
+    card if the run has one.
     """
     from ethos.governance.gate import gate_run
     from ethos.rundir import RunDir
@@ -317,8 +436,13 @@ def gate_command(
             "no policy given and the run's config names none",
             hint="pass --policy FILE or a bundled name: medical, criminal-justice, credit",
         )
-    result = gate_run(run, source, ledger_url=ledger, record=record)
+    result = gate_run(run, source, ledger_url=ledger, record=record, why=why)
     _print_decision(result)
+    if not record:
+        console.print(
+            "advisory only (--no-record): nothing was recorded, and this decision "
+            "cannot be served or approved"
+        )
     raise typer.Exit(result.exit_code)
 
 
@@ -344,6 +468,8 @@ def _print_decision(result: Any) -> None:
     )
     for reason in card.reasons:
         console.print(f"  - {reason}", markup=False)
+    for warning in result.decision.get("small_group_warnings", []):
+        err_console.print(f"warning: {warning}", markup=False)
     console.print(f"wrote {result.path}")
 
 
@@ -486,12 +612,17 @@ def export_command(
         help="Fold a LoRA adapter into the base weights, giving a plain Hugging Face model that "
         "loads with from_pretrained and needs neither peft nor ethos.",
     ),
+    ledger: str | None = typer.Option(
+        None, "--ledger", help="Ledger to check the run's decision in (warns when not cleared)."
+    ),
 ) -> None:
     """Write a run's model as a standalone Hugging Face model folder (with its tokenizer)."""
     from ethos.models.export import export_model
     from ethos.rundir import RunDir
 
-    written = export_model(RunDir.open(run_dir), output, merge=merge)
+    run = RunDir.open(run_dir)
+    _warn_if_not_cleared(run, ledger)
+    written = export_model(run, output, merge=merge)
     console.print(f"wrote {written}")
 
 
@@ -502,13 +633,27 @@ def predict(
     output_path: Path | None = typer.Option(
         None, "--output", "-o", help="Where to write (CSV); default INPUT.predictions.csv."
     ),
+    ledger: str | None = typer.Option(
+        None, "--ledger", help="Ledger to check the run's decision in (warns when not cleared)."
+    ),
 ) -> None:
     """Score a file with a trained run: the same rows plus predicted label and probabilities."""
     from ethos.rundir import RunDir
     from ethos.training.predict import predict_file
 
-    written = predict_file(RunDir.open(run_dir), input_path, output_path)
+    run = RunDir.open(run_dir)
+    _warn_if_not_cleared(run, ledger)
+    written = predict_file(run, input_path, output_path)
     console.print(f"wrote {written}")
+
+
+def _warn_if_not_cleared(run: Any, ledger_url: str | None) -> None:
+    """Say so (on stderr) when the run's recorded decision does not clear it for decisions."""
+    from ethos.governance.decision_record import governance_warning
+
+    warning = governance_warning(run, ledger_url)
+    if warning:
+        err_console.print(f"warning: {warning}", markup=False)
 
 
 @app.command()
@@ -535,21 +680,25 @@ def _example_path(name: str) -> Path:
 
 
 def main() -> None:
-    """Console entry point: one clear line for user errors, exit code 2."""
+    """Console entry point: one clear line (and a hint) for every user mistake, exit code 2.
+
+    Usage mistakes come from the click that typer bundles (``typer._click``, not the ``click``
+    package), so they are caught through typer's own base class: catching ``click`` alone let
+    every mistyped command print a traceback.
+    """
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        readable_help(command)
+        code = command.main(args=sys.argv[1:], prog_name="ethos", standalone_mode=False)
     except EthosError as exc:
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        err_console.print(f"error: {exc.message}", markup=False, soft_wrap=True)
+        if exc.hint:
+            err_console.print(f"  fix: {exc.hint}", markup=False, soft_wrap=True)
         sys.exit(USER_ERROR_EXIT_CODE)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:
+        sys.exit(usage_error(exc))
     if isinstance(code, int) and code:
         sys.exit(code)

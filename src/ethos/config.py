@@ -13,17 +13,43 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ethos.errors import ConfigError
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+MAX_STATEMENT_CHARS = 2000
+"""Longest intended-use statement: a paragraph for the model card, not a document."""
+Statement = Annotated[str, Field(min_length=1, max_length=MAX_STATEMENT_CHARS)]
 
 
 class StrictModel(BaseModel):
     """Base for every config section: unknown keys are errors and values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _without_unused(dumped: Any, model: BaseModel, keys: tuple[str, ...]) -> Any:
+    """``dumped`` less the ``keys`` whose value is None.
+
+    A run's config hash is the sha256 of its dumped config, so a key added later with a None
+    default would change the hash of every config that does not use it: runs started before
+    could no longer be resumed, and recorded hashes could no longer be recomputed.
+    """
+    if isinstance(dumped, dict):
+        for key in keys:
+            if getattr(model, key) is None:
+                dumped.pop(key, None)
+    return dumped
 
 
 class SplitConfig(StrictModel):
@@ -51,6 +77,9 @@ class SplitConfig(StrictModel):
         return self
 
 
+SEPARATORS_REFUSED = ('"', "'", "\n", "\r")
+
+
 class DataConfig(StrictModel):
     """Where the rows come from and how they become model inputs, labels and audit groups.
 
@@ -61,6 +90,11 @@ class DataConfig(StrictModel):
     source: str = Field(description="A bundled set name (compas, adult, ...) or a file path.")
     format: Literal["csv", "jsonl", "parquet"] | None = None
     encoding: str = "utf-8"
+    separator: str | None = Field(
+        default=None,
+        description="The character between the fields of a CSV; None detects it from the first "
+        "lines (comma, tab, semicolon or pipe).",
+    )
     id_field: str | None = None
     text_field: str | None = None
     text_pair_field: str | None = None
@@ -78,6 +112,58 @@ class DataConfig(StrictModel):
     sample: Annotated[int, Field(ge=2)] | None = None
     extra_train_source: str | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_unused(handler(self), self, ("separator",))
+
+    @field_validator("separator", mode="before")
+    @classmethod
+    def _tab_by_name(cls, value: Any) -> Any:
+        """'tab' and a typed backslash-t mean the tab character, which is awkward to write."""
+        return "\t" if isinstance(value, str) and value.lower() in ("tab", "\\t") else value
+
+    @field_validator("separator")
+    @classmethod
+    def _one_separator_character(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in SEPARATORS_REFUSED):
+            raise ValueError(
+                "separator must be one character such as ',' ';' '|', or tab; not a quote or a "
+                "line break"
+            )
+        return value
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _label_names_as_text(cls, value: Any) -> Any:
+        """Numbers become their text (0 -> '0') so `label_names: [0, 1]` means what it says;
+        YAML's unquoted yes/no/true/false are booleans, and guessing their spelling would
+        silently match nothing in the data, so they are refused with the fix."""
+        if not isinstance(value, list):
+            return value
+        names = []
+        for item in value:
+            if isinstance(item, bool):
+                raise ValueError(
+                    f"{item!r} is a YAML boolean (unquoted yes/no/true/false/on/off): quote the "
+                    "label names, e.g. label_names: ['no', 'yes']"
+                )
+            if isinstance(item, float) and item.is_integer():
+                item = int(item)
+            names.append(str(item) if isinstance(item, int | float) else item)
+        return names
+
+    @field_validator("label_names")
+    @classmethod
+    def _distinct_label_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if len(value) < 2:
+            raise ValueError("a classifier needs at least two label names")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"label names must be distinct; repeated: {repeated}")
+        return value
 
     @model_validator(mode="after")
     def _text_from_one_place(self) -> DataConfig:
@@ -278,6 +364,36 @@ class QAConfig(StrictModel):
     n_best: Annotated[int, Field(ge=1)] = 20
 
 
+class IntendedUseConfig(StrictModel):
+    """What the model is for, declared by the people who train it; the model card prints it.
+
+    ethos can derive what a model predicts from the data, but not what it is *for* or who should
+    use it, so without this section the card marks its intended use as derived, not declared.
+    A plain string is taken as ``purpose``.
+    """
+
+    purpose: Statement = Field(description="The decision or task the model supports.")
+    users: Statement | None = Field(
+        default=None, description="The primary intended users (e.g. credit officers)."
+    )
+    out_of_scope: list[Statement] = Field(
+        default_factory=list, description="Uses the model is not meant for."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _string_is_the_purpose(cls, value: Any) -> Any:
+        return {"purpose": value} if isinstance(value, str) else value
+
+    @field_validator("purpose", "users", "out_of_scope", mode="after")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(text is not None and not text.strip() for text in texts):
+            raise ValueError("must not be blank")
+        return value
+
+
 class RunConfig(StrictModel):
     """One run: data, model, task, training and the ethics policy it is judged by."""
 
@@ -291,8 +407,16 @@ class RunConfig(StrictModel):
         description="The ethics policy the run is gated by: a bundled name (medical, "
         "criminal-justice, credit) or a YAML file path.",
     )
+    intended_use: IntendedUseConfig | None = Field(
+        default=None,
+        description="What the model is for and who should use it (printed in the model card).",
+    )
     seed: int = 42
     output_dir: Path = Path("runs")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_unused(handler(self), self, ("intended_use",))
 
 
 def looks_like_path(source: str) -> bool:

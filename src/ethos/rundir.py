@@ -24,12 +24,17 @@ import yaml
 
 from ethos.config import RunConfig
 from ethos.errors import EthosError
+from ethos.hashing import file_sha256
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.parquet"
 CONFIG = "config.yaml"
 MODEL = "model"
+AUDIT_JSON = Path("audit") / "audit.json"
+DECISION = "decision.json"
+ADVISORY_DECISION = "decision.advisory.json"
+APPROVAL = "approval.json"
 
 
 @contextmanager
@@ -57,6 +62,11 @@ def atomic_write_text(target: Path, text: str) -> None:
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
+
+
+def file_sha256_or_none(path: Path) -> str | None:
+    """sha256 of ``path``, or None when it does not exist (a run not yet audited)."""
+    return file_sha256(path) if path.is_file() else None
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -98,6 +108,16 @@ class RunDir:
     def config(self) -> RunConfig:
         """The resolved config the run was trained with."""
         return RunConfig.model_validate(yaml.safe_load((self.path / CONFIG).read_text()))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields every ledger entry about this run carries: what exactly was judged."""
+        manifest = self.manifest
+        return {
+            "run_id": str(manifest.get("run_id")),
+            "dataset_fingerprint": (manifest.get("data") or {}).get("fingerprint"),
+            "config_hash": manifest.get("config_hash"),
+            "model_hash": (manifest.get("model") or {}).get("weights_sha256"),
+        }
 
     @property
     def model_dir(self) -> Path:

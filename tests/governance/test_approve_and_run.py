@@ -9,48 +9,35 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_documents import VERDICT_POLICIES, governed_run
 
 from ethos.errors import EthosError
 from ethos.governance.approve import approve_run
+from ethos.governance.gate import gate_run
 from ethos.governance.ledger import Ledger
 from ethos.rundir import RunDir
 
 
-def decided_run(tmp: Path, decision: str) -> RunDir:
-    run = tmp / f"run-{decision.lower()}"
-    run.mkdir(parents=True)
-    manifest = {
-        "run_id": run.name,
-        "config_hash": "c" * 64,
-        "data": {"fingerprint": "f" * 64},
-        "model": {"weights_sha256": "w" * 64},
-    }
-    (run / "manifest.json").write_text(json.dumps(manifest))
-    (run / "decision.json").write_text(
-        json.dumps(
-            {
-                "decision": decision,
-                "reasons": ["W = 0.55 is below the threshold 0.6"],
-                "policy": "credit",
-                "audit_sha256": "a" * 64,
-                "ledger": {"entry_hash": "e" * 64},
-            }
-        )
-    )
-    return RunDir.open(run)
+def decided_run(tmp: Path, decision: str, ledger: str) -> RunDir:
+    """A run's documents gated to ``decision`` on the record in ``ledger``."""
+    policy = VERDICT_POLICIES[decision]
+    run = governed_run(tmp, policy, name=f"run-{decision.lower()}")
+    assert gate_run(run, policy, ledger_url=ledger).decision["decision"] == decision
+    return run
 
 
 def test_review_is_approved_into_the_ledger(tmp_path: Path) -> None:
-    run = decided_run(tmp_path, "REVIEW")
     ledger = str(tmp_path / "ledger.db")
+    run = decided_run(tmp_path, "REVIEW", ledger)
     approval = approve_run(
         run, actor="Dr. A. Lee", note="subgroup errors reviewed", ledger_url=ledger
     )
-    assert approval.record["approves_decision"] == "e" * 64
+    decided = json.loads((run.path / "decision.json").read_text())
+    assert approval.record["approves_decision"] == decided["ledger"]["entry_hash"]
     written = json.loads((run.path / "approval.json").read_text())
     assert written["approved_by"] == "Dr. A. Lee"
     with Ledger.open(ledger) as opened:
-        [entry] = opened.entries(run_id=run.path.name, kind="approval")
+        [entry] = opened.entries(run_id=run.manifest["run_id"], kind="approval")
         assert entry.actor == "Dr. A. Lee" and entry.decision == "approved"
         assert entry.payload["note"] == "subgroup errors reviewed"
         assert opened.verify()
@@ -68,12 +55,13 @@ def test_review_is_approved_into_the_ledger(tmp_path: Path) -> None:
 def test_approval_refusals_write_nothing(
     tmp_path: Path, decision: str, actor: str, note: str, message: str
 ) -> None:
-    run = decided_run(tmp_path, decision)
-    ledger = tmp_path / "ledger.db"
+    ledger = str(tmp_path / "ledger.db")
+    run = decided_run(tmp_path, decision, ledger)
     with pytest.raises(EthosError, match=message):
-        approve_run(run, actor=actor, note=note, ledger_url=str(ledger))
+        approve_run(run, actor=actor, note=note, ledger_url=ledger)
     assert not (run.path / "approval.json").exists()
-    assert not ledger.exists()
+    with Ledger.open(ledger) as opened:
+        assert [e.kind for e in opened.entries()] == ["decision"]
 
 
 def test_ethos_run_ends_with_decision_card_and_ledger(tmp_path: Path) -> None:

@@ -39,7 +39,10 @@ def test_closed_loop_writes_report_and_audit_log(tmp_path: Path) -> None:
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert events[0]["kind"] == "consent" and events[0]["authorised_by"] == "Dr A. Clinician"
     assert any(e["kind"] == "fault" for e in events)
-    assert "Consent" in (tmp_path / "cl.html").read_text()
+    page = (tmp_path / "cl.html").read_text()
+    assert "Consent" in page and "Authorised by Dr A. Clinician" in page
+    assert "&lt;" not in page and "InMemoryAuditSink" not in page  # no Python reprs on the page
+    assert " consent, " in page and " fault" in page  # event counts, not a repr
 
     dbs = runner.invoke(app, ["closed-loop", "--authorised-by", "Dr B", "--plant", "adbs",
                               "--duration-s", "4"])  # fmt: skip

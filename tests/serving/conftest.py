@@ -17,6 +17,7 @@ import pytest
 from live_server import LiveServer, create_key, gated_copy, live_server
 
 from ethos import RunConfig
+from ethos.governance.card import write_card
 from ethos.rundir import RunDir
 from ethos.training import train
 
@@ -78,7 +79,10 @@ def ledger(place: Path) -> str:
 
 @pytest.fixture(scope="session")
 def pass_run(tiny_run: RunDir, place: Path, ledger: str) -> RunDir:
-    return gated_copy(tiny_run, place, "PASS", ledger)
+    """Gated PASS, with its model card written after the gate (as `ethos run` does)."""
+    run = gated_copy(tiny_run, place, "PASS", ledger)
+    write_card(run)
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,16 @@ POLICIES = Path(__file__).parent / "policies"
 
 
 def gated_copy(run: RunDir, where: Path, verdict: str, ledger: str) -> RunDir:
-    """A copy of ``run`` audited (calibration only: cheap) and gated to ``verdict``."""
+    """A copy of ``run`` audited (calibration only: cheap) and gated to ``verdict``.
+
+    Each copy gets its own run id: the ledger keys decisions by run id, and copies gated to
+    different verdicts stand for different runs here.
+    """
     target = where / f"run-{verdict.lower()}"
     shutil.copytree(run.path, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["run_id"] = f"{manifest['run_id']}-{verdict.lower()}"
+    (target / "manifest.json").write_text(json.dumps(manifest))
     copy = RunDir.open(target)
     audit_run(copy, checks=["calibration"])
     result = gate_run(copy, POLICIES / f"serve-{verdict.lower()}.yaml", ledger_url=ledger)

@@ -23,6 +23,7 @@ from ethos.serving.monitor import (
     Observation,
     Reference,
     ReferenceFileError,
+    rule_statuses,
 )
 
 
@@ -126,9 +127,24 @@ def test_no_alert_before_the_window_holds_min_window_predictions(reference: Refe
     monitor = Monitor(reference, MonitorThresholds(min_window=50), clock=Clock())
     monitor.observe(observations(sample(np.random.default_rng(3), 40, shifted=True)))
     assert monitor.check() == []
-    assert monitor.snapshot().probability_psi is not None  # measured, only not judged
+    snap = monitor.snapshot()
+    assert snap.probability_psi is not None  # measured, only not judged
+    assert not snap.drift_judged and (snap.n, snap.min_window, snap.window_size) == (40, 50, 200)
+    assert monitor.gauges()["ethos_monitor_window_judged"] == 0.0
+    states = {s.metric: s for s in rule_statuses(snap, monitor.thresholds)}
+    # beyond their limits already, but said to be too few to judge, never "ok" or an alert
+    assert snap.length_psi is not None and snap.length_psi > monitor.thresholds.length_psi_max
+    assert {states[m].state for m in DRIFT_ALERTS} == {"too few to judge"}
+    assert states["length_psi"].description == "too few to judge (40 of 50 predictions)"
+    assert states["feedback_accuracy"].description == ("too few to judge (0 of 30 fed-back labels)")
     monitor.observe(observations(sample(np.random.default_rng(4), 20, shifted=True)))
     assert {a.metric for a in monitor.check()} == DRIFT_ALERTS
+    snap = monitor.snapshot()
+    assert snap.drift_judged and monitor.gauges()["ethos_monitor_window_judged"] == 1.0
+    states = {s.metric: s for s in rule_statuses(snap, monitor.thresholds)}
+    assert {states[m].state for m in DRIFT_ALERTS} == {"beyond the limit"}
+    # enough predictions, but neither group has group_min (50) of the 60: no gap to judge
+    assert states["group_positive_rate_gap"].state == "not computed"
 
 
 def test_observe_can_check_by_itself(reference: Reference) -> None:

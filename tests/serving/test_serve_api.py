@@ -68,7 +68,7 @@ def test_keys_and_scopes(server: LiveServer, keys: dict[str, str]) -> None:
         assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith(
             "Bearer"
         )
-        assert "ethos keys create" in missing.json()["detail"]
+        assert "ethos keys create" in missing.json()["hint"]
         wrong = anonymous.post(
             "/v1/predict", json=body, headers={"Authorization": "Bearer ethos_nope_x"}
         )
@@ -185,13 +185,79 @@ def test_feedback_round_trip(server: LiveServer, keys: dict[str, str]) -> None:
 
 def test_explain_returns_token_attributions(server: LiveServer, keys: dict[str, str]) -> None:
     with server.client(keys["admin"]) as client:
-        response = client.post("/v1/explain", json={"text": TEXT})
+        response = client.post("/v1/explain", json={"inputs": [{"text": TEXT}]})
         assert response.status_code == 200, response.text
         body = response.json()
         assert len(body["tokens"]) == len(body["attributions"]) > 5
         assert "battery" in [t.lower() for t in body["tokens"]]
-        wrong = client.post("/v1/explain", json={"text": TEXT, "target": "2"})
-        assert wrong.status_code == 422
+        earlier = client.post("/v1/explain", json={"text": TEXT})  # the earlier shape still works
+        assert earlier.status_code == 200, earlier.text
+        assert earlier.json()["tokens"] == body["tokens"]
+        assert earlier.json()["label"] == body["label"]
+        wrong = client.post("/v1/explain", json={"inputs": [{"text": TEXT}], "target": "2"})
+        assert wrong.status_code == 422 and wrong.json()["hint"].startswith("the labels are")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"inputs": [{"text": TEXT}, {"text": TEXT}]}, "at most 1"),
+        ({"inputs": [{"text": TEXT}], "text": TEXT}, "not both"),
+        ({"inputs": []}, "inputs"),
+        ({}, "exactly one"),
+    ],
+)
+def test_explain_refuses_anything_but_one_input(
+    server: LiveServer, keys: dict[str, str], body: dict[str, object], says: str
+) -> None:
+    with server.client(keys["admin"]) as client:
+        response = client.post("/v1/explain", json=body)
+    assert response.status_code == 422 and says in response.json()["error"], response.text
+
+
+def test_feedback_sent_right_after_predict_is_recorded(
+    server: LiveServer, keys: dict[str, str]
+) -> None:
+    """No wait between the answer and the feedback: the log row may not be written yet."""
+    predictor = server.client(keys["predict"])
+    labeller = server.client(keys["feedback"])
+    with predictor, labeller:
+        for round_ in range(25):
+            inputs = [{"text": f"{TEXT}; round {round_} item {i}"} for i in range(1 + round_ % 3)]
+            answer = predictor.post("/v1/predict", json={"inputs": inputs})
+            assert answer.status_code == 200, answer.text
+            for prediction in answer.json()["predictions"]:
+                pid = prediction["prediction_id"]
+                told = labeller.post("/v1/feedback", json={"prediction_id": pid, "label": "0"})
+                assert told.status_code == 200, (round_, told.text)
+                assert told.json() == {"prediction_id": pid, "recorded": True}
+
+
+def test_errors_keep_message_and_hint_apart(server: LiveServer, keys: dict[str, str]) -> None:
+    with server.client() as anonymous:
+        missing = anonymous.post("/v1/predict", json={"inputs": [{"text": TEXT}]})
+    with server.client(keys["predict"]) as client:
+        lacking = client.post("/v1/predict", json={"inputs": [{"record": {"age": 30}}]})
+        malformed = client.post(
+            "/v1/predict", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        nowhere = client.get("/v1/nowhere")
+    with server.client(keys["feedback"]) as labeller:
+        unknown = labeller.post("/v1/feedback", json={"prediction_id": "f" * 32, "label": "1"})
+    for response, status in ((missing, 401), (lacking, 422), (unknown, 404), (nowhere, 404)):
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert {"error", "hint", "detail"} <= set(body), body
+        assert "fix:" not in response.text and "\\n" not in response.text, response.text
+    assert missing.json()["error"].startswith("a valid API key is needed")
+    assert missing.json()["hint"] == "create one with `ethos keys create`"
+    assert "lacks the field" in lacking.json()["error"]
+    assert lacking.json()["hint"].startswith("give every record: age, ")
+    assert unknown.json()["hint"] == "quote the prediction_id returned by POST /v1/predict"
+    assert nowhere.json() == {"error": "Not Found", "hint": None, "detail": "Not Found"}
+    assert malformed.status_code == 422
+    assert malformed.json()["hint"] == 'send a JSON object such as {"inputs": [{"text": "..."}]}'
+    assert isinstance(malformed.json()["detail"], list)  # the field errors, as before
 
 
 def test_model_info_and_metrics(server: LiveServer, keys: dict[str, str], pass_run: RunDir) -> None:

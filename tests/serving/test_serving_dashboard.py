@@ -76,7 +76,8 @@ def test_an_empty_monitor_draws_a_page_that_says_so() -> None:
     page = _render(Monitor(make_reference(), clock=Clock()), model_id=None, decision=None)
     assert page.startswith("<!DOCTYPE html>")
     assert '<meta http-equiv="refresh" content="10">' in page
-    assert "No active alert." in page
+    assert "Window too small to judge drift (0 of 150 predictions needed" in page
+    assert "No active alert." not in page  # nothing could have been raised: not an all-clear
     assert page.count("no data yet") == 7  # every line chart, none of them broken
     assert page.count("<svg") == len(CHART_TITLES)
     assert "unknown model" in page and "n/a" in page
@@ -92,6 +93,92 @@ def test_a_drifted_monitor_shows_its_alerts_charts_and_model(drifted: Monitor) -
     assert "compas-1234" in page and "criminal-justice" in page and "0.7134" in page
     assert "no data yet" not in page
     assert not re.search(r"(src|href)=|@import|url\(", page)  # nothing to fetch
+
+
+def _state_cells(page: str) -> dict[str, str]:
+    """The 'Now' table's state column, by metric."""
+    rows = re.findall(
+        r"<tr><td>(\w+)</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>", page
+    )
+    return dict(rows)
+
+
+def test_a_window_too_small_to_judge_is_not_an_all_clear() -> None:
+    """Four shifted predictions in a 200 window: beyond the limits, but too few to judge."""
+    monitor = Monitor(make_reference(), clock=Clock())
+    monitor.observe(observations(sample(np.random.default_rng(1), 4, shifted=True)))
+    assert monitor.check() == []
+    snapshot = monitor.snapshot()
+    assert snapshot.length_psi is not None and snapshot.length_psi > 0.2
+    page = _render(monitor)
+    assert "No active alert." not in page
+    assert "Window too small to judge drift (4 of 150 predictions needed" in page
+    assert "the window holds up to 200" in page
+    states = _state_cells(page)
+    assert states["length_psi"] == "too few to judge (4 of 150 predictions)"
+    assert states["feedback_accuracy"] == "too few to judge (0 of 30 fed-back labels)"
+    assert "beyond the limit" not in states.values()
+
+
+def test_a_judged_window_without_alerts_says_no_active_alert() -> None:
+    monitor = Monitor(make_reference(), MonitorThresholds(min_window=100), clock=Clock())
+    monitor.observe(observations(sample(np.random.default_rng(2), 160)))
+    assert monitor.check() == []
+    page = _render(monitor)
+    assert "No active alert." in page and "too small to judge" not in page
+    assert _state_cells(page)["length_psi"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("welfare", "threshold", "decision", "shown"),
+    [
+        (0.7134, 0.6, "PASS", "0.7134 (policy threshold 0.6: met)"),
+        (
+            0.1615,
+            0.65,
+            "REVIEW",
+            "0.1615 (policy threshold 0.65: not met, so the gate cannot decide PASS)",
+        ),
+        (None, None, "PASS", "n/a (policy threshold n/a)"),
+    ],
+)
+def test_w_is_shown_against_its_threshold_and_apart_from_the_decision(
+    welfare: float | None, threshold: float | None, decision: str, shown: str
+) -> None:
+    page = _render(
+        Monitor(make_reference(), clock=Clock()),
+        welfare=welfare,
+        threshold=threshold,
+        decision=decision,
+    )
+    assert f"<th>policy score W</th><td>{shown}</td>" in page
+    assert f">{decision}</span>" in page  # the decision is its own row, as the gate made it
+    assert "PASS at" not in page
+
+
+@pytest.mark.parametrize(
+    ("card", "says"),
+    [
+        (None, "none in the run directory"),
+        (
+            {"available": True, "html": "card.html", "matches_served_decision": True},
+            "card.html; describes the decision being served",
+        ),
+        (
+            {"available": True, "html": "card.html", "stale": "card"},
+            "describes an earlier gate decision (run `ethos card` again)",
+        ),
+        (
+            {"available": True, "html": "card.html", "stale": "server"},
+            "restart `ethos serve` to serve under it",
+        ),
+    ],
+)
+def test_the_model_card_row_says_whether_the_card_is_current(
+    card: dict[str, Any] | None, says: str
+) -> None:
+    page = _render(Monitor(make_reference(), clock=Clock()), card=card)
+    assert "<th>model card</th>" in page and says in page
 
 
 def test_every_client_string_is_escaped(drifted: Monitor) -> None:

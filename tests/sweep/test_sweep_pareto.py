@@ -40,6 +40,21 @@ def test_nan_is_never_on_the_front_and_dominates_nothing() -> None:
     assert non_dominated([(NAN, NAN)], maximize=ACC_GAP).tolist() == [False]
 
 
+def test_an_ineligible_point_is_never_on_the_front_and_dominates_nothing() -> None:
+    # the constant model: accuracy at the majority rate and a "perfect" gap of 0 would beat B;
+    # left out, it is off the front and B (which it would have dominated) is back on it
+    points = [(0.70, 0.20), (0.55, 0.05), (0.60, 0.00)]
+    assert non_dominated(points, maximize=ACC_GAP).tolist() == [True, False, True]
+    eligible = [True, True, False]
+    assert non_dominated(points, maximize=ACC_GAP, eligible=eligible).tolist() == [
+        True,
+        True,
+        False,
+    ]
+    with pytest.raises(ValueError, match="one flag per point"):
+        non_dominated(points, maximize=ACC_GAP, eligible=[True])
+
+
 def test_infinite_epsilon_is_the_worst_privacy() -> None:
     # accuracy vs epsilon (smaller epsilon is more private)
     points = [(0.70, INF), (0.60, 1.0), (0.70, 8.0), (0.72, INF)]

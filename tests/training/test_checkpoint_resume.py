@@ -1,10 +1,13 @@
-"""Per-epoch checkpoints: a SIGKILLed training process resumes to the same result, and damaged
-checkpoints are named, not loaded."""
+"""Checkpoints: a SIGKILLed or Ctrl-C'd `ethos train` process resumes to the same result, the
+command line says where the run is and how to continue it, and damaged checkpoints are named,
+not loaded."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -17,8 +20,10 @@ import pytest
 from ethos import EthosError, ModelError
 from ethos.config import load_config
 from ethos.rundir import RunDir
+from ethos.training import run as run_module
 from ethos.training import train
 from ethos.training.checkpoint import latest_checkpoint, load_checkpoint
+from ethos.training.interrupt import Interrupted
 from ethos.training.run import resume
 
 CONFIG = """\
@@ -38,12 +43,15 @@ def write_config(tmp: Path, *, epochs: int = 3, keep: bool = False) -> Path:
     return path
 
 
-def ethos_train(*args: str) -> subprocess.Popen[str]:
+def ethos_train(*args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    # SIGINT back to its default: a test runner started in the background (CI, nohup) passes it
+    # on ignored, and then Python never turns Ctrl-C into KeyboardInterrupt.
     return subprocess.Popen(
         [sys.executable, "-m", "ethos", "train", *args, "--quiet"],
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -58,16 +66,39 @@ def wait_for_checkpoint(runs: Path, process: subprocess.Popen[str], timeout: flo
     raise AssertionError("no checkpoint appeared")
 
 
-def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
-    # Both runs are `ethos train` processes: an in-process run would inherit whatever earlier
-    # tests left in torch's global state (thread count above all), and a different matmul
-    # reduction order changes the last bits of the weights.
-    straight = ethos_train(str(write_config(tmp_path / "a")))
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """The reference: one `ethos train` process, never stopped."""
+    # Every run here is an `ethos train` process: an in-process run would inherit whatever
+    # earlier tests left in torch's global state (thread count above all), and a different
+    # matmul reduction order changes the last bits of the weights.
+    tmp = tmp_path_factory.mktemp("straight")
+    straight = ethos_train(str(write_config(tmp)))
     _, errors = straight.communicate(timeout=900)
     assert straight.returncode == 0, errors
-    (straight_dir,) = (tmp_path / "a" / "runs").glob("*/manifest.json")
-    uninterrupted = RunDir.open(straight_dir.parent)
+    (manifest,) = (tmp / "runs").glob("*/manifest.json")
+    return RunDir.open(manifest.parent)
 
+
+def assert_same_result(uninterrupted: RunDir, resumed: RunDir) -> None:
+    """Every epoch's validation metrics, not only the final weights: the final model is the
+    best epoch's, and a resume that went wrong after an early best epoch saves the same weights."""
+    a, b = uninterrupted.metrics, resumed.metrics
+    assert a["history"] == b["history"]
+    assert a["test"] == b["test"]
+    assert a["validation"] == b["validation"]
+    train_a, train_b = uninterrupted.manifest["training"], resumed.manifest["training"]
+    for key in ("optimizer_steps", "examples_seen", "tokens_seen", "best_epoch"):
+        assert train_a[key] == train_b[key]
+    assert (
+        uninterrupted.manifest["model"]["weights_sha256"]
+        == (resumed.manifest["model"]["weights_sha256"])
+    )
+
+
+def test_sigkilled_run_resumes_to_the_uninterrupted_result(
+    uninterrupted: RunDir, tmp_path: Path
+) -> None:
     config = write_config(tmp_path / "b")
     process = ethos_train(str(config))
     checkpoint = wait_for_checkpoint(tmp_path / "b" / "runs", process, timeout=600)
@@ -88,17 +119,79 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> No
     resumed = RunDir.open(run_dir)
     assert resumed.manifest["training"]["resumed_from_epoch"] >= 1
     assert not (run_dir / "checkpoints").exists()  # deleted once the run is whole
-    a, b = uninterrupted.metrics, resumed.metrics
-    assert [h["macro_f1"] for h in a["history"]] == [h["macro_f1"] for h in b["history"]]
-    assert a["test"] == b["test"]
-    assert a["validation"] == b["validation"]
-    train_a, train_b = uninterrupted.manifest["training"], resumed.manifest["training"]
-    for key in ("optimizer_steps", "examples_seen", "tokens_seen", "best_epoch"):
-        assert train_a[key] == train_b[key]
-    assert (
-        uninterrupted.manifest["model"]["weights_sha256"]
-        == (resumed.manifest["model"]["weights_sha256"])
+    assert_same_result(uninterrupted, resumed)
+
+
+def test_ctrl_c_checkpoints_prints_the_resume_command_and_resumes_exactly(
+    uninterrupted: RunDir, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    process = ethos_train(str(write_config(tmp_path)), stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    first = process.stdout.readline()  # printed when the folder is made, before training
+    announced = Path(first.removeprefix("run directory: ").strip())
+    assert first.startswith("run directory: ") and announced.parent == runs
+    assert not (announced / "manifest.json").exists()
+    wait_for_checkpoint(runs, process, timeout=600)
+    process.send_signal(signal.SIGINT)  # Ctrl-C, in epoch 2 of 3 (or its evaluation)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    lines = [line for line in errors.splitlines() if line.strip()]
+    assert len(lines) == 1, errors
+    found = re.fullmatch(
+        r"interrupted \(checkpoint (\S+)\); continue with: (ethos train .*)", lines[0]
     )
+    assert found is not None, lines[0]
+    command = shlex.split(found.group(2))
+    assert command[:3] == ["ethos", "train", "--resume"] and Path(command[3]) == announced
+    assert (announced / "checkpoints" / found.group(1) / "loop.json").is_file()
+    assert not (announced / "manifest.json").exists()
+
+    done = subprocess.run(
+        [sys.executable, "-m", *command, "--quiet"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from {found.group(1)}" in done.stdout
+    assert_same_result(uninterrupted, RunDir.open(announced))
+
+
+def test_rerunning_a_config_names_its_unfinished_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ethos.cli import _train_and_report
+
+    config = load_config(write_config(tmp_path))
+
+    def stopped_early(path: Path, *args: object, **kwargs: object) -> RunDir:
+        raise KeyboardInterrupt  # Ctrl-C while the data load, before any checkpoint
+
+    monkeypatch.setattr(run_module, "_run", stopped_early)
+    with pytest.raises(Interrupted) as caught:
+        train(config, quiet=True, run_name="earlier")
+    earlier = tmp_path / "runs" / "earlier"
+    assert caught.value.run_dir == earlier and caught.value.checkpoint is None
+    assert (earlier / "config.yaml").is_file()  # kept: --resume starts it from the beginning
+
+    other = config.model_copy(update={"seed": 12})  # another config's unfinished run is not named
+    with pytest.raises(Interrupted):
+        train(other, quiet=True, run_name="other")
+    capsys.readouterr()
+
+    def fails(path: Path, *args: object, **kwargs: object) -> RunDir:
+        raise EthosError("stopped by the test once the run directory exists")
+
+    monkeypatch.setattr(run_module, "_run", fails)
+    with pytest.raises(EthosError, match="stopped by the test"):
+        _train_and_report(config, quiet=True)
+    out, err = capsys.readouterr()
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {earlier} is an unfinished run of this config; continue it with "
+        f"`ethos train --resume {earlier}` (starting a new run now)"
+    ]
+    started = Path(out.splitlines()[0].removeprefix("run directory: "))
+    assert started.parent == tmp_path / "runs" and started != earlier  # a new run all the same
 
 
 @pytest.fixture(scope="module")

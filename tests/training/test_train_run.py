@@ -156,3 +156,12 @@ def test_train_cli_reports_baselines(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "tfidf_logreg" in result.stdout and "majority" in result.stdout
     assert "run directory:" in result.stdout
+    # Two optimizer steps on 120 rows learn little: metrics.json says whether the model beats
+    # its baselines, and the terminal warns when it does not.
+    [manifest] = (tmp_path / "runs").glob("*/manifest.json")
+    test = json.loads((manifest.parent / "metrics.json").read_text())["test"]
+    assert isinstance(test["informative"], bool) and isinstance(test["reasons"], list)
+    warned = "warning: the model is not informative" in result.stderr
+    assert warned == (not test["informative"])
+    if not test["informative"]:
+        assert test["reasons"] and test["reasons"][0] in result.stderr

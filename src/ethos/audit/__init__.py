@@ -20,6 +20,7 @@ from ethos.audit.fairness import (
     fairness_section,
     group_metrics,
 )
+from ethos.audit.informativeness import InformativenessCheck, informativeness_section
 from ethos.audit.protocol import CHECKS, AuditContext, Check, run_checks, to_jsonable
 
 __all__ = [
@@ -31,12 +32,14 @@ __all__ = [
     "CalibrationCheck",
     "Check",
     "FairnessCheck",
+    "InformativenessCheck",
     "brier_score",
     "calibration_section",
     "disparities",
     "expected_calibration_error",
     "fairness_section",
     "group_metrics",
+    "informativeness_section",
     "reliability_diagram",
     "reliability_table",
     "run_checks",

@@ -24,6 +24,7 @@ from ethos.audit.calibration import CalibrationCheck
 from ethos.audit.errors import AuditError
 from ethos.audit.explanations import ExplanationsCheck
 from ethos.audit.fairness import FairnessCheck
+from ethos.audit.informativeness import InformativenessCheck
 from ethos.audit.privacy import PrivacyCheck
 from ethos.audit.robustness import RobustnessCheck
 
@@ -87,13 +88,17 @@ class Check(Protocol):
 
 
 CHECKS: dict[str, Callable[..., Check]] = {
+    InformativenessCheck.name: InformativenessCheck,
     FairnessCheck.name: FairnessCheck,
     CalibrationCheck.name: CalibrationCheck,
     RobustnessCheck.name: RobustnessCheck,
     PrivacyCheck.name: PrivacyCheck,
     ExplanationsCheck.name: ExplanationsCheck,
 }
-"""Check name -> check class (called with keyword options, or none for the defaults)."""
+"""Check name -> check class (called with keyword options, or none for the defaults).
+
+Informativeness comes first: the summary reads it to tell whether the other screens mean anything
+(:mod:`ethos.audit.informativeness`)."""
 
 
 def to_jsonable(value: Any) -> Any:

@@ -1,9 +1,11 @@
 """The audit as one self-contained HTML page, in the order a reviewer reads it.
 
-Summary (red/amber/green per dimension), fairness (group rates and disparities with confidence
-intervals), calibration (reliability diagrams), robustness, explanations (token heatmaps) and
-privacy. Figures are inline SVG, styles are inline, there is no script and no network request, so
-the file can be attached to a review or archived as it is.
+Summary (red/amber/green per dimension), informativeness (is the model better than a constant?),
+fairness (group rates and disparities with confidence intervals, and the groups too small to read),
+calibration (reliability diagrams), robustness, explanations (token heatmaps) and privacy. A model
+that is not informative gets a red banner above everything else. Figures are inline SVG, styles
+are inline, there is no script and no network request, so the file can be attached to a review or
+archived as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from html import escape
 from typing import Any
 
 from ethos.audit import svg
+from ethos.audit.informativeness import is_not_informative
+from ethos.audit.sample_size import group_size_warnings
 
 STATUS_COLOURS = {"green": "#2e7d32", "amber": "#e69b00", "red": "#c62828", "grey": "#777"}
 RATES = ("selection_rate", "tpr", "fpr", "ppv")
@@ -26,6 +30,7 @@ th:first-child,td:first-child{text-align:left}
 .status{display:inline-block;color:#fff;border-radius:4px;padding:.1rem .5rem;font-weight:600}
 .note{color:#555;font-size:.85rem}.figure{margin:.8rem 0}
 .tok{padding:0 .1rem;border-radius:2px;line-height:1.8}
+.alert{background:#c62828;color:#fff;padding:.6rem .8rem;border-radius:4px;font-weight:600}
 """
 
 
@@ -77,10 +82,16 @@ def _summary(audit: dict[str, Any]) -> str:
 
 def _fairness(section: dict[str, Any]) -> str:
     out = ["<h2 id='fairness'>Fairness</h2>"]
+    small: dict[str, list[str]] = {}
+    for warning in group_size_warnings(section):
+        small.setdefault(warning["attribute"], []).append(warning["message"])
     for attribute, entry in section.items():
         groups = entry.get("groups", {})
         names = list(groups)
         out.append(f"<h3>{escape(attribute)}</h3>")
+        out.extend(
+            f"<p class='note sample-size'>⚠ {escape(m)}</p>" for m in small.get(attribute, [])
+        )
         series = {rate: [groups[g].get(rate) for g in names] for rate in RATES}
         if names and any(v is not None for values in series.values() for v in values):
             out.append(
@@ -130,7 +141,8 @@ def _fairness(section: dict[str, Any]) -> str:
             out.append(
                 _figure(
                     svg.interval_bars(f"disparities for {attribute}", rows, limit=0.1),
-                    "Differences between groups with bootstrap 95% intervals; dashed: 0.10.",
+                    "Differences between groups (axis: the difference in rate, 0 = equal) with "
+                    "bootstrap 95% intervals; dashed: 0.10.",
                 )
             )
         elif rows:
@@ -219,6 +231,12 @@ def _robustness(section: dict[str, Any]) -> str:
                 "Share of predictions that change under each perturbation; dashed: 0.05.",
             )
         )
+        if all(f.get("flip_rate") == 0 for f in families.values()):
+            out.append(
+                "<p class='note zero-flips'>All flip rates are 0: no perturbation changed any "
+                "prediction. For a model that predicts one class for every row this is expected "
+                "and says nothing about robustness (see Informativeness).</p>"
+            )
         out.append(
             _table(
                 ["perturbation", "n", "flip rate", "mean |Δp|", "max |Δp|"],
@@ -351,11 +369,58 @@ def _privacy(section: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _informativeness(section: dict[str, Any]) -> str:
+    out = ["<h2 id='informativeness'>Informativeness</h2>"]
+    verdict = "informative" if section.get("informative") else "not informative"
+    colour = STATUS_COLOURS["green" if section.get("informative") else "red"]
+    out.append(
+        f'<p><span class="status" style="background:{colour}">{verdict}</span> '
+        f"{escape('; '.join(section.get('reasons') or []))}</p>"
+    )
+    auroc = section.get("auroc") or {}
+    tfidf = section.get("tfidf_logreg") or {}
+    majority = section.get("majority") or {}
+    rows = [
+        ["accuracy", section.get("accuracy")],
+        ["majority baseline (used)", section.get("majority_accuracy")],
+        ["majority share of the audited rows", majority.get("audited_rows")],
+        ["majority-class baseline in metrics.json", majority.get("recorded")],
+        ["TF-IDF + logistic regression accuracy (reference)", tfidf.get("accuracy")],
+        [f"AUROC (of the {auroc.get('scores', 'scores')})", auroc.get("value")],
+        ["AUROC 95% CI low", auroc.get("ci_low")],
+        ["AUROC 95% CI high", auroc.get("ci_high")],
+        ["TF-IDF + logistic regression AUROC (reference)", tfidf.get("auroc")],
+        ["one predicted class for every row", section.get("constant_prediction")],
+    ]
+    out.append(_table(["measure", "value"], rows))
+    predicted = section.get("predicted_classes") or {}
+    out.append(
+        "<p class='note'>Predicted classes: "
+        + escape(", ".join(f"{k}: {v}" for k, v in predicted.items()))
+        + f". Rule: {escape(str(section.get('rule', '')))}.</p>"
+    )
+    if section.get("note"):
+        out.append(f"<p class='note'>{escape(str(section['note']))}</p>")
+    return "".join(out)
+
+
+def _banner(audit: dict[str, Any]) -> str:
+    """A red line above everything when the model is not informative."""
+    if not is_not_informative(audit):
+        return ""
+    reasons = "; ".join(audit["informativeness"].get("reasons") or [])
+    return (
+        f"<p class='alert' id='not-informative'>Not informative: {escape(reasons)}. The fairness, "
+        "calibration and robustness numbers below are not meaningful for this model.</p>"
+    )
+
+
 def _notes(section: dict[str, Any]) -> list[str]:
     return [f"<p class='note'>{escape(str(n))}</p>" for n in section.get("notes", []) or []]
 
 
 SECTIONS = {
+    "informativeness": _informativeness,
     "fairness": _fairness,
     "calibration": _calibration,
     "robustness": _robustness,
@@ -378,6 +443,7 @@ def render_report(audit: dict[str, Any]) -> str:
             f"created {meta.get('created_utc', '')}"
         )
         + "</p>",
+        _banner(audit),
         _summary(audit),
     ]
     for name, render in SECTIONS.items():

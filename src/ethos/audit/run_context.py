@@ -30,7 +30,9 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     ``train_labels`` (the training part, for privacy checks), ``records`` (raw record-field and
     sensitive values of the audited rows; empty for text data), ``render`` (records DataFrame ->
     model texts, serialised as in training), ``text_fields``, ``sensitive`` and
-    ``sensitive_in_text`` (sensitive columns that are part of the model's text).
+    ``sensitive_in_text`` (sensitive columns that are part of the model's text), and
+    ``baselines`` (metrics.json's baselines on ``part``: ``{"majority": {...}, "tfidf_logreg":
+    {...}}``, for the informativeness check).
     """
     from ethos.data import load_dataset
     from ethos.models.classifier import load_classifier_from_dir
@@ -136,5 +138,16 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
             "dp_epsilon": dp.get("epsilon"),
             "dp_delta": dp.get("delta"),
             "part": part,
+            "baselines": _baselines(run, part),
         },
     )
+
+
+def _baselines(run: RunDir, part: str) -> dict[str, dict[str, object]]:
+    """metrics.json's baseline scores on ``part`` (``{name: metrics}``); empty when not recorded."""
+    recorded = (run.metrics or {}).get("baselines") or {}
+    return {
+        name: scores[part]
+        for name, scores in recorded.items()
+        if isinstance(scores, dict) and isinstance(scores.get(part), dict)
+    }

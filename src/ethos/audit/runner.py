@@ -23,11 +23,14 @@ import pandas as pd
 from ethos.audit.errors import AuditError
 from ethos.audit.protocol import CHECKS, AuditContext, to_jsonable
 from ethos.audit.summary import summarise
+from ethos.audit.validation import binary_outcomes
 from ethos.rundir import RunDir, atomic_directory
 
 AUDIT_JSON = "audit.json"
 REPORT_HTML = "report.html"
 RUN_AUDIT_DIR = "audit"
+INFORMATIVENESS = "informativeness"
+"""Run by every audit, whatever checks were asked for: see :mod:`ethos.audit.informativeness`."""
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,19 @@ def audit_run(
     replace: bool = False,
     options: dict[str, dict[str, Any]] | None = None,
 ) -> AuditResult:
-    """Audit a finished classification run on its ``part`` rows (default: test)."""
+    """Audit a finished classification run on its ``part`` rows (default: test).
+
+    The informativeness check runs even when ``checks`` leaves it out: the summary needs it to
+    tell whether the other screens say anything about the model.
+    """
     from ethos.audit.run_context import context_from_run
 
     started = time.perf_counter()
     context = context_from_run(run, part=part)
     context_seconds = time.perf_counter() - started
     names = list(checks) if checks is not None else list(CHECKS)
+    if INFORMATIVENESS not in names:  # cheap, and the summary needs it to read the other screens
+        names.insert(0, INFORMATIVENESS)
     # The run's own minimum group size (data.min_group_size) decides which groups are compared.
     chosen = {"fairness": {"min_group_size": run.config.data.min_group_size}}
     for name, given in (options or {}).items():
@@ -151,22 +160,22 @@ def _read_predictions(path: Path) -> pd.DataFrame:
         return BUNDLED[str(path)].load()
     if not path.is_file():
         raise AuditError(f"predictions file {path} does not exist", hint="check the path")
-    suffixes = "".join(path.suffixes).lower()
+    from ethos.data.tables import infer_format, read_table
+    from ethos.errors import DataError
+
     try:
-        if ".parquet" in suffixes:
-            frame = pd.read_parquet(path)
-        elif ".csv" in suffixes:
-            frame = pd.read_csv(path)
-        else:
-            raise AuditError(
-                f"cannot read {path}", hint="--predictions takes a .csv or .parquet file"
-            )
-    except pd.errors.EmptyDataError:
-        raise AuditError(f"predictions file {path} is empty", hint="nothing to audit") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise AuditError(f"{path} cannot be read: {exc}") from None
-    if len(frame) == 0:
-        raise AuditError(f"predictions file {path} has no rows", hint="nothing to audit")
+        fmt = infer_format(path)
+    except DataError:
+        raise AuditError(
+            f"cannot read {path}",
+            hint="--predictions takes a .csv/.tsv, .jsonl or .parquet file (optionally .gz)",
+        ) from None
+    try:  # the data layer's reader: strict UTF-8, separator detection, errors that point
+        frame = read_table(path, fmt=fmt)
+    except DataError as exc:
+        message = exc.message.replace(f"data file {path}", f"predictions file {path}")
+        hint = "nothing to audit" if "has no rows" in message or "is empty" in message else None
+        raise AuditError(message, hint=hint or exc.hint) from None
     return frame
 
 
@@ -204,10 +213,12 @@ def audit_predictions(
     """Audit any system's decisions from a file: fairness, and calibration for probabilities.
 
     Decisions come from ``prediction`` (a column of predicted labels) or from ``score`` >=
-    ``threshold``. Labels and predictions are compared as text, so 1 and "1" match; the favourable
-    or selected outcome is ``positive`` (default: "1"/"true"/"yes" if present). Calibration is
-    measured when the scores are probabilities; ``calibration=True`` demands it (an error if the
-    scores lie outside [0, 1]), ``False`` skips it.
+    ``threshold``. Labels and predictions are compared as text, so 1, 1.0 and "1" match, as do
+    "Yes" and "yes"; the favourable or selected outcome is ``positive`` (default: 1/true/yes if
+    present), which names it in both columns, or ``LABEL=PREDICTION`` (``1=approved``) when the
+    prediction column uses other words (see :func:`~ethos.audit.validation.binary_outcomes`).
+    Calibration is measured when the scores are probabilities; ``calibration=True`` demands it
+    (an error if the scores lie outside [0, 1]), ``False`` skips it.
     """
     if calibration and score is None:
         raise AuditError("calibration needs --score COL (probabilities), not only decisions")
@@ -218,7 +229,7 @@ def audit_predictions(
     if not groups:
         raise AuditError("give at least one --group COL (a sensitive attribute to compare)")
     frame = _read_predictions(path)
-    y_true_raw = _column(frame, label, path, "--label").astype(str).str.strip()
+    labels = _column(frame, label, path, "--label")
     group_frame = pd.DataFrame(
         {g: _column(frame, g, path, "--group").astype(str) for g in groups}
     ).reset_index(drop=True)
@@ -229,18 +240,11 @@ def audit_predictions(
                 "groups can be compared",
                 hint="choose a column with at least two groups",
             )
-    values = sorted(set(y_true_raw))
-    if len(values) != 2:
-        raise AuditError(
-            f"label column '{label}' has {len(values)} distinct values ({values[:6]}); "
-            "the predictions audit compares binary decisions",
-        )
-    pos = positive or next((v for v in ("1", "true", "True", "yes", "1.0") if v in values), None)
-    if pos is None or pos not in values:
-        raise AuditError(
-            f"cannot tell which of {values} is the positive outcome", hint="pass --positive VALUE"
-        )
-    y_true = (y_true_raw == pos).to_numpy().astype(int)
+    predicted = None if prediction is None else _column(frame, prediction, path, "--prediction")
+    outcomes = binary_outcomes(
+        labels, predicted, positive, label_name=label, prediction_name=prediction
+    )
+    y_true = outcomes.y_true
     y_prob = None
     if score is not None:
         scores = pd.to_numeric(_column(frame, score, path, "--score"), errors="coerce")
@@ -265,14 +269,8 @@ def audit_predictions(
             "so they are not probabilities and calibration is not measured"
         )
     else:
-        predicted = _column(frame, str(prediction), path, "--prediction").astype(str).str.strip()
-        unknown = sorted(set(predicted) - set(values))
-        if unknown:
-            raise AuditError(
-                f"prediction column '{prediction}' has values {unknown[:5]} that never occur as "
-                f"labels ({values})",
-            )
-        y_pred = (predicted == pos).to_numpy().astype(int)
+        assert outcomes.y_pred is not None
+        y_pred = outcomes.y_pred
         calibration_note = "no scores given, so calibration is not measured"
     context = AuditContext(
         y_true=y_true,
@@ -283,7 +281,7 @@ def audit_predictions(
         pos_label=1,
         seed=seed,
     )
-    names = ["fairness"] + (["calibration"] if y_prob is not None else [])
+    names = [INFORMATIVENESS, "fairness"] + (["calibration"] if y_prob is not None else [])
     sections, seconds = run_audit_checks(context, names)
     audit: dict[str, Any] = dict(sections)
     audit["meta"] = _meta(
@@ -291,7 +289,8 @@ def audit_predictions(
         source=str(path),
         rows=len(frame),
         label=label,
-        positive=pos,
+        positive=outcomes.positive,
+        prediction_positive=outcomes.prediction_positive,
         decision=f"{score} >= {threshold}" if score is not None else prediction,
         groups=list(groups),
         checks=names,

@@ -3,7 +3,20 @@
 These thresholds are deliberately simple and documented here, not a verdict: the governance
 policy (``ethos gate``) is where an organisation's own limits decide PASS / REVIEW / FAIL. Green
 means "nothing flagged by these screens", amber "look closer", red "a large effect", grey "not
-measured".
+measured" or "not meaningful".
+
+The informativeness screen comes first because it decides how to read three others. A model that
+is not informative (:mod:`ethos.audit.informativeness`: a constant prediction, accuracy not above
+the majority baseline, or AUROC not above chance) is red there, and its fairness, calibration and
+robustness screens are **grey**, "not meaningful (model not informative)", with the measured
+numbers kept after that reason. Grey, not amber: amber asks the reader to look closer at that
+dimension, but there is nothing in it to find; the red informativeness screen is the finding.
+Explanations and privacy keep their own status (attributions and membership leakage are about the
+network, not its decisions).
+
+The sample-size screen lists every group or intersection under the reliable-rate floor or left out
+for ``min_group_size`` (:mod:`ethos.audit.sample_size`); amber when a compared group is under the
+floor.
 """
 
 from __future__ import annotations
@@ -11,14 +24,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ethos.audit.informativeness import NOT_MEANINGFUL, is_not_informative
+from ethos.audit.sample_size import RELIABLE_GROUP_SIZE, sample_size_screen
+
 SCREENS = {
+    "informativeness": "red when the model is not better than its baselines: one predicted class "
+    "for all rows, accuracy not above the majority baseline, or AUROC's 95% bootstrap interval "
+    "including 0.5; else green",
     "fairness": "worst equalized-odds difference < 0.10 green, < 0.20 amber; a failed "
     "four-fifths screen is at least amber",
     "calibration": "ECE (15 equal-width bins) < 0.05 green, < 0.10 amber",
     "robustness": "worst flip rate over perturbation families < 0.05 green, < 0.15 amber",
     "explanations": "attribution completeness within tolerance green, else amber",
     "privacy": "membership-inference AUC < 0.55 green, < 0.60 amber; PII found is at least amber",
+    "sample_size": f"groups under {RELIABLE_GROUP_SIZE} rows (rates unreliable) or under "
+    "min_group_size (left out) are listed; amber when a compared group is under "
+    f"{RELIABLE_GROUP_SIZE} rows",
 }
+MEANINGLESS_WHEN_UNINFORMATIVE = ("fairness", "calibration", "robustness")
+"""Screens that read grey "not meaningful" for a model that is not informative."""
 
 
 def _grade(value: float | None, green: float, amber: float) -> str:
@@ -46,17 +70,44 @@ def _fairness(section: dict[str, Any]) -> tuple[str, list[str]]:
         if four_fifths.get("evaluable") and not four_fifths.get("passes"):
             status = _worse(status, "amber")
             reasons.append(f"{attribute}: fails the four-fifths screen")
+    if not reasons:
+        sizes = sorted({str(e.get("min_group_size")) for e in section.values()})
+        reasons.append(
+            "no disparity computed: no attribute has two groups with at least min_group_size "
+            f"({', '.join(sizes)}) rows"
+        )
     return status, reasons
 
 
+def _informativeness(section: dict[str, Any]) -> tuple[str, list[str]]:
+    if section.get("informative") is False:
+        return "red", ["not informative", *(section.get("reasons") or [])]
+    auroc = section.get("auroc") or {}
+    accuracy, majority = section.get("accuracy"), section.get("majority_accuracy")
+    reasons = []
+    if isinstance(accuracy, float) and isinstance(majority, float):
+        reasons.append(f"accuracy {accuracy:.3f} above the majority baseline {majority:.3f}")
+    if isinstance(auroc.get("value"), float) and auroc.get("above_chance"):
+        reasons.append(f"AUROC {auroc['value']:.3f}, 95% interval above 0.5")
+    return "green", reasons or ["informative"]
+
+
 def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{dimension: {"status", "reasons", "screen"}}`` for each dimension of an audit."""
+    """``{dimension: {"status", "reasons", "screen"}}`` for each dimension of an audit; the
+    sample-size entry also holds ``warnings``, one dict per small group (see
+    :func:`ethos.audit.sample_size.group_size_warnings`)."""
     out: dict[str, dict[str, Any]] = {}
     for dimension, screen in SCREENS.items():
         section = audit.get(dimension)
         status, reasons = "grey", ["not measured"]
-        if isinstance(section, dict) and section:
-            if dimension == "fairness":
+        extra: dict[str, Any] = {}
+        if dimension == "sample_size":
+            extra = sample_size_screen(audit)
+            status, reasons = extra.pop("status"), extra.pop("reasons")
+        elif isinstance(section, dict) and section:
+            if dimension == "informativeness":
+                status, reasons = _informativeness(section)
+            elif dimension == "fairness":
                 status, reasons = _fairness(section)
             elif dimension == "calibration":
                 ece = section.get("overall", {}).get("ece", {}).get("uniform_15")
@@ -76,5 +127,8 @@ def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 if section.get("pii", {}).get("texts_with_pii"):
                     status = _worse(status, "amber")
                     reasons.append(f"PII in {section['pii']['texts_with_pii']} scanned texts")
-        out[dimension] = {"status": status, "reasons": reasons, "screen": screen}
+        if dimension in MEANINGLESS_WHEN_UNINFORMATIVE and is_not_informative(audit):
+            measured = [] if status == "grey" else [f"measured: {r}" for r in reasons]
+            status, reasons = "grey", [NOT_MEANINGFUL, *measured]
+        out[dimension] = {"status": status, "reasons": reasons, "screen": screen, **extra}
     return out

@@ -52,6 +52,21 @@ def grouped_bars(
     return _svg(title, width, height, parts)
 
 
+def nice_ticks(maximum: float, *, target: int = 5) -> list[float]:
+    """Round tick values from 0 up to ``maximum``: a step of 1, 2 or 5 times a power of ten,
+    the one nearest to ``maximum / (target - 1)`` (Heckbert, "Nice numbers for graph labels",
+    Graphics Gems 1990: fractions below 1.5 round to 1, below 3 to 2, below 7 to 5, else 10)."""
+    if not maximum > 0 or not math.isfinite(maximum):
+        return [0.0]
+    raw = maximum / max(1, target - 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    fraction = raw / power
+    nice = 1.0 if fraction < 1.5 else 2.0 if fraction < 3 else 5.0 if fraction < 7 else 10.0
+    step = nice * power
+    count = math.floor(maximum / step + 1e-9)
+    return [round(i * step, 12) for i in range(count + 1)]
+
+
 def interval_bars(
     title: str,
     rows: Sequence[tuple[str, float | None, float | None, float | None]],
@@ -59,30 +74,52 @@ def interval_bars(
     width: int = 560,
     limit: float | None = None,
 ) -> str:
-    """Horizontal bars with confidence-interval whiskers: (label, value, low, high)."""
-    row_h, left, top = 22, 220, 24
-    height = top + row_h * len(rows) + 24
+    """Horizontal bars with confidence-interval whiskers: (label, value, low, high).
+
+    The value axis along the bottom has tick labels, and every bar is labelled with its value at
+    the right, so a bar of 0 still reads as "0.000" rather than as nothing drawn.
+    """
+    row_h, left, top, value_w = 22, 220, 24, 48
+    axis_y = top + row_h * len(rows) + 2
+    height = axis_y + 22
     values = [abs(float(z or 0.0)) for _, v, lo, hi in rows for z in (v, lo, hi) if _finite(z)]
     maximum = max([1e-9, *values, limit or 0.0]) * 1.1
-    plot_w = width - left - 20
+    plot_w = width - left - 20 - value_w
 
     def x(value: float) -> float:
         return left + plot_w * value / maximum
 
-    parts = [f'<line x1="{left}" y1="{top - 4}" x2="{left}" y2="{height - 20}" stroke="#444"/>']
+    parts = []
+    for tick in nice_ticks(maximum):
+        parts.append(
+            f'<line x1="{x(tick):.1f}" y1="{top - 4}" x2="{x(tick):.1f}" y2="{axis_y}" '
+            f'stroke="#eee"/><line x1="{x(tick):.1f}" y1="{axis_y}" x2="{x(tick):.1f}" '
+            f'y2="{axis_y + 4}" stroke="#444"/><text class="tick" x="{x(tick):.1f}" '
+            f'y="{axis_y + 15}" text-anchor="middle" font-size="9">{tick:g}</text>'
+        )
+    parts.append(f'<line x1="{left}" y1="{top - 4}" x2="{left}" y2="{axis_y}" stroke="#444"/>')
+    parts.append(
+        f'<line class="axis" x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" '
+        'stroke="#444"/>'
+    )
     for i, (label, value, low, high) in enumerate(rows):
         y = top + i * row_h
         parts.append(
             f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" font-size="11">'
             f"{escape(label)}</text>"
         )
+        shown = f"{float(value or 0):.3f}" if _finite(value) else "n/a"
         if _finite(value):
-            bar_width = max(x(abs(float(value or 0))) - left, 0.5)
+            bar_width = max(x(abs(float(value or 0))) - left, 1.5)
             parts.append(
                 f'<rect x="{left}" y="{y + 3}" width="{bar_width:.1f}"'
                 f' height="{row_h - 8}" fill="{PALETTE[0]}"><title>{escape(label)}: '
-                f"{float(value or 0):.3f}</title></rect>"
+                f"{shown}</title></rect>"
             )
+        parts.append(
+            f'<text class="value" x="{width - 20}" y="{y + 13}" text-anchor="end" '
+            f'font-size="10">{shown}</text>'
+        )
         if _finite(low) and _finite(high):
             lo, hi = x(abs(float(low or 0))), x(abs(float(high or 0)))
             parts.append(
@@ -91,7 +128,7 @@ def interval_bars(
             )
     if limit is not None:
         parts.append(
-            f'<line x1="{x(limit):.1f}" y1="{top - 4}" x2="{x(limit):.1f}" y2="{height - 20}" '
+            f'<line x1="{x(limit):.1f}" y1="{top - 4}" x2="{x(limit):.1f}" y2="{axis_y}" '
             f'stroke="{PALETTE[3]}" stroke-dasharray="4 3"><title>limit {limit}</title></line>'
         )
     return _svg(title, width, height, parts)

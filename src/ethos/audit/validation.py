@@ -263,3 +263,155 @@ def check_probabilities(y_prob: Any, *, n_rows: int) -> np.ndarray:
         if prob.shape[1] == 2:
             prob = prob[:, 1]
     return prob
+
+
+MAX_VALUES_SHOWN = 6
+DEFAULT_POSITIVES = ("1", "true", "yes")
+"""Outcome values taken as positive when ``--positive`` is not given, best first."""
+
+
+@dataclass(frozen=True)
+class BinaryOutcomes:
+    """Labels and decisions of a predictions file as 0/1, and which value meant positive."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray | None
+    positive: str
+    """The label value counted as positive, as spelled in the file."""
+    prediction_positive: str | None
+    """The prediction value counted as positive, as spelled in the file (None: no predictions)."""
+
+
+def outcome_key(value: Any) -> str:
+    """How outcome cells are compared: 1, 1.0, "1" and " 1 " match, as do True, "true" and
+    "TRUE", and "Yes" and "yes" (files written by different tools spell the same outcome
+    differently: a float column from a NaN elsewhere, a boolean column, capitalised words)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip().casefold()
+
+
+def _spellings(values: pd.Series) -> dict[str, str]:
+    """Comparison key -> the first spelling seen, for messages and the audit's meta."""
+    spelled: dict[str, str] = {}
+    for value in values:
+        spelled.setdefault(outcome_key(value), str(value).strip())
+    return spelled
+
+
+def _seen(spelled: dict[str, str]) -> str:
+    shown = sorted(spelled.values())
+    more = f" and {len(shown) - MAX_VALUES_SHOWN} more" if len(shown) > MAX_VALUES_SHOWN else ""
+    return f"{shown[:MAX_VALUES_SHOWN]}{more}"
+
+
+def binary_outcomes(
+    labels: pd.Series,
+    predictions: pd.Series | None,
+    positive: str | None,
+    *,
+    label_name: str,
+    prediction_name: str | None = None,
+) -> BinaryOutcomes:
+    """Encode a predictions file's label (and prediction) column as 0/1 decisions.
+
+    ``positive`` names the positive outcome for both columns (``yes`` where both say yes/no), or
+    ``LABEL=PREDICTION`` where they use different words (``1=approved``); without it, the label
+    value 1/true/yes is positive and the predictions must use the label's values. Every mismatch
+    is reported with the values seen in each column, so the fix can be read off the message.
+    """
+    label_spelled = _spellings(labels)
+    if len(label_spelled) != 2:
+        raise AuditError(
+            f"label column '{label_name}' has {len(label_spelled)} distinct values "
+            f"({_seen(label_spelled)}); the predictions audit compares binary decisions",
+            hint="audit one outcome against the rest: map the label to two values first",
+        )
+    label_positive, prediction_positive = _positive_values(positive, label_spelled, label_name)
+    y_true = np.array([outcome_key(v) == label_positive for v in labels], dtype=int)
+    if predictions is None:
+        if prediction_positive is not None:
+            raise AuditError(
+                f"--positive {positive!r} maps a prediction value, but the decisions come from "
+                "a score and a threshold",
+                hint=f"pass --positive {label_spelled[label_positive]!r} (the label value)",
+            )
+        return BinaryOutcomes(y_true, None, label_spelled[label_positive], None)
+    assert prediction_name is not None
+    pred_spelled = _spellings(predictions)
+    chosen = _prediction_positive(
+        pred_spelled,
+        label_spelled,
+        label_positive,
+        prediction_positive,
+        label_name=label_name,
+        prediction_name=prediction_name,
+    )
+    y_pred = np.array([outcome_key(v) == chosen for v in predictions], dtype=int)
+    return BinaryOutcomes(
+        y_true, y_pred, label_spelled[label_positive], pred_spelled.get(chosen, chosen)
+    )
+
+
+def _positive_values(
+    positive: str | None, label_spelled: dict[str, str], label_name: str
+) -> tuple[str, str | None]:
+    """(label key, prediction key or None) from ``--positive``: VALUE, or LABEL=PREDICTION."""
+    if positive is None:
+        found = next((v for v in DEFAULT_POSITIVES if v in label_spelled), None)
+        if found is None:
+            raise AuditError(
+                f"cannot tell which of the label values {_seen(label_spelled)} in "
+                f"'{label_name}' is the positive outcome",
+                hint="pass --positive VALUE (the favourable or selected outcome)",
+            )
+        return found, None
+    if outcome_key(positive) in label_spelled:
+        return outcome_key(positive), None
+    label_part, equals, prediction_part = positive.partition("=")
+    if equals and outcome_key(label_part) in label_spelled and prediction_part.strip():
+        return outcome_key(label_part), outcome_key(prediction_part)
+    raise AuditError(
+        f"--positive {positive!r} is not a value of label column '{label_name}' "
+        f"(values seen: {_seen(label_spelled)})",
+        hint="pass one of those values, or LABEL=PREDICTION when the prediction column uses "
+        "other words (e.g. --positive 1=approved)",
+    )
+
+
+def _prediction_positive(
+    pred_spelled: dict[str, str],
+    label_spelled: dict[str, str],
+    label_positive: str,
+    given: str | None,
+    *,
+    label_name: str,
+    prediction_name: str,
+) -> str:
+    """The prediction key that means the positive label, checked against the values seen."""
+    seen = (
+        f"prediction column '{prediction_name}' has {_seen(pred_spelled)}; label column "
+        f"'{label_name}' has {_seen(label_spelled)}"
+    )
+    if given is not None:
+        if len(set(pred_spelled) - {given}) > 1:
+            raise AuditError(
+                f"--positive maps the label value {label_spelled[label_positive]!r} to the "
+                f"prediction value {given!r}, but {seen}",
+                hint="the prediction column must hold that value and at most one other "
+                "(the negative decision)",
+            )
+        return given
+    if set(pred_spelled) <= set(label_spelled):
+        return label_positive
+    unknown = sorted(pred_spelled[k] for k in set(pred_spelled) - set(label_spelled))
+    example = sorted(pred_spelled.values())[0]
+    raise AuditError(
+        f"prediction values {unknown[:MAX_VALUES_SHOWN]} never occur as labels: {seen}",
+        hint="say which prediction value means the positive label "
+        f"{label_spelled[label_positive]!r}: --positive "
+        f"{label_spelled[label_positive]}=<prediction value> (e.g. "
+        f"--positive {label_spelled[label_positive]}={example})",
+    )

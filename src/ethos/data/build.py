@@ -60,24 +60,46 @@ def _load_source(source: str, config: DataConfig) -> _Source:
             hint=f"{guess}bundled sets: {', '.join(bundled_names())}; "
             "or give a path such as data/train.csv",
         )
-    table = read_table(source, fmt=config.format, encoding=config.encoding)
+    table = read_table(
+        source, fmt=config.format, encoding=config.encoding, separator=config.separator
+    )
     name = source.replace("\\", "/").rsplit("/", 1)[-1]
     return _Source(table, source, name, file_sha256(source), ())
 
 
 def _require_columns(table: pd.DataFrame, wanted: dict[str, list[str]], where: str) -> None:
+    """Every column the config names must exist; all missing ones are listed in one error, so a
+    config written against another file is fixed in one pass, not one run per column."""
     available = [str(c) for c in table.columns]
+    missing: dict[str, list[str]] = {}  # column -> the keys that name it
     for key, columns in wanted.items():
         for column in columns:
-            if column in table.columns:
-                continue
-            close = difflib.get_close_matches(column, available, n=1)
-            guess = f"did you mean '{close[0]}'? " if close else ""
-            shown = ", ".join(available[:30]) + (" ..." if len(available) > 30 else "")
-            raise DataError(
-                f"{where} has no column '{column}' (named by data.{key})",
-                hint=f"{guess}available columns: {shown}",
-            )
+            if column not in table.columns:
+                missing.setdefault(column, []).append(f"data.{key}")
+    if not missing:
+        return
+    shown = ", ".join(available[:30]) + (" ..." if len(available) > 30 else "")
+    if len(missing) == 1:
+        column, keys = next(iter(missing.items()))
+        close = difflib.get_close_matches(column, available, n=1)
+        guess = f"did you mean '{close[0]}'? " if close else ""
+        raise DataError(
+            f"{where} has no column '{column}' (named by {', '.join(keys)})",
+            hint=f"{guess}available columns: {shown}",
+        )
+    listed = "\n".join(
+        f"  - '{column}' (named by {', '.join(keys)}){_did_you_mean(column, available)}"
+        for column, keys in missing.items()
+    )
+    raise DataError(
+        f"{where} has none of these {len(missing)} columns the config names:\n{listed}",
+        hint=f"available columns: {shown}",
+    )
+
+
+def _did_you_mean(column: str, available: list[str]) -> str:
+    close = difflib.get_close_matches(column, available, n=1)
+    return f": did you mean '{close[0]}'?" if close else ""
 
 
 def _rows(positions: np.ndarray) -> str:
@@ -146,13 +168,14 @@ def _labels(
         )
     values = [format_value(v) for v in raw]
     names = tuple(config.label_names) if config.label_names else tuple(sorted(set(values)))
-    index = {name: i for i, name in enumerate(names)}
+    index = _label_index(set(values), names)
     unknown = sorted({v for v in values if v not in index})
     if unknown:
         raise DataError(
             f"{where}: label values {', '.join(map(repr, unknown[:MAX_LISTED]))} in column "
             f"'{config.label}' are not among data.label_names {list(names)}",
-            hint="add them to data.label_names or fix those rows",
+            hint="add them to data.label_names or fix those rows (integer labels 0.."
+            f"{len(names) - 1} are named by position: value 0 gets the first name)",
         )
     labels = np.array([index[v] for v in values], dtype=np.int64)
     present = sorted(set(values))
@@ -163,6 +186,18 @@ def _labels(
             hint="a classifier needs at least two classes; check the label column and any filter",
         )
     return labels, names
+
+
+def _label_index(values: set[str], names: tuple[str, ...]) -> dict[str, int]:
+    """Label value -> class index. Values that are names map to their position; integer labels
+    0..n-1 that are not names are named by position (``label_names: [repaid, defaulted]`` for a
+    0/1 column), so a coded outcome gets readable class names without editing the data."""
+    if values <= set(names):
+        return {name: i for i, name in enumerate(names)}
+    positions = {str(i): i for i in range(len(names))}
+    if values <= set(positions):
+        return positions
+    return {name: i for i, name in enumerate(names)}
 
 
 def _ids(table: pd.DataFrame, config: DataConfig, where: str) -> np.ndarray:

@@ -114,7 +114,9 @@ def _read_source(data: DataConfig) -> pd.DataFrame:
     bundled = BUNDLED.get(data.source)
     if bundled is not None:
         return bundled.load()
-    return read_table(data.source, fmt=data.format, encoding=data.encoding)
+    return read_table(
+        data.source, fmt=data.format, encoding=data.encoding, separator=data.separator
+    )
 
 
 def _columns(data: DataConfig, table: pd.DataFrame, notes: list[str]) -> list[str]:
@@ -245,7 +247,14 @@ def scrub_dataset(
         fmt = suffix.lstrip(".")
         after = _fingerprint(
             DataConfig.model_validate(
-                {**data.model_dump(), "source": str(temporary[0].resolve()), "format": fmt}
+                # the copy is written as UTF-8 with commas, whatever the source used
+                {
+                    **data.model_dump(),
+                    "source": str(temporary[0].resolve()),
+                    "format": fmt,
+                    "encoding": "utf-8",
+                    "separator": ",",
+                }
             )
         )
         record = {

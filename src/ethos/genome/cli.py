@@ -36,6 +36,7 @@ app = typer.Typer(
     "edit request under an ethics policy.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: see ethos.cli_usage
 )
 
 PamOption = Annotated[

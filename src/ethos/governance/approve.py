@@ -9,7 +9,6 @@ the ledger; gene-edit reviews (``ethos genome approve``) use it too.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,13 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ethos.errors import EthosError
-from ethos.governance.gate import DECISION_FILE
-from ethos.rundir import RunDir, write_json
+from ethos.rundir import APPROVAL, RunDir, write_json
 
 if TYPE_CHECKING:
     from ethos.governance.ledger import Ledger, LedgerEntry
 
-APPROVAL_FILE = "approval.json"
+APPROVAL_FILE = APPROVAL
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def append_approval(
     actor: str,
     note: str,
     run_id: str,
-    approves_decision: str | None,
+    approves_decision: str,
     policy: str | None,
     dataset_fingerprint: str | None = None,
     config_hash: str | None = None,
@@ -75,50 +73,49 @@ def append_approval(
 
 
 def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = None) -> Approval:
-    """Record ``actor``'s approval of the run's REVIEW decision (ledger + approval.json)."""
+    """Record ``actor``'s approval of the run's REVIEW decision (ledger + approval.json).
+
+    The decision approved is the one the ledger holds (:func:`recorded_decision`): an advisory
+    (``--no-record``) or hand-edited decision.json cannot be approved.
+    """
+    from ethos.governance.decision_record import recorded_decision
+    from ethos.governance.gate import refresh_card
     from ethos.governance.ledger import Ledger
 
     actor, note = check_signoff(actor, note)
-    decision_path = run.path / DECISION_FILE
-    if not decision_path.is_file():
-        raise EthosError(
-            f"{run.path} has no decision to approve", hint=f"run: ethos gate {run.path}"
-        )
-    decision = json.loads(decision_path.read_text())
-    verdict = decision.get("decision")
-    if verdict == "PASS":
-        raise EthosError(f"{run.path} passed its policy gate; there is nothing to approve")
-    if verdict != "REVIEW":
-        raise EthosError(
-            f"{run.path} failed its policy gate ({'; '.join(decision.get('reasons', [])[:2])})",
-            hint="a FAIL cannot be approved: fix the model or data and train again",
-        )
-    decided = decision.get("ledger", {}).get("entry_hash")
-    manifest = run.manifest
     with Ledger.open(ledger_url) as ledger:
+        recorded = recorded_decision(run, ledger, verify_chain=True)
+        decision = recorded.decision
+        if recorded.verdict == "PASS":
+            raise EthosError(f"{run.path} passed its policy gate; there is nothing to approve")
+        if recorded.verdict != "REVIEW":
+            reasons = "; ".join(str(r) for r in (decision.get("reasons") or [])[:2])
+            raise EthosError(
+                f"{run.path} failed its policy gate ({reasons})",
+                hint="a FAIL cannot be approved: fix the model or data and train again",
+            )
+        identity = run.identity()
         entry = append_approval(
             ledger,
             actor=actor,
             note=note,
-            run_id=manifest["run_id"],
-            approves_decision=decided,
+            approves_decision=recorded.entry_hash,
             policy=decision.get("policy"),
-            dataset_fingerprint=manifest["data"]["fingerprint"],
-            config_hash=manifest["config_hash"],
-            model_hash=manifest["model"]["weights_sha256"],
-            audit_digest=decision.get("audit_sha256"),
+            audit_digest=recorded.entry.audit_digest,
+            **identity,
         )
         url = ledger.url
     record = {
-        "run_id": manifest["run_id"],
+        "run_id": identity["run_id"],
         "approved_by": actor,
         "note": note,
         "created_utc": datetime.now(UTC).isoformat(),
-        "approves_decision": decided,
+        "approves_decision": recorded.entry_hash,
         "ledger": {"url": url, "seq": entry.seq, "entry_hash": entry.entry_hash},
     }
     target = run.path / APPROVAL_FILE
     staged = run.path / f".{APPROVAL_FILE}.tmp"
     write_json(staged, record)
     os.replace(staged, target)
+    refresh_card(run)
     return Approval(target, record)

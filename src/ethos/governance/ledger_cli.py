@@ -11,13 +11,13 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ethos.governance.ledger import Ledger
 from ethos.governance.ledger_canonical import HMAC_KEY_ENV
 from ethos.governance.ledger_store import URL_ENV
+from ethos.terminal import output_console
 
 BROKEN_EXIT_CODE = 1
 
@@ -26,8 +26,9 @@ app = typer.Typer(
     help="The tamper-evident ledger of runs, decisions and approvals: verify it, show it.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: see ethos.cli_usage
 )
-console = Console(highlight=False, soft_wrap=True)
+console = output_console()
 
 UrlOption = Annotated[
     str | None,
@@ -79,7 +80,8 @@ def show(
         return
     table = Table(title=f"ledger {location}", title_justify="left")
     for column in ("seq", "time (UTC)", "kind", "actor", "run", "decision", "hash"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("seq", "hash"))
+        whole = column in ("seq", "time (UTC)", "hash")  # copied or compared: never wrapped
+        table.add_column(column, overflow="fold", no_wrap=whole, min_width=19 if whole else None)
     for entry in entries:
         cells = (
             str(entry.seq),

@@ -11,6 +11,12 @@ builds from an edit request and its off-target search: ``edit.request.germline``
 ``edit.offtargets.max_coding_cfd``, ``edit.guide.specificity_cfd`` and the other names in
 :data:`EDIT_LEAVES`.
 
+``informativeness.informative`` is 1 when the audit found the model better than its baselines
+and 0 when not (a constant prediction, accuracy not above the majority baseline, or AUROC's 95 %
+interval including 0.5: :mod:`ethos.audit.informativeness`); every bundled model policy requires
+it to be 1. An audit without the section (written before the check existed) leaves the constraint
+"missing", which makes the decision REVIEW, never PASS.
+
 Paths are checked when the policy is loaded: the document and its first section must exist, and
 the last named key must be a metric ethos knows (with a did-you-mean), so a typo is an error at
 once rather than a silent "missing metric" at every gate.
@@ -27,7 +33,15 @@ from ethos.audit.fairness import DISPARITIES, GROUP_METRIC_COLUMNS
 from ethos.errors import ConfigError
 
 SECTIONS = {
-    "audit": ("fairness", "calibration", "robustness", "explanations", "privacy", "meta"),
+    "audit": (
+        "informativeness",
+        "fairness",
+        "calibration",
+        "robustness",
+        "explanations",
+        "privacy",
+        "meta",
+    ),
     "metrics": ("validation", "test", "baselines", "history"),
     "manifest": (
         "data",
@@ -114,6 +128,12 @@ LEAVES = (
             "seed",
             "noise_multiplier",
             "status",
+            # the informativeness check (ethos.audit.informativeness); booleans count as 1 / 0
+            "informative",
+            "constant_prediction",
+            "beats_majority",
+            "majority_accuracy",
+            "above_chance",
         ]
     )
 )
@@ -156,7 +176,7 @@ def check_metric_path(path: str, owner: str, where: str) -> None:
         guess = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(
             f"{owner} in {where}: metric '{path}' does not exist (no metric is called '{leaf}')",
-            hint=f"{guess}see docs: metric paths",
+            hint=f"{guess}the names ethos knows: docs/governance.md, section 'Metric paths'",
         )
 
 

@@ -55,6 +55,12 @@ def run_pipeline(
         )
     # A bad policy (or one written for gene edits) should fail before an hour of training.
     load_policy(source, subject="model")
+    if policy is not None:
+        # The policy chosen for this run is its declared policy, saved with its config, so the
+        # gate's decision is under the run's own policy (another policy later needs --why).
+        declared = str(Path(policy).resolve()) if Path(policy).is_file() else policy
+        config = config.model_copy(update={"policy": declared})
+        source = declared
     Ledger.open(ledger_url).close()  # likewise an unreachable ledger
     seconds: dict[str, float] = {}
 

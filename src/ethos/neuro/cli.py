@@ -8,6 +8,7 @@ turns into exit code 2.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ethos.neuro.audit import AuditSink, ConsentRecord, FanOutSink, InMemoryAuditSink
@@ -27,7 +27,7 @@ from ethos.neuro.decoders import DECODERS, make_decoder
 from ethos.neuro.errors import NeuroError
 from ethos.neuro.evaluation import evaluate_decoder
 from ethos.neuro.intent import SurrogateIntent
-from ethos.neuro.ledger_sink import LedgerAuditSink, open_ledger
+from ethos.neuro.ledger_sink import LedgerAuditSink, envelope_sha256, open_ledger
 from ethos.neuro.loop import ClosedLoop, FaultInjection, LoopTrace
 from ethos.neuro.plants import AdaptiveDBS, FESMuscle
 from ethos.neuro.plots import (
@@ -41,6 +41,7 @@ from ethos.neuro.report import Section, write_html
 from ethos.neuro.safety import SafetyEnvelope, cylinder_area_cm2
 from ethos.neuro.simulate import SimulationConfig, simulate_motor_imagery, simulate_raw
 from ethos.neuro.tuning import tune_gains
+from ethos.terminal import output_console
 
 app = typer.Typer(
     name="neuro",
@@ -49,8 +50,9 @@ app = typer.Typer(
     "(Shannon k <= 1.85, <= 30 µC/cm²/phase) with every decision recorded.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: see ethos.cli_usage
 )
-console = Console()
+console = output_console()
 
 HtmlOption = Annotated[
     Path | None,
@@ -222,12 +224,14 @@ def closed_loop(
         console.print(f"audit log: {audit_log} ({len(memory.events)} events)")
     if html is not None:
         sections = [
-            Section("Consent", f"Authorised by {authorised_by}; envelope {envelope!r}",
+            Section("Consent", f"Authorised by {authorised_by} for the stimulation envelope "
+                    f"below (sha256 {envelope_sha256(envelope.parameters())[:12]}).",
                     rows=[{"limit": k, "value": v} for k, v in envelope.parameters().items()]),
             Section("Runs", "M = sum over cycles of C(t)*W_t minus λ·delivered charge; C(t) is "
                     "the plant's credit against the true intent, W_t the cycle's duration "
                     "weighted by w_move (intended movement) or w_rest.", rows=rows),
-            Section("Audit events", f"{memory!r}; {recorded.summary()}"),
+            Section("Audit events", f"{len(memory.events)} events "
+                    f"({_event_counts(memory.kinds())}); {recorded.summary()}"),
         ]  # fmt: skip
         for label, trace in traces.items():
             figure = plot_loop(trace, f"{label}: M = {trace.objective:.2f}")
@@ -294,3 +298,9 @@ def _closed_loop_runs(
                               pulse_width_us=width_us, frequency_hz=freq_hz)  # fmt: skip
             traces[label] = loop.run(source(), duration_s=duration_s, seed=seed, faults=faults)
     return traces
+
+
+def _event_counts(kinds: list[str]) -> str:
+    """'3 clamp, 1 fault, ...' in order of first appearance: what the audit trail holds."""
+    counts = Counter(kinds)
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "none"

@@ -1,24 +1,23 @@
 """Whether a run may be served at all: the gate's decision, and a human's sign-off on a REVIEW.
 
-A FAIL broke a hard constraint of its policy and is never served. A REVIEW is served only with a
-recorded approval of that very decision (``ethos approve``: the approval names the decision's
-ledger hash, so a re-gated run needs a new one) or with ``--allow-review``, which is itself written
-to the ledger so that serving an unreviewed model leaves a trace an auditor can find. A run that
-was never gated has no decision to honour and is refused too.
+Every fact here is read from the ledger, not from files in the run directory (which anyone who
+can write the folder can edit). A FAIL broke a hard constraint of its policy and is never served.
+A REVIEW is served only with a ledger approval of that very decision (``ethos approve``: the
+approval names the decision's ledger hash, so a re-gated run needs a new one) or with
+``--allow-review``, which is itself written to the ledger so that serving an unreviewed model
+leaves a trace an auditor can find. A run that was never gated has no decision to honour and is
+refused too.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from ethos.errors import EthosError
-from ethos.governance.approve import APPROVAL_FILE
-from ethos.governance.gate import DECISION_FILE
-from ethos.rundir import RunDir
+from ethos.governance.decision_record import UnrecordedDecision, recorded_decision
+from ethos.governance.gate import current_actor
+from ethos.rundir import DECISION, RunDir
 
 
 class NotServable(EthosError):
@@ -53,19 +52,6 @@ class Admission:
         }
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotServable(
-            f"{path} cannot be read as the run's {what}: {exc}",
-            hint="the run directory is damaged or was edited; gate the run again",
-        ) from None
-    if not isinstance(value, dict):
-        raise NotServable(f"{path} is not a {what} (expected a JSON object)")
-    return value
-
-
 def admit(
     run: RunDir,
     *,
@@ -73,60 +59,48 @@ def admit(
     ledger_url: str | None = None,
     override_entry: str | None = None,
 ) -> Admission:
-    """Check the run's decision (and approval) and return what serving will report about it.
+    """Check the run's decision (and approval) against the ledger and return what serving will
+    report about it.
 
+    The decision is the one the ledger holds for the run (:func:`recorded_decision`, with the
+    whole chain verified): a decision.json edited by hand, an advisory ``--no-record`` decision,
+    a superseded one or one under an unjustified policy is refused, whatever it says.
     ``override_entry`` is the ledger hash of an ``--allow-review`` already recorded for this
     start (the CLI checks before uvicorn starts, the app again when it loads): it is reused, so
     one start is one ledger entry.
     """
-    manifest = run.manifest
-    run_id = str(manifest.get("run_id"))
-    decision_path = run.path / DECISION_FILE
-    if not decision_path.is_file():
-        raise NotServable(
-            f"{run.path} has no policy decision, and an ungated model is not served",
-            hint=f"run: ethos audit {run.path} && ethos gate {run.path}",
-        )
-    decision = _read_json(decision_path, "decision")
-    if decision.get("run_id") not in (None, run_id):
-        raise NotServable(
-            f"{decision_path} decides run {decision.get('run_id')!r}, not this run ({run_id})",
-            hint="gate this run again",
-        )
-    verdict = decision.get("decision")
-    decision_id = (decision.get("ledger") or {}).get("entry_hash")
+    from ethos.governance.ledger import Ledger
+
+    with Ledger.open(ledger_url) as ledger:
+        try:
+            recorded = recorded_decision(run, ledger, verify_chain=True)
+        except UnrecordedDecision as exc:
+            raise NotServable(f"not served: {exc.message}", hint=exc.hint) from None
+    decision = recorded.decision
     common: dict[str, Any] = {
-        "run_id": run_id,
-        "decision_id": decision_id,
+        "run_id": run.identity()["run_id"],
+        "decision_id": recorded.entry_hash,
         "welfare": decision.get("welfare"),
         "threshold": decision.get("threshold"),
         "policy": decision.get("policy"),
     }
-    if verdict == "PASS":
+    if recorded.verdict == "PASS":
         return Admission(decision="PASS", **common)
-    if verdict == "FAIL":
+    if recorded.verdict == "FAIL":
         reasons = "; ".join(str(r) for r in (decision.get("reasons") or [])[:2])
         raise NotServable(
             f"{run.path} failed its policy gate ({reasons or 'no reason recorded'}), "
             "and a FAIL is never served",
             hint="fix the model or the data and train again; a FAIL cannot be approved",
         )
-    if verdict != "REVIEW":
-        raise NotServable(f"{decision_path} holds no PASS, REVIEW or FAIL decision ({verdict!r})")
-    approval_path = run.path / APPROVAL_FILE
-    if approval_path.is_file():
-        approval = _read_json(approval_path, "approval")
-        if approval.get("approves_decision") == decision_id:
-            return Admission(decision="REVIEW", approved_by=approval.get("approved_by"), **common)
-        if not allow_review:
-            raise NotServable(
-                f"{approval_path} approves an earlier decision, not the current REVIEW "
-                f"({str(decision_id)[:12]})",
-                hint=f"ethos approve {run.path} --as NAME --note WHY, or serve with --allow-review",
-            )
+    if recorded.verdict != "REVIEW":
+        raise NotServable(f"{run.path / DECISION} holds no PASS, REVIEW or FAIL decision")
+    if recorded.approval is not None:
+        return Admission(decision="REVIEW", approved_by=recorded.approval.actor, **common)
     if not allow_review:
         raise NotServable(
-            f"{run.path} needs a human review before it is served (its gate decided REVIEW)",
+            f"{run.path} needs a human review before it is served (its gate decided REVIEW, "
+            f"ledger entry {recorded.entry_hash[:12]}, and the ledger holds no approval of it)",
             hint=f"ethos approve {run.path} --as NAME --note WHY, or serve with --allow-review "
             "(recorded in the ledger)",
         )
@@ -137,19 +111,11 @@ def admit(
 def _record_override(run: RunDir, ledger_url: str | None) -> str:
     from ethos.governance.ledger import Ledger
 
-    manifest = run.manifest
-    try:
-        actor = getpass.getuser()
-    except (KeyError, OSError):  # no user name in a bare container
-        actor = "unknown"
     with Ledger.open(ledger_url) as ledger:
         entry = ledger.append(
             kind="serve.review_override",
-            actor=actor,
-            run_id=manifest.get("run_id"),
-            dataset_fingerprint=(manifest.get("data") or {}).get("fingerprint"),
-            config_hash=manifest.get("config_hash"),
-            model_hash=(manifest.get("model") or {}).get("weights_sha256"),
+            actor=current_actor(),
+            **run.identity(),
             decision="REVIEW",
             payload={"note": "served with --allow-review before a recorded approval"},
         )

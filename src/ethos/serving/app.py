@@ -5,6 +5,11 @@ per-key rate limit (429) → schema (422) → records to text → the micro-batc
 for whatever arrived within a few milliseconds; 503 when its queue is full, 504 on timeout) →
 response. Off the request path, the log writer masks PII and stores a hash of the masked text with
 the outputs, and the monitor updates its drift windows and alerts.
+
+Every error answers ``{"error": ..., "hint": ..., "detail": ...}`` (:class:`ApiError`): what was
+wrong and how to fix it as separate fields, ``detail`` kept for clients of earlier versions.
+The documentation pages (``/docs``, ``/redoc``) load nothing from outside the server
+(:mod:`ethos.serving.apidocs`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import (
     APIKeyHeader,
     HTTPAuthorizationCredentials,
@@ -32,11 +37,15 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ethos.errors import DataError, EthosError
+from ethos.governance.card import CARD_HTML
 from ethos.rundir import RunDir
 from ethos.serving.admission import Admission, admit
+from ethos.serving.apidocs import add_offline_docs
 from ethos.serving.batching import MicroBatcher, QueueFull
+from ethos.serving.cardinfo import CARD_URL, card_summary
 from ethos.serving.logwriter import LogQueueFull, LogWriter, PendingLog
 from ethos.serving.metrics import ServingMetrics
 from ethos.serving.model import ServedModel
@@ -45,12 +54,15 @@ from ethos.serving.ratelimit import RateLimiter
 from ethos.serving.schemas import (
     AlertOut,
     AlertsResponse,
+    CardSummary,
+    ErrorBody,
     ExplainRequest,
     ExplainResponse,
     FeedbackRequest,
     FeedbackResponse,
     Health,
     ModelInfo,
+    MonitorState,
     Prediction,
     PredictRequest,
     PredictResponse,
@@ -60,6 +72,43 @@ from ethos.serving.store import KeyRecord, ServingStore, UnknownPrediction
 
 log = logging.getLogger("ethos.serving")
 API_VERSION = "v1"
+FEEDBACK_POLL_S = 0.01
+"""How often feedback for a prediction still being logged looks again (see ``feedback``)."""
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": what}
+    for code, what in (
+        (401, "no valid API key"),
+        (403, "the key's scopes do not cover this endpoint"),
+        (422, "a malformed body, or one the model cannot read"),
+        (429, "the key's rate limit; Retry-After says when to try again"),
+    )
+}
+"""The error answers every `/v1` endpoint documents (all ``ErrorBody``)."""
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a hint, answered as ``{"error", "hint", "detail"}``."""
+
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        *,
+        hint: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code, error, headers=headers)
+        self.hint = hint
+
+    @classmethod
+    def of(cls, status_code: int, exc: EthosError) -> ApiError:
+        """From an ethos error, whose message and hint stay apart (``str(exc)`` joins them)."""
+        return cls(status_code, exc.message, hint=exc.hint)
+
+
+def error_body(error: str, hint: str | None, detail: Any = None) -> dict[str, Any]:
+    """The JSON of every error answer (see ``ErrorBody``)."""
+    return {"error": error, "hint": hint, "detail": error if detail is None else detail}
 
 
 @dataclass
@@ -83,20 +132,12 @@ class ServingState:
     logs: LogWriter
     drift: DriftFeed
     metrics: ServingMetrics
-    card: dict[str, Any]
+    run: RunDir
+    """Read again for the model card on each request, so a card written later shows up."""
 
-
-def _card_summary(run: RunDir) -> dict[str, Any]:
-    """What `/v1/model` shows of the model card: intended use and the headline numbers."""
-    metrics = run.metrics.get("test", {})
-    config = run.config
-    return {
-        "task": config.task,
-        "data": config.data.source,
-        "sensitive": list(config.data.sensitive),
-        "test_metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "auroc") if k in metrics},
-        "card": "model_card.md" if (run.path / "model_card.md").is_file() else None,
-    }
+    def card(self) -> dict[str, Any]:
+        """The card summary (files read: call it off the event loop)."""
+        return card_summary(self.run, self.admission.decision_id)
 
 
 def _load_state(settings: ServeSettings) -> ServingState:
@@ -139,7 +180,7 @@ def _load_state(settings: ServeSettings) -> ServingState:
         logs=LogWriter(store),
         drift=drift,
         metrics=metrics,
-        card=_card_summary(run),
+        run=run,
     )
 
 
@@ -176,11 +217,19 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         "drift monitoring. Authenticate with `Authorization: Bearer <key>` (see `ethos keys`).",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # 413 by Content-Length or counted on a stream
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: these load them here
+        redoc_url=None,
     )
+    add_offline_docs(app)
 
     def current() -> ServingState:
         if "state" not in holder:
-            raise HTTPException(503, "the model is still loading", headers={"Retry-After": "5"})
+            raise ApiError(
+                503,
+                "the model is still loading",
+                hint="retry after Retry-After seconds",
+                headers={"Retry-After": "5"},
+            )
         return holder["state"]
 
     def requires(scope: str, *, browser: bool = False) -> Callable[..., Awaitable[KeyRecord]]:
@@ -201,22 +250,26 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
             )
             record = st.store.verify(token) if token else None
             if record is None:
-                raise HTTPException(
+                raise ApiError(
                     401,
-                    "a valid API key is needed (Authorization: Bearer <key>); create one with "
-                    "`ethos keys create`",
+                    "a valid API key is needed (Authorization: Bearer <key>)",
+                    hint="create one with `ethos keys create`",
                     headers={"WWW-Authenticate": challenge},
                 )
             if not record.allows(scope):
-                raise HTTPException(
-                    403, f"this key's scopes ({', '.join(record.scopes)}) do not include '{scope}'"
+                raise ApiError(
+                    403,
+                    f"this key's scopes ({', '.join(record.scopes)}) do not include '{scope}'",
+                    hint=f"use a key created with `ethos keys create --scope {scope}`",
                 )
             wait = st.limiter.check(record.key_id, record.rate_per_minute)
             if wait is not None:
-                raise HTTPException(
+                retry = max(1, math.ceil(wait))
+                raise ApiError(
                     429,
                     f"rate limit of {record.rate_per_minute} requests a minute reached",
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                    hint=f"retry in {retry} s (Retry-After)",
+                    headers={"Retry-After": str(retry)},
                 )
             return record
 
@@ -244,18 +297,28 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
             try:
                 texts, pairs = st.model.pairs_from_records([r for _, r in records])
             except DataError as exc:
-                raise HTTPException(422, str(exc)) from None
+                raise ApiError.of(422, exc) from None
             for n, (i, _) in enumerate(records):
                 out[i] = (texts[n], pairs[n] if pairs is not None else None)
         if st.model.text_pairs and any(x.record is None for x in inputs):
-            raise HTTPException(
+            raise ApiError(
                 422,
-                "this model reads a pair of texts; send each input as a record with the run's "
-                "text fields",
+                "this model reads a pair of texts",
+                hint="send each input as a record with the run's text fields",
             )
         return out
 
-    @app.post(f"/{API_VERSION}/predict", response_model=PredictResponse, tags=["model"])
+    @app.post(
+        f"/{API_VERSION}/predict",
+        response_model=PredictResponse,
+        tags=["model"],
+        responses={
+            **ERRORS,
+            413: {"model": ErrorBody, "description": "body or input count over the limit"},
+            503: {"model": ErrorBody, "description": "queue full; Retry-After"},
+            504: {"model": ErrorBody, "description": "the request timeout passed"},
+        },
+    )
     async def predict(
         body: PredictRequest,
         key: KeyRecord = Depends(requires("predict")),
@@ -263,8 +326,10 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
     ) -> PredictResponse:
         """Decide one or more inputs (texts or records); each gets a prediction id."""
         if len(body.inputs) > st.settings.max_inputs:
-            raise HTTPException(
-                413, f"{len(body.inputs)} inputs in one request; at most {st.settings.max_inputs}"
+            raise ApiError(
+                413,
+                f"{len(body.inputs)} inputs in one request; at most {st.settings.max_inputs}",
+                hint="split the inputs over several requests",
             )
         started = time.perf_counter()
         inputs = texts_of(st, body.inputs)
@@ -272,7 +337,7 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         try:
             st.model.check_groups(groups)
         except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise ApiError.of(422, exc) from None
         ids = [uuid.uuid4().hex for _ in inputs]
         items = [
             _Item(text, pair, group, pid)
@@ -284,17 +349,20 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
                 st.batcher.submit(items), timeout=st.settings.request_timeout_s
             )
         except QueueFull as full:
-            raise HTTPException(
+            raise ApiError(
                 503,
-                "the model's queue is full; retry shortly",
+                "the model's queue is full",
+                hint="retry after Retry-After seconds",
                 headers={"Retry-After": str(max(1, math.ceil(full.retry_after_s)))},
             ) from None
         except TimeoutError:
-            raise HTTPException(
-                504, "the prediction took longer than the request timeout"
+            raise ApiError(
+                504,
+                "the prediction took longer than the request timeout",
+                hint="send fewer or shorter inputs per request, or serve with a longer --timeout",
             ) from None
         except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise ApiError.of(422, exc) from None
         latency_ms = (time.perf_counter() - started) * 1000
         now = datetime.now(UTC)
         try:
@@ -316,8 +384,11 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
                 ]
             )
         except LogQueueFull:
-            raise HTTPException(
-                503, "prediction logging is behind; retry shortly", headers={"Retry-After": "2"}
+            raise ApiError(
+                503,
+                "prediction logging is behind",
+                hint="retry after Retry-After seconds",
+                headers={"Retry-After": "2"},
             ) from None
         return PredictResponse(
             model_id=st.model.model_id,
@@ -333,17 +404,32 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
             ],
         )
 
-    @app.post(f"/{API_VERSION}/explain", response_model=ExplainResponse, tags=["model"])
+    @app.post(
+        f"/{API_VERSION}/explain",
+        response_model=ExplainResponse,
+        tags=["model"],
+        responses={
+            **ERRORS,
+            504: {"model": ErrorBody, "description": "the request timeout passed"},
+        },
+    )
     async def explain(
         body: ExplainRequest,
         key: KeyRecord = Depends(requires("explain")),
         st: ServingState = Depends(current),
     ) -> ExplainResponse:
-        """Token attributions (integrated gradients) for one input."""
-        text, pair = texts_of(st, [body])[0]
+        """Token attributions (integrated gradients) for one input.
+
+        The body is POST /v1/predict's, with one input: ``{"inputs": [{"text": "..."}]}``,
+        plus an optional ``target`` label. The input's fields at the top level
+        (``{"text": "..."}``), the earlier shape, are still accepted.
+        """
+        text, pair = texts_of(st, [body.item])[0]
         if body.target is not None and body.target not in st.model.label_names:
-            raise HTTPException(
-                422, f"unknown target label {body.target!r}; labels: {list(st.model.label_names)}"
+            raise ApiError(
+                422,
+                f"unknown target label {body.target!r}",
+                hint=f"the labels are {list(st.model.label_names)}",
             )
         try:
             result = await asyncio.wait_for(
@@ -351,57 +437,114 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
                 timeout=st.settings.request_timeout_s,
             )
         except TimeoutError:
-            raise HTTPException(
-                504, "the explanation took longer than the request timeout"
+            raise ApiError(
+                504,
+                "the explanation took longer than the request timeout",
+                hint="explain a shorter input, or serve with a longer --timeout",
             ) from None
         return ExplainResponse(model_id=st.model.model_id, **result.to_json())
 
-    @app.post(f"/{API_VERSION}/feedback", response_model=FeedbackResponse, tags=["model"])
+    @app.post(
+        f"/{API_VERSION}/feedback",
+        response_model=FeedbackResponse,
+        tags=["model"],
+        responses={
+            **ERRORS,
+            404: {"model": ErrorBody, "description": "no prediction has that id"},
+            503: {"model": ErrorBody, "description": "the prediction is still being logged"},
+        },
+    )
     async def feedback(
         body: FeedbackRequest,
         key: KeyRecord = Depends(requires("feedback")),
         st: ServingState = Depends(current),
     ) -> FeedbackResponse:
-        """The true label of an earlier prediction: for monitoring and later retraining."""
+        """The true label of an earlier prediction: for monitoring and later retraining.
+
+        Feedback may follow its prediction at once: a prediction this server issued whose log
+        row is still being masked and written is waited for (up to the request timeout).
+        """
         if body.label not in st.model.label_names:
-            raise HTTPException(
-                422, f"unknown label {body.label!r}; labels: {list(st.model.label_names)}"
+            raise ApiError(
+                422,
+                f"unknown label {body.label!r}",
+                hint=f"the labels are {list(st.model.label_names)}",
+            )
+        if not await _until_written(st.logs, body.prediction_id, st.settings.request_timeout_s):
+            raise ApiError(
+                503,
+                "that prediction is still being logged",
+                hint="retry after Retry-After seconds",
+                headers={"Retry-After": "1"},
             )
         try:
             await asyncio.to_thread(
                 st.store.log_feedback, body.prediction_id, body.label, key.key_id
             )
-        except UnknownPrediction:
-            if st.logs.pending:  # the prediction may still be on its way to the database
-                raise HTTPException(
-                    409,
-                    "that prediction is not logged yet; retry shortly",
-                    headers={"Retry-After": "1"},
-                ) from None
-            raise HTTPException(404, f"no prediction {body.prediction_id!r}") from None
+        except UnknownPrediction as exc:
+            raise ApiError.of(404, exc) from None
         st.drift.feedback(body.prediction_id, body.label)
         return FeedbackResponse(prediction_id=body.prediction_id, recorded=True)
 
-    @app.get(f"/{API_VERSION}/model", response_model=ModelInfo, tags=["model"])
+    @app.get(f"/{API_VERSION}/model", response_model=ModelInfo, tags=["model"], responses=ERRORS)
     async def model_info(
         key: KeyRecord = Depends(requires("predict")), st: ServingState = Depends(current)
     ) -> ModelInfo:
-        """The served model: gate decision, policy score, card summary, int8 accuracy change."""
+        """The served model: gate decision, policy score, card summary, int8 accuracy change.
+
+        The card summary is read from the run's card files on each call (``available: false``
+        without a card) and says whether the card describes the decision being served.
+        """
+        card = await asyncio.to_thread(st.card)
         return ModelInfo(
             model_id=st.model.model_id,
             **st.admission.to_json(),
             model=st.model.info(),
-            card=st.card,
+            card=CardSummary(**card),
         )
 
-    @app.get(f"/{API_VERSION}/alerts", response_model=AlertsResponse, tags=["monitoring"])
+    @app.get(
+        CARD_URL,
+        response_class=HTMLResponse,
+        tags=["model"],
+        responses={
+            **ERRORS,
+            404: {"model": ErrorBody, "description": "the run has no card.html"},
+        },
+    )
+    async def model_card(
+        key: KeyRecord = Depends(requires("predict", browser=True)),
+        st: ServingState = Depends(current),
+    ) -> Response:
+        """The run's model card as a page (card.html, self-contained), as `ethos card` wrote it."""
+        page = st.run.path / CARD_HTML
+        if not page.is_file():
+            raise ApiError(
+                404,
+                "the served run has no model card",
+                hint=f"write one with `ethos card {st.run.path}`; the server reads it at once",
+            )
+        return FileResponse(page, media_type="text/html")
+
+    @app.get(
+        f"/{API_VERSION}/alerts",
+        response_model=AlertsResponse,
+        tags=["monitoring"],
+        responses=ERRORS,
+    )
     async def alerts(
         key: KeyRecord = Depends(requires("admin")), st: ServingState = Depends(current)
     ) -> AlertsResponse:
-        """Drift and feedback alerts: those active now, and the most recent ones."""
-        active, recent = st.drift.alerts()
+        """Drift and feedback alerts: those active now, the most recent ones, and the state.
+
+        ``state.drift_judged`` is false while the window is too small for a drift alert to be
+        raised: then an empty ``active`` list means "too few to judge", not "all clear".
+        """
+        active, recent, state = st.drift.alerts()
         return AlertsResponse(
-            active=[AlertOut(**a) for a in active], recent=[AlertOut(**a) for a in recent]
+            active=[AlertOut(**a) for a in active],
+            recent=[AlertOut(**a) for a in recent],
+            state=MonitorState(**state),
         )
 
     @app.get("/dashboard", response_class=HTMLResponse, tags=["monitoring"])
@@ -410,7 +553,8 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         st: ServingState = Depends(current),
     ) -> HTMLResponse:
         """The monitoring page: drift, positive rates and feedback over time, and alerts."""
-        info = {**st.admission.to_json(), "model_id": st.model.model_id}
+        card = await asyncio.to_thread(st.card)
+        info = {**st.admission.to_json(), "model_id": st.model.model_id, "card": card}
         return HTMLResponse(st.drift.dashboard(info))
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -456,36 +600,68 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         payload, content_type = st.metrics.render()
         return Response(payload, media_type=content_type)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (204, 304):  # no body allowed
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        detail = exc.detail if isinstance(exc.detail, str) else jsonable_encoder(exc.detail)
+        return JSONResponse(
+            error_body(str(exc.detail), getattr(exc, "hint", None), detail),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         return JSONResponse(
-            {"message": _validation_message(errors), "detail": jsonable_encoder(errors)},
+            error_body(
+                _validation_message(errors), _validation_hint(errors), jsonable_encoder(errors)
+            ),
             status_code=422,
         )
 
     @app.exception_handler(EthosError)
     async def ethos_error(request: Request, exc: EthosError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse(error_body(exc.message, exc.hint), status_code=422)
 
     return app
 
 
+async def _until_written(logs: LogWriter, prediction_id: str, timeout: float) -> bool:
+    """Wait while the log writer still holds this prediction; False if it still does at the end.
+
+    Polled rather than waited on in a worker thread, so many early feedbacks cannot take the
+    threads the database calls need.
+    """
+    deadline = time.monotonic() + timeout
+    while logs.unwritten(prediction_id):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(FEEDBACK_POLL_S)
+    return True
+
+
+def _where(error: Any) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+
+
 def _validation_message(errors: Sequence[Any]) -> str:
     """One line a person can act on: where in the body, and what was wrong, for each error."""
-    parts = []
-    for error in list(errors)[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        message = str(error.get("msg", "invalid"))
-        if where == "body" and error.get("type") in (
-            "missing",
-            "json_invalid",
-            "model_attributes_type",
-        ):
-            message += ' (send a JSON object such as {"inputs": [{"text": "..."}]})'
-        parts.append(f"{where}: {message}")
+    parts = [f"{_where(e)}: {e.get('msg', 'invalid')}" for e in list(errors)[:5]]
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more
+
+
+def _validation_hint(errors: Sequence[Any]) -> str | None:
+    """The body's expected shape, when the body as a whole (not one field) was wrong."""
+    whole = ("missing", "model_attributes_type")
+    if any(
+        e.get("type") == "json_invalid" or (_where(e) == "body" and e.get("type") in whole)
+        for e in errors
+    ):
+        return 'send a JSON object such as {"inputs": [{"text": "..."}]}'
+    return None
 
 
 def app_from_env() -> FastAPI:

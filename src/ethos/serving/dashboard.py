@@ -18,7 +18,7 @@ from typing import Any
 
 from ethos.audit import report, svg
 from ethos.governance.monitoring import MonitorThresholds
-from ethos.serving.monitor import RULES, Alert, MonitorSnapshot
+from ethos.serving.monitor import Alert, MonitorSnapshot, rule_statuses
 
 REFRESH_SECONDS = 10
 MAX_GROUP_SERIES = len(svg.PALETTE)
@@ -27,6 +27,7 @@ DECISION_STATUS = {"PASS": "green", "REVIEW": "amber", "FAIL": "red"}
 EXTRA_CSS = """
 .alert{border-left:6px solid #c62828;background:#fdecea;padding:.4rem .8rem;margin:.4rem 0}
 .ok{border-left:6px solid #2e7d32;background:#edf7ee;padding:.4rem .8rem;margin:.4rem 0}
+.waiting{border-left:6px solid #9e9e9e;background:#f3f3f3;padding:.4rem .8rem;margin:.4rem 0}
 .charts{display:flex;flex-wrap:wrap;gap:0 1.5rem}.charts figure{flex:0 0 480px;margin:.8rem 0}
 .text-table td{text-align:left}
 """
@@ -45,10 +46,11 @@ def render_dashboard(
     """The page as one HTML string.
 
     ``model`` is the served model's summary (``model_id``, ``decision``, ``welfare``,
-    ``threshold``, ``policy``, ``decision_id``; missing keys show as n/a), ``snapshot`` the
-    current statistics, ``history`` the snapshots over time (oldest first), ``alerts`` the
-    recent alerts, active and cleared, and ``thresholds`` the limits drawn on the charts (the
-    policy's; defaults when not given).
+    ``threshold``, ``policy``, ``decision_id``; missing keys show as n/a; ``approved_by``,
+    ``review_override_entry`` and ``card``, the card summary of `/v1/model`, add rows when
+    present), ``snapshot`` the current statistics, ``history`` the snapshots over time (oldest
+    first), ``alerts`` the recent alerts, active and cleared, and ``thresholds`` the limits
+    drawn on the charts (the policy's; defaults when not given).
     """
     limits = thresholds or MonitorThresholds()
     model_id = str(model.get("model_id") or "unknown model")
@@ -69,7 +71,7 @@ def render_dashboard(
         )
         + "</p>",
         _model(model),
-        _alerts(alerts),
+        _alerts(alerts, snapshot, limits),
         _now(snapshot, limits),
         "<h2 id='drift'>Drift over time</h2>",
         _charts(points, limits, snapshot),
@@ -100,12 +102,20 @@ def _model(model: Mapping[str, Any]) -> str:
             f'<span class="status" style="background:{colour}">{escape(decision)}</span>',
         ),
         ("policy", _text(model.get("policy"))),
-        (
-            "policy score W",
-            f"{_fmt(model.get('welfare'))} (PASS at {_fmt(model.get('threshold'))})",
-        ),
+        ("policy score W", escape(welfare_text(model.get("welfare"), model.get("threshold")))),
         ("ledger entry", _text(model.get("decision_id"))),
     ]
+    if model.get("approved_by"):
+        rows.append(("REVIEW approved by", _text(model.get("approved_by"))))
+    if model.get("review_override_entry"):
+        rows.append(
+            (
+                "served unreviewed",
+                "--allow-review, ledger entry " + _text(model["review_override_entry"]),
+            )
+        )
+    if "card" in model:
+        rows.append(("model card", escape(card_text(model.get("card")))))
     body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return (
         "<h2 id='model'>Model</h2><div class='text-table'><table class='model'><tbody>"
@@ -113,16 +123,64 @@ def _model(model: Mapping[str, Any]) -> str:
     )
 
 
-def _alerts(alerts: Sequence[Alert]) -> str:
+def welfare_text(welfare: Any, threshold: Any) -> str:
+    """W beside the policy's threshold, and whether it meets it; the decision is its own row.
+
+    The gate (ethos.governance.scorecard) decides PASS only when every constraint holds *and*
+    W is at or above the threshold; a W below it makes the decision REVIEW at best, so the
+    threshold is shown as what W is compared with, never as "PASS at".
+    """
+    shown = f"{_fmt(welfare)} (policy threshold {_fmt(threshold)}"
+    if not (_number(welfare) and _number(threshold)):
+        return shown + ")"
+    if float(welfare) >= float(threshold):
+        return shown + ": met)"
+    return shown + ": not met, so the gate cannot decide PASS)"
+
+
+def card_text(card: Any) -> str:
+    """The model card row: where it is, and whether it describes the decision being served."""
+    if not isinstance(card, Mapping) or not card.get("available"):
+        return "none in the run directory (write one with `ethos card RUN_DIR`)"
+    where = str(card.get("html") or card.get("markdown"))
+    updated = card.get("updated_utc")
+    text = f"{where}, written {updated}" if updated else where
+    if card.get("stale") == "server":
+        return (
+            f"{text}; describes a later gate decision than the one being served (the run was "
+            "gated again: restart `ethos serve` to serve under it)"
+        )
+    if card.get("stale") == "card":
+        return f"{text}; describes an earlier gate decision (run `ethos card` again)"
+    if card.get("matches_served_decision") is True:
+        return f"{text}; describes the decision being served"
+    return f"{text}; does not say which gate decision it describes"
+
+
+def _alerts(alerts: Sequence[Alert], snapshot: MonitorSnapshot, limits: MonitorThresholds) -> str:
+    """Active alerts first; an empty list is 'no active alert' only once drift can be judged.
+
+    Below ``min_window`` predictions no drift alert is raised, so a statistic beyond its limit
+    there is noise, not an all-clear: the page says the window is too small to judge instead.
+    """
     active = [a for a in alerts if a.cleared_at is None]
     out = ["<h2 id='alerts'>Alerts</h2>"]
-    if active:
-        out.extend(
-            f"<div class='alert active-alert'><strong>{escape(a.metric)}</strong>: "
-            f"{escape(a.message)} <span class='note'>since {escape(a.created_utc)}</span></div>"
-            for a in active
+    out.extend(
+        f"<div class='alert active-alert'><strong>{escape(a.metric)}</strong>: "
+        f"{escape(a.message)} <span class='note'>since {escape(a.created_utc)}</span></div>"
+        for a in active
+    )
+    if snapshot.n < limits.min_window:
+        out.append(
+            "<div class='waiting too-few'>"
+            + escape(
+                f"Window too small to judge drift ({snapshot.n} of {limits.min_window} "
+                f"predictions needed; the window holds up to {limits.window}): no drift alert "
+                "is raised until then, and the values below are mostly sampling noise."
+            )
+            + "</div>"
         )
-    else:
+    elif not active:
         out.append("<div class='ok'>No active alert.</div>")
     if alerts:
         rows = [
@@ -143,17 +201,17 @@ def _alerts(alerts: Sequence[Alert]) -> str:
 
 def _now(snapshot: MonitorSnapshot, limits: MonitorThresholds) -> str:
     rows = []
-    for rule in RULES:
-        value = rule.value(snapshot)
-        limit = float(getattr(limits, rule.limit))
-        if value is None:
-            state = "not enough data"
-        elif (value > limit) if rule.above else (value < limit):
-            state = "beyond the limit"
-        else:
-            state = "ok"
-        side = "at most" if rule.above else "at least"
-        rows.append([rule.metric, rule.what, _fmt(value), f"{side} {limit:.4g}", state])
+    for status in rule_statuses(snapshot, limits):
+        side = "at most" if status.above else "at least"
+        rows.append(
+            [
+                status.metric,
+                status.what,
+                _fmt(status.value),
+                f"{side} {status.limit:.4g}",
+                status.description,
+            ]
+        )
     table = (
         "<div class='text-table'>"
         + report._table(["metric", "what", "now", "limit", "state"], rows)
@@ -407,6 +465,10 @@ def _runs(
         elif runs[-1]:
             runs.append([])
     return [r for r in runs if r]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _finite(value: float | None) -> bool:

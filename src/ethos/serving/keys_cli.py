@@ -11,7 +11,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -22,14 +21,16 @@ from ethos.serving.store import (
     URL_ENV,
     ServingStore,
 )
+from ethos.terminal import output_console
 
 app = typer.Typer(
     name="keys",
     help="API keys for `ethos serve`: create (the token is shown once), list, revoke.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: see ethos.cli_usage
 )
-console = Console(highlight=False, soft_wrap=True)
+console = output_console()
 
 DbOption = Annotated[
     str | None,
@@ -114,8 +115,12 @@ def list_keys(
         )
         return
     table = Table(title=escape(f"API keys in {location}"), title_justify="left")
-    for column in ("key id", "name", "scopes", "rate/min", "created (UTC)", "revoked (UTC)"):
+    id_width = max(len(key.key_id) for key in keys)
+    table.add_column("key id", no_wrap=True, min_width=id_width)  # copied into `keys revoke`
+    for column in ("name", "scopes", "rate/min"):
         table.add_column(column)
+    for column in ("created (UTC)", "revoked (UTC)"):
+        table.add_column(column, no_wrap=True, min_width=19)
     for key in keys:
         table.add_row(
             key.key_id,

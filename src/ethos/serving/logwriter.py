@@ -5,6 +5,10 @@ detector as the audit, `ethos.audit.pii`); what reaches the database is the SHA-
 text with the outputs, latency and key id. Masking here rather than in the request keeps the
 response fast and lets spaCy work on batches. The queue is bounded: when logging falls behind,
 new requests are refused (503) rather than served unlogged or remembered without limit.
+
+The writer remembers which prediction ids it has been handed and not yet written (queued, or
+being masked and committed), so that feedback sent right after a prediction can wait for its
+row instead of being told the prediction does not exist (:meth:`LogWriter.unwritten`).
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class LogWriter:
         self._queue: queue.Queue[PendingLog | None] = queue.Queue(maxsize=max_pending)
         self._batch = batch
         self._thread = threading.Thread(target=self._run, name="ethos-log-writer", daemon=True)
+        self._unwritten: set[str] = set()
+        self._unwritten_lock = threading.Lock()
         self.written = 0
         self.failed = 0
 
@@ -78,8 +84,19 @@ class LogWriter:
         """Queue a request's predictions; all or nothing, so a request is never half-logged."""
         if self._queue.maxsize - self._queue.qsize() < len(items):
             raise LogQueueFull
+        with self._unwritten_lock:
+            self._unwritten.update(item.prediction_id for item in items)
         for item in items:
             self._queue.put_nowait(item)
+
+    def unwritten(self, prediction_id: str) -> bool:
+        """Whether this prediction was handed to the writer and its row is not written yet.
+
+        False again once the write was attempted, whether it succeeded or failed (then the
+        database, which the caller asks next, is the one that knows).
+        """
+        with self._unwritten_lock:
+            return prediction_id in self._unwritten
 
     def stop(self, timeout: float = 60.0) -> None:
         """Write everything queued, then end the thread (server shutdown)."""
@@ -134,3 +151,5 @@ class LogWriter:
         finally:
             for item in items:  # drop the raw text as soon as it is no longer needed
                 item.text = ""
+            with self._unwritten_lock:  # written or failed: either way nothing more will come of it
+                self._unwritten.difference_update(item.prediction_id for item in items)

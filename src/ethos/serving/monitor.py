@@ -23,7 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -40,6 +40,8 @@ __all__ = [
     "Observation",
     "Reference",
     "ReferenceFileError",
+    "RuleStatus",
+    "rule_statuses",
 ]
 
 log = logging.getLogger(__name__)
@@ -267,10 +269,25 @@ class MonitorSnapshot:
     feedback_accuracy: float | None = None
     reference_accuracy: float | None = None
     feedback_fairness_gap: float | None = None
+    window_size: int = 0
+    """Predictions the window holds at most (the policy's ``monitoring.window``)."""
+    min_window: int = 0
+    """Predictions the window needs before drift is judged (no drift alert before)."""
+    feedback_min: int = 0
+    """Fed-back labels needed before feedback is judged."""
 
     @property
     def created_utc(self) -> str:
         return _utc(self.created_at)
+
+    @property
+    def drift_judged(self) -> bool:
+        """Whether the window is large enough for a drift alert to mean anything."""
+        return self.n >= self.min_window
+
+    @property
+    def feedback_judged(self) -> bool:
+        return self.feedback_n >= self.feedback_min
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN-free: missing values are None)."""
@@ -317,6 +334,65 @@ RULES = (
     ),
 )
 """Every alert the monitor can raise; the metric is a MonitorSnapshot field."""
+
+RuleState = Literal["ok", "beyond the limit", "too few to judge", "not computed"]
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """Where one rule stands on a snapshot, so an empty-looking state is never read as 'ok'.
+
+    ``too few to judge`` when the window (or the feedback) holds fewer than ``needed`` of
+    ``unit`` (its value may still be shown, but it is mostly sampling noise and raises no
+    alert); ``not computed`` when there is enough data but no value (fewer than two groups
+    qualify, say); otherwise ``beyond the limit`` (an alert is, or on the next check will be,
+    active) or ``ok``.
+    """
+
+    metric: str
+    what: str
+    value: float | None
+    limit: float
+    above: bool
+    state: RuleState
+    count: int
+    needed: int
+    unit: str
+
+    @property
+    def description(self) -> str:
+        """The state for a person: the counts when there are too few to judge."""
+        if self.state == "too few to judge":
+            return f"too few to judge ({self.count} of {self.needed} {self.unit})"
+        return self.state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "description": self.description}
+
+
+def rule_statuses(snapshot: MonitorSnapshot, thresholds: MonitorThresholds) -> list[RuleStatus]:
+    """Every rule's state on ``snapshot``: the single judgement both alerts and pages use."""
+    out = []
+    for rule in RULES:
+        value = rule.value(snapshot)
+        limit = float(getattr(thresholds, rule.limit))
+        if rule.metric in _DRIFT:
+            count, needed, unit = snapshot.n, thresholds.min_window, "predictions"
+        else:
+            count, needed, unit = snapshot.feedback_n, thresholds.feedback_min, "fed-back labels"
+        state: RuleState
+        if count < needed:
+            state = "too few to judge"
+        elif value is None:
+            state = "not computed"
+        elif value > limit if rule.above else value < limit:
+            state = "beyond the limit"
+        else:
+            state = "ok"
+        out.append(
+            RuleStatus(rule.metric, rule.what, value, limit, rule.above, state, count, needed, unit)
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -417,7 +493,12 @@ class Monitor:
             observed = self._observed
         ref, t = self.reference, self.thresholds
         now = self.clock()
-        feedback = self._feedback_stats(labelled)
+        feedback = {
+            **self._feedback_stats(labelled),
+            "window_size": t.window,
+            "min_window": t.min_window,
+            "feedback_min": t.feedback_min,
+        }
         if not window:
             return MonitorSnapshot(
                 created_at=now,
@@ -503,12 +584,11 @@ class Monitor:
                 self._history.append(snap)
                 self._changes_at_last_history = self._changes
             raised: list[Alert] = []
-            for rule in RULES:
-                value = rule.value(snap)
-                if value is None or (snap.n < self.thresholds.min_window and rule.metric in _DRIFT):
+            for rule, status in zip(RULES, rule_statuses(snap, self.thresholds), strict=True):
+                value, limit = status.value, status.limit
+                if value is None or status.state == "too few to judge":
                     continue
-                limit = float(getattr(self.thresholds, rule.limit))
-                crossed = value > limit if rule.above else value < limit
+                crossed = status.state == "beyond the limit"
                 active = self._active.get(rule.metric)
                 if crossed and active is None:
                     alert = Alert(
@@ -564,6 +644,8 @@ class Monitor:
         snap = self.snapshot()
         out: dict[str, float] = {
             "ethos_monitor_window_n": float(snap.n),
+            "ethos_monitor_min_window": float(snap.min_window),
+            "ethos_monitor_window_judged": float(snap.drift_judged),
             "ethos_monitor_observed_total": float(snap.observed_total),
             "ethos_monitor_feedback_n": float(snap.feedback_n),
         }

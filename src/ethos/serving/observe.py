@@ -24,7 +24,7 @@ from ethos.governance.monitoring import MonitorThresholds
 from ethos.rundir import RunDir
 from ethos.serving.drift import oov_rate
 from ethos.serving.model import ServedModel
-from ethos.serving.monitor import Alert, Monitor, Observation, Reference
+from ethos.serving.monitor import Alert, Monitor, Observation, Reference, rule_statuses
 from ethos.serving.store import ServingStore
 
 log = logging.getLogger("ethos.serving")
@@ -144,12 +144,42 @@ class DriftFeed:
                 self.store.log_alert(alert.metric, alert.value, alert.threshold, alert.message)
         return raised
 
-    def alerts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def alerts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        """Active alerts, recent alerts, and what the monitor can judge yet (see ``state``)."""
         self.check()
         return (
             [_alert_json(a) for a in self.monitor.active_alerts()],
             [_alert_json(a) for a in list(self.monitor.alert_history)[-100:]],
+            self.state(),
         )
+
+    def state(self) -> dict[str, Any]:
+        """The window's fill and each rule's state, so an empty alert list is not misread.
+
+        No drift alert is raised until the window holds ``min_window`` predictions (and no
+        feedback alert before ``feedback_min`` labels): until then "no alert" means "too few to
+        judge", which this says explicitly.
+        """
+        snap = self.monitor.snapshot()
+        return {
+            "window_n": snap.n,
+            "window_size": snap.window_size,
+            "min_window": snap.min_window,
+            "drift_judged": snap.drift_judged,
+            "feedback_n": snap.feedback_n,
+            "feedback_min": snap.feedback_min,
+            "feedback_judged": snap.feedback_judged,
+            "rules": [
+                {
+                    "metric": s.metric,
+                    "value": s.value if s.value is None or np.isfinite(s.value) else None,
+                    "limit": s.limit,
+                    "state": s.state,
+                    "description": s.description,
+                }
+                for s in rule_statuses(snap, self.monitor.thresholds)
+            ],
+        }
 
     def gauges(self) -> dict[str, float]:
         return self.monitor.gauges()

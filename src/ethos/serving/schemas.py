@@ -7,7 +7,7 @@ was wrong, never a server error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -68,17 +68,46 @@ class PredictResponse(BaseModel):
 
 
 class ExplainRequest(_Body):
-    text: str | None = None
-    record: dict[str, Scalar] | None = Field(None, max_length=200)
+    """One input to explain, in POST /v1/predict's shape: ``{"inputs": [{...}], "target": ...}``.
+
+    The body a client sends to predict can be sent here as it is (with exactly one input, since
+    an explanation costs dozens of forward passes). The earlier shape, the input's ``text`` or
+    ``record`` at the top level, is still accepted.
+    """
+
+    inputs: list[PredictInput] | None = Field(
+        None,
+        min_length=1,
+        max_length=1,
+        description="Exactly one input, as in POST /v1/predict. Its group is accepted and does "
+        "not change the attributions (they explain probabilities, before any threshold).",
+    )
+    text: str | None = Field(None, description="Earlier shape: the text, without 'inputs'.")
+    record: dict[str, Scalar] | None = Field(
+        None, max_length=200, description="Earlier shape: the record, without 'inputs'."
+    )
     target: str | None = Field(
         None, max_length=200, description="Label to explain; default: the predicted one."
     )
 
     @model_validator(mode="after")
     def _one_input(self) -> ExplainRequest:
-        if (self.text is None) == (self.record is None):
-            raise ValueError("give exactly one of 'text' or 'record'")
+        top_level = self.text is not None or self.record is not None
+        if self.inputs is not None and top_level:
+            raise ValueError("give the input in 'inputs' or as 'text'/'record', not both")
+        if self.inputs is None and (self.text is None) == (self.record is None):
+            raise ValueError(
+                "give exactly one of 'text' or 'record' (or, as for /v1/predict, "
+                '{"inputs": [{"text": "..."}]})'
+            )
         return self
+
+    @property
+    def item(self) -> PredictInput:
+        """The one input, whichever shape it came in."""
+        if self.inputs is not None:
+            return self.inputs[0]
+        return PredictInput(text=self.text, record=self.record, group=None)
 
 
 class ExplainResponse(BaseModel):
@@ -102,6 +131,38 @@ class FeedbackResponse(BaseModel):
     recorded: bool
 
 
+class CardSummary(BaseModel):
+    """The run's model card as `ethos card` wrote it, read on each request (never rebuilt)."""
+
+    available: bool = Field(..., description="False when the run directory has no card.")
+    task: str
+    data: str
+    sensitive: list[str]
+    markdown: str | None = Field(..., description="The card's path in the run directory.")
+    html: str | None = Field(..., description="The card as a page, in the run directory.")
+    url: str | None = Field(..., description="Where this server answers with that page.")
+    updated_utc: str | None
+    matches_served_decision: bool | None = Field(
+        ...,
+        description="Whether the card describes the gate decision being served; null when unknown.",
+    )
+    stale: Literal["server", "card"] | None = Field(
+        ...,
+        description="Which side is behind when they differ: 'server' when the run was gated "
+        "again after the server started (restart `ethos serve`), 'card' when the card is older "
+        "than the run's decision (run `ethos card`).",
+    )
+    decision: str | None = Field(..., description="The decision the card states.")
+    policy: str | None
+    welfare: float | None
+    threshold: float | None
+    decision_id: str | None = Field(..., description="Ledger hash of the card's decision.")
+    intended_use: list[str] | None
+    test_metrics: dict[str, float] = Field(
+        ..., description="Test results from the card (from metrics.json when there is no card)."
+    )
+
+
 class ModelInfo(BaseModel):
     model_id: str
     decision: str
@@ -112,7 +173,7 @@ class ModelInfo(BaseModel):
     approved_by: str | None
     review_override_entry: str | None
     model: dict[str, Any]
-    card: dict[str, Any]
+    card: CardSummary
 
 
 class AlertOut(BaseModel):
@@ -123,9 +184,35 @@ class AlertOut(BaseModel):
     created_utc: str
 
 
+class RuleStateOut(BaseModel):
+    metric: str
+    value: float | None
+    limit: float
+    state: Literal["ok", "beyond the limit", "too few to judge", "not computed"]
+    description: str
+
+
+class MonitorState(BaseModel):
+    """How much the monitor can judge yet: an empty alert list means little before that."""
+
+    window_n: int
+    window_size: int
+    min_window: int
+    drift_judged: bool = Field(
+        ...,
+        description="False while the window holds fewer than min_window predictions: no drift "
+        "alert can be raised yet, so no alert means 'too few to judge', not 'all clear'.",
+    )
+    feedback_n: int
+    feedback_min: int
+    feedback_judged: bool
+    rules: list[RuleStateOut]
+
+
 class AlertsResponse(BaseModel):
     active: list[AlertOut]
     recent: list[AlertOut]
+    state: MonitorState
 
 
 class Health(BaseModel):
@@ -134,4 +221,12 @@ class Health(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    detail: Any
+    """Every error answer: what was wrong, and how to fix it, as separate fields."""
+
+    error: str = Field(..., description="What was wrong, in one sentence.")
+    hint: str | None = Field(..., description="How to fix it, when there is a known way.")
+    detail: Any = Field(
+        ...,
+        description="Kept for clients of earlier versions: the same text as 'error', or for a "
+        "malformed body (422) the list of field errors.",
+    )

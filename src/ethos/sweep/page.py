@@ -4,6 +4,9 @@ Drawn from sweep.json alone (so it can be redrawn from the file). Two scatter pl
 against the fairness gap and accuracy against ε, each with its Pareto front as a step line and
 every point labelled with its grid values and W; a bar per point for W against the policy's
 threshold; and a table of all points with their decisions and links to their audit reports.
+A point whose model is not informative (``"informative": false``: no better than a constant or
+chance) is drawn hollow, labelled "not informative", listed as such, and never ringed or joined
+into a front, whatever sweep.json's ``fronts`` say.
 Inline SVG and styles, no script, no network request, like the audit report.
 """
 
@@ -21,6 +24,7 @@ from ethos.sweep.pareto import staircase
 DECISION_COLOURS = {"PASS": "#2e7d32", "REVIEW": "#e69b00", "FAIL": "#c62828"}
 OTHER_COLOUR = "#777"
 FRONT_COLOUR = "#3b6ea8"
+NOT_INFORMATIVE = "not informative"
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
@@ -44,6 +48,7 @@ class Mark:
     tooltip: str
     colour: str
     on_front: bool
+    informative: bool = True
 
 
 def render_page(document: dict[str, Any]) -> str:
@@ -76,7 +81,9 @@ def render_page(document: dict[str, Any]) -> str:
                 front="accuracy_vs_fairness_gap",
             ),
             "Each dot is a run; a ring marks the Pareto front (no other run is both more accurate "
-            "and fairer), joined by the step line. Colour is the gate's decision.",
+            "and fairer), joined by the step line. Colour is the gate's decision. A hollow dot is "
+            "a model that is not informative (no better than a constant or chance): its gap says "
+            "nothing, so it is never on the front.",
         ),
         "<h2>Accuracy against privacy (ε)</h2>",
         _figure(
@@ -128,15 +135,18 @@ def _front_chart(
             continue
         welfare = _number(p.get("welfare"))
         w = "n/a" if welfare is None else f"{welfare:.2f}"
+        informative = p.get("informative") is not False
+        flag = "" if informative else f" · {NOT_INFORMATIVE}"
         marks.append(
             Mark(
                 x,
                 y,
-                f"{p['label']} · W {w}",
+                f"{p['label']} · W {w}{flag}",
                 f"#{p['index'] + 1} {p['label']}: accuracy {y:.3f}, {x_field} {_value(x)}, "
-                f"W {w}, {p.get('decision')}",
+                f"W {w}, {p.get('decision')}{flag}",
                 DECISION_COLOURS.get(str(p.get("decision")), OTHER_COLOUR),
-                front in p.get("fronts", []),
+                informative and front in p.get("fronts", []),
+                informative,
             )
         )
     missing = len(done) - len(marks)
@@ -172,7 +182,7 @@ def scatter(
             f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" '
             'font-size="13" fill="#777">no finished run to draw yet</text>'
         )
-    front = [m for m in marks if m.on_front]
+    front = [m for m in marks if m.on_front and m.informative]
     line = staircase([m.x for m in front], [m.y for m in front], maximize_x=False, maximize_y=True)
     if line:
         path = " ".join(
@@ -184,11 +194,7 @@ def scatter(
         )
     for i, m in enumerate(marks):
         cx, cy = to_x(m.x), to_y(m.y)
-        ring = f' stroke="{FRONT_COLOUR}" stroke-width="2.5"' if m.on_front else ' stroke="#fff"'
-        parts.append(
-            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="{m.colour}"{ring}>'
-            f"<title>{escape(m.tooltip)}</title></circle>"
-        )
+        parts.append(_dot(cx, cy, m))
         right_half = cx > LEFT + plot_w * 0.6
         dy = -9 if i % 2 == 0 else 15
         parts.append(
@@ -203,14 +209,35 @@ def scatter(
     return _svg(title, WIDTH, HEIGHT, parts)
 
 
+def _dot(cx: float, cy: float, m: Mark) -> str:
+    """A point: filled in its decision's colour, ringed on the front; hollow and dashed in that
+    colour when its model is not informative (it can never be on a front)."""
+    if not m.informative:
+        style = f'fill="#fff" stroke="{m.colour}" stroke-width="2" stroke-dasharray="2 2"'
+        css = ' class="not-informative"'
+    elif m.on_front:
+        style, css = f'fill="{m.colour}" stroke="{FRONT_COLOUR}" stroke-width="2.5"', ""
+    else:
+        style, css = f'fill="{m.colour}" stroke="#fff"', ""
+    return (
+        f'<circle{css} cx="{cx:.1f}" cy="{cy:.1f}" r="6" {style}>'
+        f"<title>{escape(m.tooltip)}</title></circle>"
+    )
+
+
 def _legend(right: float, y: float) -> str:
-    entries = [*DECISION_COLOURS.items(), ("on the front", "#fff")]
+    entries = [*DECISION_COLOURS.items(), ("on the front", "#fff"), (NOT_INFORMATIVE, "hollow")]
     parts, x = [], right
     for name, colour in reversed(entries):
         x -= 14 + 6 * len(name)
-        ring = f'stroke="{FRONT_COLOUR}" stroke-width="2"' if colour == "#fff" else 'stroke="none"'
+        if colour == "hollow":
+            shape = f'fill="#fff" stroke="{OTHER_COLOUR}" stroke-width="1.5" stroke-dasharray="2 2"'
+        elif colour == "#fff":
+            shape = f'fill="#fff" stroke="{FRONT_COLOUR}" stroke-width="2"'
+        else:
+            shape = f'fill="{colour}" stroke="none"'
         parts.append(
-            f'<circle cx="{x + 4}" cy="{y - 3}" r="4" fill="{colour}" {ring}/>'
+            f'<circle cx="{x + 4}" cy="{y - 3}" r="4" {shape}/>'
             f'<text x="{x + 11}" y="{y}" font-size="10">{escape(name)}</text>'
         )
     return "".join(parts)
@@ -241,7 +268,7 @@ def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
     names = [a["name"] for a in grid]
     keys = [a["key"] for a in grid]
     header = ["#", *names, "status", "accuracy", "accuracy by group", "fairness gap", "ε", "W"]
-    header += ["decision", "fronts"]
+    header += ["decision", "informative", "fronts"]
     header += ["run", "error"]
     rows = []
     for p in points:
@@ -265,13 +292,23 @@ def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
             if run and p.get("status") == "done"
             else escape(str(run or "-"))
         )
+        informative = p.get("informative")
         fronts = ", ".join(
             label
             for name, label in (
                 ("accuracy_vs_fairness_gap", "fairness"),
                 ("accuracy_vs_epsilon", "ε"),
             )
-            if name in p.get("fronts", [])
+            if name in p.get("fronts", []) and informative is not False
+        )
+        if informative is False:
+            fronts = f"none ({NOT_INFORMATIVE})"
+        verdict = (
+            "-"
+            if informative is None
+            else "yes"
+            if informative is not False
+            else f"<b>no: {NOT_INFORMATIVE}</b>"
         )
         cells = [
             str(p["index"] + 1),
@@ -290,6 +327,7 @@ def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
             escape(epsilon),
             _num(p.get("welfare")),
             badge,
+            verdict,
             escape(fronts or "-"),
             link,
             f'<span class="error">{escape(str(p.get("error") or ""))}</span>',

@@ -7,7 +7,10 @@ The front is the set of non-dominated points. Conventions:
 * ties: equal points do not dominate each other, so all copies of a front point are on the front;
 * NaN: a point with a NaN objective (a failed run, a metric the audit could not compute) is neither
   on the front nor dominates anything;
-* infinity is an ordinary, extreme value (ε = ∞, the non-private run, is the worst privacy).
+* infinity is an ordinary, extreme value (ε = ∞, the non-private run, is the worst privacy);
+* ineligible points (``eligible`` false: a model that is not informative, whose fairness gap of
+  0 only says it treats everyone alike by deciding nothing) are treated like NaN: never on the
+  front, and they dominate nothing, so they cannot push an informative run off it.
 
 Written by hand because it is ten lines of numpy: O(n²) comparisons, which is nothing for the
 tens of points a sweep trains.
@@ -22,10 +25,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
-def non_dominated(values: ArrayLike, *, maximize: Sequence[bool]) -> NDArray[np.bool_]:
+def non_dominated(
+    values: ArrayLike, *, maximize: Sequence[bool], eligible: ArrayLike | None = None
+) -> NDArray[np.bool_]:
     """Mask of the Pareto-optimal rows of ``values`` (n points x d objectives).
 
-    ``maximize[j]`` says whether larger is better for objective ``j``.
+    ``maximize[j]`` says whether larger is better for objective ``j``; ``eligible`` (one bool per
+    point, default all) leaves points out of the comparison altogether.
     """
     points = np.asarray(values, dtype=float)
     if points.ndim != 2:
@@ -34,6 +40,11 @@ def non_dominated(values: ArrayLike, *, maximize: Sequence[bool]) -> NDArray[np.
         raise ValueError(f"{points.shape[1]} objectives but {len(maximize)} maximize flags")
     signed = points * np.where(np.asarray(maximize, dtype=bool), 1.0, -1.0)  # larger is better
     valid = ~np.isnan(signed).any(axis=1)
+    if eligible is not None:
+        allowed = np.asarray(eligible, dtype=bool)
+        if allowed.shape != (len(points),):
+            raise ValueError(f"eligible must hold one flag per point ({len(points)})")
+        valid &= allowed
     candidates = signed[valid]
     front = np.zeros(len(points), dtype=bool)
     for row in np.flatnonzero(valid):

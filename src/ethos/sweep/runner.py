@@ -7,10 +7,11 @@ in this process; the engine's own Accelerate launch path is how one spreads the 
 GPUs.
 
 The sweep folder (``--out``) holds ``runs/`` (one run directory per point), ``sweep.json`` (every
-point: its values, accuracy, fairness gap, ε, W, decision, whether it is on each Pareto front) and
-``index.html`` (the page). Both files are rewritten atomically after every point, so a long sweep
-can be watched and a killed one still shows what finished. A point whose run fails is recorded
-with its error and the sweep goes on.
+point: its values, accuracy, fairness gap, ε, W, decision, whether it is on each Pareto front,
+whether its model is informative) and ``index.html`` (the page). A point whose model is not
+informative (``audit.informativeness.informative`` false) is never on a front. Both files are
+rewritten atomically after every point, so a long sweep can be watched and a killed one still
+shows what finished. A point whose run fails is recorded with its error and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class SweepPoint:
     error: str | None = None
     seconds: float | None = None
     fronts: list[str] = field(default_factory=list)
+    informative: bool | None = None
+    """The audit's informativeness verdict (None: not assessed). A point that is not informative
+    (a constant prediction, accuracy not above the majority baseline, or AUROC not above chance)
+    is marked on the page and never put on a Pareto front: its fairness gap of 0 is not a merit."""
 
     @property
     def private(self) -> bool:
@@ -98,16 +103,20 @@ class SweepPoint:
             "error": self.error,
             "seconds": self.seconds,
             "fronts": self.fronts,
+            "informative": self.informative,
         }
 
     def summary(self) -> str:
         if self.status != "done":
             return f"{self.status}" + (f": {self.error}" if self.error else "")
         eps = f"ε {self.epsilon:g}" if self.private else "ε ∞ (non-private)"
-        return (
+        line = (
             f"accuracy {_fmt(self.accuracy)}, EO gap {_fmt(self.fairness_gap)}, {eps}, "
             f"W {_fmt(self.welfare)} -> {self.decision}"
         )
+        if self.informative is False:
+            line += " [not informative: kept off the Pareto fronts]"
+        return line
 
 
 @dataclass
@@ -144,8 +153,11 @@ class SweepResult:
         lines = [f"SweepResult({self.path}, {self.grid!r}, policy {self.policy})"]
         for p in self.points:
             marks = "".join("*" if name in p.fronts else " " for name in FRONTS)
+            marks += "!" if p.informative is False else " "
             lines.append(f"  {marks} #{p.index + 1} {p.label}: {p.summary()}")
-        lines.append("  (* on the accuracy/fairness front, then the accuracy/ε front)")
+        lines.append(
+            "  (* on the accuracy/fairness front, then the accuracy/ε front; ! not informative)"
+        )
         return "\n".join(lines)
 
 
@@ -293,6 +305,7 @@ def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
     point.fairness_gap_metric = gap.resolved or gap_metric
     point.group_accuracy = group_accuracy(documents.get("audit") or {}, point.fairness_gap_metric)
     point.epsilon = planned_epsilon(manifest)
+    point.informative = informative(documents.get("audit") or {})
     decision_path = run.path / DECISION_FILE
     if decision_path.is_file():
         entry = json.loads(decision_path.read_text()).get("ledger") or {}
@@ -318,6 +331,12 @@ def group_accuracy(audit: dict[str, Any], gap_metric: str | None) -> dict[str, f
     return out
 
 
+def informative(audit: dict[str, Any]) -> bool | None:
+    """``audit.informativeness.informative``; None when the audit has no such verdict."""
+    value = (audit.get("informativeness") or {}).get("informative")
+    return value if isinstance(value, bool) else None
+
+
 def planned_epsilon(manifest: dict[str, Any]) -> float:
     """``manifest["training"]["privacy"]["epsilon"]``; missing or not a positive number: ∞."""
     privacy = (manifest.get("training") or {}).get("privacy")
@@ -328,15 +347,19 @@ def planned_epsilon(manifest: dict[str, Any]) -> float:
 
 
 def mark_fronts(points: list[SweepPoint]) -> None:
-    """Set each point's ``fronts``: the names of the Pareto fronts (:data:`FRONTS`) it is on."""
+    """Set each point's ``fronts``: the names of the Pareto fronts (:data:`FRONTS`) it is on.
+
+    A point that is not informative is on none and dominates none (see :class:`SweepPoint`).
+    """
     for point in points:
         point.fronts = []
     done = [p for p in points if p.status == "done"]
     if not done:
         return
+    eligible = [p.informative is not False for p in done]
     for name, (x_field, max_x, y_field, max_y) in FRONTS.items():
         table = [[_nan(getattr(p, x_field)), _nan(getattr(p, y_field))] for p in done]
-        mask = non_dominated(table, maximize=[max_x, max_y])
+        mask = non_dominated(table, maximize=[max_x, max_y], eligible=eligible)
         for point, on_front in zip(done, mask.tolist(), strict=True):
             if on_front:
                 point.fronts.append(name)

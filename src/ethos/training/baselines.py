@@ -45,3 +45,37 @@ def tfidf_baseline(
     probabilities = np.zeros((len(evaluate[2]), len(label_names)))
     probabilities[:, model.classes_] = raw
     return classification_metrics(evaluate[2], probabilities, label_names)
+
+
+def informativeness(
+    y_eval: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: Sequence[str],
+    *,
+    majority: dict[str, Any] | None = None,
+    y_pred: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Whether the model beats its baselines on a held-out part: ``{"informative", "reasons"}``.
+
+    The audit's rule (:mod:`ethos.audit.informativeness`), so metrics.json and audit.json agree:
+    not informative when every row gets one class, when accuracy is not above the majority
+    baseline (``majority``: this part's :func:`majority_baseline` metrics), or when AUROC's 95 %
+    bootstrap interval includes 0.5. ``y_pred`` defaults to the most probable class, as in
+    :func:`~ethos.training.metrics.classification_metrics`.
+    """
+    from ethos.audit.informativeness import informativeness_section
+
+    k = len(label_names)
+    decided = probabilities.argmax(axis=1) if y_pred is None else y_pred
+    section = informativeness_section(
+        y_eval,
+        decided,
+        y_prob=probabilities[:, 1] if k == 2 else probabilities,
+        labels=list(range(k)),
+        pos_label=1 if k == 2 else None,
+        label_names=label_names,
+        baselines={"majority": majority} if majority else None,
+        seed=seed,
+    )
+    return {"informative": section["informative"], "reasons": section["reasons"]}

@@ -1,11 +1,13 @@
-"""Per-epoch checkpoints a killed run resumes from, bit for bit.
+"""Checkpoints a killed or interrupted run resumes from, bit for bit.
 
-A checkpoint holds everything the next epoch depends on: model weights (and the best epoch's
+A checkpoint holds everything the rest of the run depends on: model weights (and the best epoch's
 weights when they differ), optimizer and scheduler state, the random number generators that
-decide batch order (numpy) and dropout (torch, Python), and the loop's counters and history. It is
-written into a hidden temporary folder and renamed into place, so a crash while saving leaves the
-previous checkpoint untouched; each file's sha256 is recorded, so a damaged file is named rather
-than half-loaded.
+decide batch order (numpy) and dropout (torch, Python, CUDA), and the loop's counters and history.
+One is written after every epoch but the last (``epoch-N``: N epochs done) and, when Ctrl-C stops
+training, after the optimizer step in progress (``epoch-N-batch-K``: K batches of epoch N done).
+It is written into a hidden temporary folder and renamed into place, so a crash while saving
+leaves the previous checkpoint untouched; each file's sha256 is recorded, so a damaged file is
+named rather than half-loaded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -32,11 +35,18 @@ MODEL_FILE = "model.safetensors"
 BEST_FILE = "best_model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 RNG_FILE = "rng.pt"
+_NAME = re.compile(r"epoch-(\d+)(?:-batch-(\d+))?")
 
 
 @dataclass
 class LoopState:
-    """The loop's own bookkeeping at an epoch boundary (weights and optimizer live in files)."""
+    """The loop's own bookkeeping at a step boundary (weights and optimizer live in files).
+
+    ``epoch`` counts finished epochs. ``batches_done`` is 0 at an epoch boundary; a checkpoint
+    taken inside epoch ``epoch + 1`` records how many of its batches were trained, and then
+    ``numpy_rng`` is the generator as it was when that epoch began, so a resumed run draws the
+    same examples and batch order and skips the batches already done.
+    """
 
     epoch: int
     optimizer_steps: int
@@ -49,6 +59,7 @@ class LoopState:
     stale: int
     numpy_rng: dict[str, Any]
     total_steps: int
+    batches_done: int = 0
 
 
 @dataclass
@@ -63,11 +74,27 @@ class Checkpoint:
     torch_rng: torch.Tensor
     python_rng: Any
     path: Path
+    cuda_rng: list[torch.Tensor] | None = None
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared or strided storage (tied embeddings, views).
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+
+
+def checkpoint_name(state: LoopState) -> str:
+    """``epoch-N`` after N whole epochs; ``epoch-N-batch-K`` for K batches into epoch N."""
+    if state.batches_done == 0:
+        return f"epoch-{state.epoch}"
+    return f"epoch-{state.epoch + 1}-batch-{state.batches_done}"
+
+
+def _rng_states() -> dict[str, Any]:
+    """CPU generator always; the CUDA ones too where dropout on a GPU draws from them."""
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
 
 
 def save_checkpoint(
@@ -79,10 +106,11 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
 ) -> Path:
-    """Write ``directory/epoch-N`` atomically and drop older checkpoints; returns its path."""
+    """Write ``directory/<checkpoint_name>`` atomically and drop older checkpoints; returns it."""
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"epoch-{state.epoch}"
-    staging = directory / f".epoch-{state.epoch}.tmp-{uuid.uuid4().hex[:8]}"
+    name = checkpoint_name(state)
+    final = directory / name
+    staging = directory / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
         save_file(_contiguous(model_state), str(staging / MODEL_FILE))
@@ -92,7 +120,7 @@ def save_checkpoint(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
             staging / OPTIMIZER_FILE,
         )
-        torch.save({"torch": torch.get_rng_state()}, staging / RNG_FILE)
+        torch.save(_rng_states(), staging / RNG_FILE)
         files = {p.name: file_sha256(p) for p in sorted(staging.iterdir())}
         version, internal, gauss = random.getstate()
         payload = {
@@ -113,10 +141,24 @@ def save_checkpoint(
     return final
 
 
+def _progress(name: str) -> tuple[int, int] | None:
+    """(epochs done, batches of the next epoch done) from a checkpoint folder's name."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return None
+    if match.group(2) is None:
+        return int(match.group(1)), 0
+    return int(match.group(1)) - 1, int(match.group(2))
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
     """The newest complete checkpoint folder (hidden temporary folders are never complete)."""
-    found = [p for p in directory.glob("epoch-*") if p.is_dir() and p.name[6:].isdigit()]
-    return max(found, key=lambda p: int(p.name[6:]), default=None)
+    ranked: dict[tuple[int, int], Path] = {}
+    for path in directory.glob("epoch-*"):
+        rank = _progress(path.name)
+        if rank is not None and path.is_dir():
+            ranked[rank] = path
+    return ranked[max(ranked)] if ranked else None
 
 
 def _corrupt(path: Path, what: str) -> ModelError:
@@ -162,6 +204,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         torch_rng=rng["torch"],
         python_rng=python_rng,
         path=path,
+        cuda_rng=rng.get("cuda"),
     )
 
 

@@ -14,7 +14,7 @@ from ethos.models.classifier import load_classifier, load_tokenizer
 from ethos.models.group_thresholds import GroupThresholds, fit_group_thresholds
 from ethos.models.lora import apply_lora
 from ethos.models.tokens import counter_for
-from ethos.training.baselines import majority_baseline, tfidf_baseline
+from ethos.training.baselines import informativeness, majority_baseline, tfidf_baseline
 from ethos.training.batching import encode
 from ethos.training.ethics_options import fairness_attribute, private
 from ethos.training.fitted import FitRequest, Fitted
@@ -116,6 +116,18 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
             (part.texts, part.text_pairs, part.labels),
             dataset.label_names,
             seed=config.seed,
+        )
+    for name in ("validation", "test"):
+        mask = dataset.split == name
+        metrics[name].update(
+            informativeness(
+                dataset.labels[mask],
+                probabilities[mask],
+                dataset.label_names,
+                majority=metrics["baselines"]["majority"][name],
+                y_pred=None if decided is None else decided[mask],
+                seed=config.seed,
+            )
         )
     return Fitted(
         model=model,

@@ -43,6 +43,7 @@ from ethos.training.checkpoint import (
     restore_numpy,
     save_checkpoint,
 )
+from ethos.training.interrupt import Interrupted, StopRequest
 from ethos.training.metrics import classification_metrics
 from ethos.training.privacy import (
     PrivateTraining,
@@ -246,7 +247,8 @@ def train_loop(
     penalty), ``batch_order`` draws the batches (group-balanced), ``epoch_data`` supplies each
     epoch's examples (augmentation), ``attack`` adds an adversarial backward pass, and
     ``privacy`` turns the step into DP-SGD (Poisson batches, per-example clipping, noise).
-    With ``checkpoint_dir`` a checkpoint is written after every epoch that is not the last;
+    With ``checkpoint_dir`` a checkpoint is written after every epoch that is not the last, and
+    Ctrl-C stops at the next step boundary with a checkpoint of it (:class:`Interrupted`);
     ``resume_from`` (a loaded checkpoint of the same run) continues exactly where it was taken.
     """
     if privacy is not None and config.gradient_accumulation_steps != 1:
@@ -254,9 +256,14 @@ def train_loop(
             "train.privacy does not combine with gradient_accumulation_steps > 1",
             hint="raise train.batch_size instead; Poisson batches already vary in size",
         )
+    # Accumulation is counted per epoch here, not by Accelerate: its counter runs on across
+    # epochs (without a prepared DataLoader it never sees one end), so an epoch whose batch count
+    # was not a multiple of the accumulation steps carried a count and half-summed gradients
+    # into the next epoch that no checkpoint held, and a resumed run grouped its batches
+    # differently from an uninterrupted one.
+    accumulate = config.gradient_accumulation_steps
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(config.precision),
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
         cpu=not torch.cuda.is_available(),
     )
     generator = np.random.default_rng(seed)
@@ -269,32 +276,27 @@ def train_loop(
 
     frozen = freeze_for_privacy(model, privacy) if privacy is not None else []
     # Not fused: the fused CPU kernel is faster (28 ms vs 148 ms a step for MiniLM,
-    # benchmarks/results/train_throughput.json) but made a resumed run's weights differ in the
-    # last bits from an uninterrupted one; bit-for-bit resume is worth more than 6 % of a step.
+    # benchmarks/results/train_throughput.json) and was blamed for resumed runs that differed
+    # in the last bits; that was the schedule restore (_restore_schedule), and with it fixed the
+    # fused kernel passed the resume tests too. Switching changes every run's weights, so it is
+    # a decision of its own.
     optimizer: torch.optim.Optimizer = torch.optim.AdamW(
         parameter_groups(model, config), lr=config.learning_rate
     )
     batches_per_epoch = math.ceil(len(train) / config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
-    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-    warmup_steps = int(config.warmup_ratio * total_steps)
-
-    def schedule(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    total_steps = planned_steps(config, len(train))
+    schedule = linear_schedule(total_steps, int(config.warmup_ratio * total_steps))
 
     result = LoopResult()
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
-    epoch = 0
+    epoch = 0  # epochs finished
+    skip = 0  # batches of the next epoch a mid-epoch checkpoint had already trained
     core = model  # the plain model: state dicts, evaluation and the result come from it
     private: PrivateTraining | None = None
     if resume_from is not None:
-        epoch, stale, best_state = _restore(
-            resume_from, model, optimizer, generator, result, total_steps
+        epoch, skip, stale, best_state = _restore(
+            resume_from, model, optimizer, result, total_steps
         )
     if privacy is not None:
         private = make_private(
@@ -311,7 +313,7 @@ def train_loop(
         batch_order = _poisson_order(len(train), private.sample_rate, batches_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     if resume_from is not None:
-        scheduler.load_state_dict(resume_from.scheduler)
+        _restore_schedule(resume_from, optimizer, scheduler)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     transforms = list(grad_transforms)
     if config.max_grad_norm is not None and private is None:  # DP clips per example instead
@@ -319,6 +321,32 @@ def train_loop(
 
     def reduce(per_example: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
         return _weighted(per_example, weight_tensor, indices).mean()
+
+    def save(batches_done: int, numpy_rng: dict[str, Any]) -> Path:
+        assert checkpoint_dir is not None
+        state = LoopState(
+            epoch=epoch,
+            optimizer_steps=result.optimizer_steps,
+            examples_seen=result.examples_seen,
+            tokens_seen=result.tokens_seen,
+            train_seconds=time.perf_counter() - started,
+            history=result.history,
+            best_validation=result.best_validation,
+            best_epoch=result.best_epoch,
+            stale=stale,
+            numpy_rng=numpy_rng,
+            total_steps=total_steps,
+            batches_done=batches_done,
+        )
+        same = batches_done == 0 and result.best_epoch == epoch  # best is the model: once
+        return save_checkpoint(
+            checkpoint_dir,
+            state,
+            model_state=core.state_dict(),
+            best_state=None if same else best_state,
+            optimizer=optimizer,
+            scheduler=scheduler,
+        )
 
     progress = tqdm(
         total=total_steps,
@@ -330,89 +358,86 @@ def train_loop(
     )
     started = time.perf_counter() - result.train_seconds
     examples_at_start = result.examples_seen
-    while result.optimizer_steps < total_steps:
-        epoch += 1
-        model.train()
-        data = train if epoch_data is None else epoch_data(epoch, generator)
-        if batch_order is not None:
-            order = batch_order(generator)
-        elif config.group_by_length:
-            order = length_grouped_order(data.lengths(), config.batch_size, generator)
-        else:
-            order = shuffled_order(len(data), config.batch_size, generator)
-        for indices, batch in iterate(data, order, pad_id):
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            labels = batch.pop("labels")
-            if private is not None:
-                batch = private.add_position_ids(batch)
-            with accelerator.accumulate(model), accelerator.autocast():
-                with attack.watch(core) if attack is not None else nullcontext():
-                    per_example, scores = objective.loss(model(**batch), labels)
+    if resume_from is not None:
+        # Last, so that nothing between here and the first batch draws from them.
+        _restore_random(resume_from, generator)
+    stop = StopRequest(active=checkpoint_dir is not None, quiet=quiet)
+    with stop, progress:
+        while result.optimizer_steps < total_steps:
+            epoch_rng = numpy_state(generator)
+            model.train()
+            data = train if epoch_data is None else epoch_data(epoch + 1, generator)
+            if batch_order is not None:
+                order = batch_order(generator)
+            elif config.group_by_length:
+                order = length_grouped_order(data.lengths(), config.batch_size, generator)
+            else:
+                order = shuffled_order(len(data), config.batch_size, generator)
+            for position, indices in enumerate(order):
+                if position < skip:
+                    continue  # trained before the interruption this run resumed from
+                sync, group = accumulation_step(position, len(order), accumulate)
+                batch = {
+                    k: v.to(accelerator.device) for k, v in collate(data, indices, pad_id).items()
+                }
+                labels = batch.pop("labels")
                 if private is not None:
-                    backward: Any = private.loss(_weighted(per_example, weight_tensor, indices))
-                    loss = per_example.detach().mean()
-                else:
-                    loss = reduce(per_example, indices)
-                    for term in loss_terms:
-                        loss = loss + term(batch, scores, indices)
-                    backward = loss
-                accelerator.backward(backward)
-                if attack is not None:
-                    attack.attack(model, batch, labels, _batch_loss(objective, reduce, indices))
-                if accelerator.sync_gradients:
-                    for transform in transforms:
-                        transform(model)
+                    batch = private.add_position_ids(batch)
+                with nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
+                    with attack.watch(core) if attack is not None else nullcontext():
+                        per_example, scores = objective.loss(model(**batch), labels)
+                    if private is not None:
+                        backward: Any = private.loss(_weighted(per_example, weight_tensor, indices))
+                        loss = per_example.detach().mean()
+                    else:
+                        loss = reduce(per_example, indices)
+                        for term in loss_terms:
+                            loss = loss + term(batch, scores, indices)
+                        backward = loss if group == 1 else loss / group
+                    accelerator.backward(backward)
+                    if attack is not None:
+                        batch_loss = _batch_loss(objective, reduce, indices, group)
+                        attack.attack(model, batch, labels, batch_loss)
+                result.examples_seen += len(indices)
+                result.tokens_seen += int(batch["attention_mask"].sum())
+                if not sync:
+                    continue
+                for transform in transforms:
+                    transform(model)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            result.examples_seen += len(indices)
-            result.tokens_seen += int(batch["attention_mask"].sum())
-            if accelerator.sync_gradients:
                 result.optimizer_steps += 1
                 if not quiet:
                     elapsed = time.perf_counter() - started - result.train_seconds
                     rate = (result.examples_seen - examples_at_start) / max(elapsed, 1e-9)
                     progress.set_postfix(loss=f"{loss.item():.4f}", ex_s=f"{rate:.0f}")
                     progress.update(1)
+                if stop.requested and result.optimizer_steps < total_steps:
+                    raise Interrupted(save(position + 1, epoch_rng))
                 if result.optimizer_steps >= total_steps:
                     break
+            skip = 0
+            epoch += 1
 
-        # Evaluate once per epoch; keep the best weights for early stopping and the final model.
-        metrics = objective.evaluate(core)
-        metrics["epoch"] = epoch
-        metrics["optimizer_steps"] = result.optimizer_steps
-        result.history.append(metrics)
-        if _improved(objective, metrics, result.best_validation):
-            result.best_validation, result.best_epoch, stale = metrics, epoch, 0
-            best_state = copy.deepcopy(core.state_dict())
-        else:
-            stale += 1
-        if config.early_stopping and stale >= config.early_stopping.patience:
-            result.stopped_early = True
-            break
-        if checkpoint_dir is not None and result.optimizer_steps < total_steps:
-            state = LoopState(
-                epoch=epoch,
-                optimizer_steps=result.optimizer_steps,
-                examples_seen=result.examples_seen,
-                tokens_seen=result.tokens_seen,
-                train_seconds=time.perf_counter() - started,
-                history=result.history,
-                best_validation=result.best_validation,
-                best_epoch=result.best_epoch,
-                stale=stale,
-                numpy_rng=numpy_state(generator),
-                total_steps=total_steps,
-            )
-            save_checkpoint(
-                checkpoint_dir,
-                state,
-                model_state=core.state_dict(),
-                best_state=None if result.best_epoch == epoch else best_state,
-                optimizer=optimizer,
-                scheduler=scheduler,
-            )
-    progress.close()
+            # Evaluate once per epoch; keep the best weights for early stopping and the final
+            # model.
+            metrics = objective.evaluate(core)
+            metrics["epoch"] = epoch
+            metrics["optimizer_steps"] = result.optimizer_steps
+            result.history.append(metrics)
+            if _improved(objective, metrics, result.best_validation):
+                result.best_validation, result.best_epoch, stale = metrics, epoch, 0
+                best_state = copy.deepcopy(core.state_dict())
+            else:
+                stale += 1
+            if config.early_stopping and stale >= config.early_stopping.patience:
+                result.stopped_early = True
+                break
+            if checkpoint_dir is not None and result.optimizer_steps < total_steps:
+                saved = save(0, numpy_state(generator))
+                if stop.requested:
+                    raise Interrupted(saved)
     result.train_seconds = time.perf_counter() - started
     if private is not None:
         result.privacy = private.report(result.optimizer_steps)
@@ -427,13 +452,49 @@ def _batch_loss(
     objective: Objective,
     reduce: Callable[[torch.Tensor, np.ndarray], torch.Tensor],
     indices: np.ndarray,
+    group: int,
 ) -> Callable[[Any, torch.Tensor], torch.Tensor]:
-    """The clean step's reduced loss for this batch, for the adversarial pass."""
+    """The clean step's reduced loss for this batch, for the adversarial pass.
+
+    Divided by the accumulation group's size, as the clean loss is, so both passes weigh the
+    same in the accumulated gradient.
+    """
 
     def loss(outputs: Any, labels: torch.Tensor) -> torch.Tensor:
-        return reduce(objective.loss(outputs, labels)[0], indices)
+        reduced = reduce(objective.loss(outputs, labels)[0], indices)
+        return reduced if group == 1 else reduced / group
 
     return loss
+
+
+def planned_steps(config: TrainConfig, n_examples: int) -> int:
+    """Optimizer steps in the whole run: every epoch ends with a step, even a short group."""
+    batches_per_epoch = math.ceil(n_examples / config.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
+    total = max(1, math.ceil(config.epochs * steps_per_epoch))
+    return total if config.max_steps is None else min(total, config.max_steps)
+
+
+def linear_schedule(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor: linear warm-up over ``warmup_steps``, then linear decay to 0."""
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return schedule
+
+
+def accumulation_step(position: int, n_batches: int, accumulate: int) -> tuple[bool, int]:
+    """Whether batch ``position`` of an epoch ends its accumulation group, and the group's size.
+
+    Groups start afresh every epoch and the last one may be short, so an epoch boundary (where
+    checkpoints are taken) never holds half-summed gradients.
+    """
+    first = position - position % accumulate
+    size = min(accumulate, n_batches - first)
+    return position == first + size - 1, size
 
 
 def _weighted(
@@ -478,11 +539,15 @@ def _restore(
     checkpoint: Checkpoint,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    generator: np.random.Generator,
     result: LoopResult,
     total_steps: int,
-) -> tuple[int, int, dict[str, torch.Tensor]]:
-    """Put model, optimizer, schedule, RNGs and counters back as they were at the checkpoint."""
+) -> tuple[int, int, int, dict[str, torch.Tensor] | None]:
+    """Put model, optimizer and counters back as they were at the checkpoint.
+
+    Returns the epochs finished, the batches of the next epoch already trained, the early
+    stopping count and the best weights so far. The schedule and the random generators are put
+    back separately, at the points where an uninterrupted run would hold the same state.
+    """
     state = checkpoint.state
     if state.total_steps != total_steps:
         raise ModelError(
@@ -498,9 +563,6 @@ def _restore(
             f"checkpoint {checkpoint.path} does not fit this model: {exc}",
             hint="resume with the run's own config.yaml (ethos train --resume RUN_DIR)",
         ) from None
-    restore_numpy(generator, state.numpy_rng)
-    torch.set_rng_state(checkpoint.torch_rng)
-    random.setstate(checkpoint.python_rng)
     result.history = list(state.history)
     result.best_validation = dict(state.best_validation)
     result.best_epoch = state.best_epoch
@@ -509,5 +571,33 @@ def _restore(
     result.tokens_seen = state.tokens_seen
     result.train_seconds = state.train_seconds
     result.resumed_from_epoch = state.epoch
-    best = checkpoint.best_model if checkpoint.best_model is not None else checkpoint.model
-    return state.epoch, state.stale, {k: v.clone() for k, v in best.items()}
+    best = checkpoint.best_model
+    if best is None and state.best_epoch > 0:
+        best = checkpoint.model  # the newest epoch was the best: stored once
+    best_state = None if best is None else {k: v.clone() for k, v in best.items()}
+    return state.epoch, state.batches_done, state.stale, best_state
+
+
+def _restore_schedule(
+    checkpoint: Checkpoint, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> None:
+    """Continue the learning-rate schedule at the checkpoint's step, with the checkpoint's rate.
+
+    Building a LambdaLR sets every group's rate to ``schedule(0)`` times the base rate, and
+    loading its state afterwards restores only its step count, not the rates: the first step
+    after a resume used to run at the first warm-up step's rate instead of the one the
+    uninterrupted run used there (weights a8ca53014b46 instead of 550a4e97c21f in issue 22).
+    """
+    scheduler.load_state_dict(checkpoint.scheduler)
+    for group, rate in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+        group["lr"] = rate
+
+
+def _restore_random(checkpoint: Checkpoint, generator: np.random.Generator) -> None:
+    """Batch order (numpy) and dropout (torch CPU and CUDA, Python) as they were."""
+    restore_numpy(generator, checkpoint.state.numpy_rng)
+    torch.set_rng_state(checkpoint.torch_rng)
+    cuda = checkpoint.cuda_rng
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    random.setstate(checkpoint.python_rng)

@@ -21,6 +21,7 @@ import yaml
 from ethos.config import RunConfig
 from ethos.data.build import resolve_data_config
 from ethos.data.records import MISSING, format_value, records_to_text
+from ethos.data.tables import csv_separator
 from ethos.errors import DataError
 from ethos.models.group_thresholds import DECISION_RULE, GroupThresholds, run_thresholds
 from ethos.rundir import CONFIG, RunDir
@@ -32,9 +33,9 @@ CHUNK_ROWS = 2000
 
 def _chunks(path: Path) -> Iterator[pd.DataFrame]:
     suffix = "".join(s.lower() for s in path.suffixes if s.lower() != ".gz")
-    if suffix.endswith(".csv"):
+    if suffix.endswith((".csv", ".tsv")):
         try:
-            yield from pd.read_csv(path, chunksize=CHUNK_ROWS)
+            yield from pd.read_csv(path, sep=_separator(path), chunksize=CHUNK_ROWS)
         except pd.errors.EmptyDataError:
             return
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -47,7 +48,20 @@ def _chunks(path: Path) -> Iterator[pd.DataFrame]:
                 f"{path} is not valid JSONL: {exc}", hint="one JSON object per line"
             ) from None
     else:
-        raise DataError(f"cannot read {path}", hint="ethos predict reads .csv and .jsonl files")
+        raise DataError(
+            f"cannot read {path}", hint="ethos predict reads .csv, .tsv and .jsonl files"
+        )
+
+
+def _separator(path: Path) -> str:
+    """The CSV's separator, detected from its first 64 KiB as the data layer does for training
+    files (a semicolon file read with commas is one wide column)."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        head = handle.read(1 << 16).decode("utf-8", errors="replace")
+    return csv_separator(head, path)
 
 
 def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None) -> Path:

@@ -4,7 +4,10 @@ A run directory is created when training starts, holding the resolved ``config.y
 checkpoint per finished epoch. The hand-off files (``model/``, ``metrics.json``,
 ``predictions.parquet``) are written into a hidden staging folder and moved in when training ends;
 ``manifest.json`` is written last, so a directory with a manifest is complete and one without is a
-run in progress or a killed run, which ``resume`` continues from its newest checkpoint.
+run in progress or a killed run, which ``resume`` continues from its newest checkpoint. Ctrl-C
+stops training at a step boundary with a checkpoint and raises :class:`Interrupted` naming the
+run directory; ``on_start`` lets a caller show the directory (and earlier unfinished runs of the
+same config) as soon as it exists.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import platform
 import shutil
 import time
 import uuid
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -45,10 +49,25 @@ from ethos.rundir import (
 )
 from ethos.training.checkpoint import CHECKPOINTS, latest_checkpoint, load_checkpoint
 from ethos.training.fitted import FitRequest, Fitted
+from ethos.training.interrupt import Interrupted
 
 PACKAGES = ("ethos", "torch", "transformers", "accelerate", "peft", "scikit-learn", "numpy")
 DATA_FILE = "data.json"
 """Written when the data are first loaded; a resumed run must find the same fingerprint."""
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a caller may show once the run directory exists, before any training."""
+
+    path: Path
+    checkpoint: Path | None = None
+    """For a resumed run, the checkpoint it continues from (None: from the start)."""
+    unfinished: tuple[Path, ...] = ()
+    """For a new run, earlier runs of the same config in the output dir that never finished."""
+
+
+OnStart = Callable[[RunStart], None]
 
 
 def config_hash(config: RunConfig) -> str:
@@ -117,8 +136,17 @@ def _resolved(config: RunConfig) -> RunConfig:
     return config.model_copy(update={"data": resolve_data_config(config.data)})
 
 
-def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None) -> RunDir:
-    """Train one run described by ``config`` and return its finished run directory."""
+def train(
+    config: RunConfig,
+    *,
+    quiet: bool = False,
+    run_name: str | None = None,
+    on_start: OnStart | None = None,
+) -> RunDir:
+    """Train one run described by ``config`` and return its finished run directory.
+
+    Ctrl-C raises :class:`Interrupted` (a KeyboardInterrupt) and leaves the directory to resume.
+    """
     config = _resolved(resolve_relative_paths(config, Path.cwd()))
     _check_before_starting(config)
     created = datetime.now(UTC)
@@ -128,13 +156,18 @@ def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None
     path = Path(config.output_dir) / run_id
     if path.exists():
         raise EthosError(f"{path} already exists", hint="choose another output directory")
+    unfinished = unfinished_runs(Path(config.output_dir), chash)
     path.mkdir(parents=True)
     atomic_write_text(
         path / CONFIG,
         yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
     )
+    if on_start is not None:
+        on_start(RunStart(path, unfinished=unfinished))
     try:
         return _run(path, config, run_id=run_id, created=created, resume_from=None, quiet=quiet)
+    except KeyboardInterrupt as stopped:
+        raise _interrupted(path, stopped) from None
     except Exception:
         # A run that failed before its first checkpoint holds nothing worth resuming.
         if latest_checkpoint(path / CHECKPOINTS) is None:
@@ -142,7 +175,7 @@ def train(config: RunConfig, *, quiet: bool = False, run_name: str | None = None
         raise
 
 
-def resume(run_dir: str | Path, *, quiet: bool = False) -> RunDir:
+def resume(run_dir: str | Path, *, quiet: bool = False, on_start: OnStart | None = None) -> RunDir:
     """Continue a killed run from its newest checkpoint (or from the start if it had none)."""
     path = Path(run_dir)
     if (path / MANIFEST).is_file():
@@ -159,9 +192,36 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> RunDir:
     newest = latest_checkpoint(path / CHECKPOINTS)
     checkpoint = load_checkpoint(newest) if newest is not None else None
     created = datetime.fromtimestamp((path / CONFIG).stat().st_mtime, UTC)
-    return _run(
-        path, config, run_id=path.name, created=created, resume_from=checkpoint, quiet=quiet
-    )
+    if on_start is not None:
+        on_start(RunStart(path, checkpoint=newest))
+    try:
+        return _run(
+            path, config, run_id=path.name, created=created, resume_from=checkpoint, quiet=quiet
+        )
+    except KeyboardInterrupt as stopped:
+        raise _interrupted(path, stopped) from None
+
+
+def unfinished_runs(output_dir: Path, chash: str) -> tuple[Path, ...]:
+    """Run folders in ``output_dir`` of the config hashed ``chash`` that have no manifest.
+
+    Their ``config.yaml`` is hashed as ``resume`` would hash it; a folder that cannot be read
+    that way is not one ``--resume`` could continue, so it is left out.
+    """
+    if not output_dir.is_dir():
+        return ()
+    found = []
+    for candidate in sorted(output_dir.iterdir()):
+        if (candidate / MANIFEST).exists() or not (candidate / CONFIG).is_file():
+            continue
+        try:
+            text = (candidate / CONFIG).read_text()
+            saved = validate_config(yaml.safe_load(text) or {}, candidate / CONFIG, text)
+        except (OSError, yaml.YAMLError, EthosError):
+            continue
+        if config_hash(saved) == chash:
+            found.append(candidate)
+    return tuple(found)
 
 
 def _recorded_hash(path: Path, config: RunConfig) -> str:
@@ -207,6 +267,14 @@ def _run(
     if not config.train.keep_checkpoints:
         shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
     return RunDir.open(path)
+
+
+def _interrupted(path: Path, stopped: KeyboardInterrupt) -> Interrupted:
+    """The loop's own Interrupted names its checkpoint; any other Ctrl-C (a second one, or one
+    while loading data or writing outputs) resumes from the newest checkpoint on disk."""
+    if isinstance(stopped, Interrupted):
+        return Interrupted(stopped.checkpoint, run_dir=path)
+    return Interrupted(latest_checkpoint(path / CHECKPOINTS), run_dir=path)
 
 
 def _write_outputs(
