@@ -518,7 +518,7 @@ def run_command(
 
     Exit code is the gate's: 0 PASS, 1 FAIL, 3 REVIEW (2 for a user error).
     """
-    from ethos.governance.pipeline import run_pipeline
+    from ethos.pipeline import run_pipeline
 
     config = load_config(config_path)
     if output_dir is not None:
@@ -661,7 +661,7 @@ def demo(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress ba
     """The main job on bundled COMPAS: describe the data, then the governed run — fine-tune,
     compare with baselines, audit, gate against the criminal-justice policy, write the card and
     record it in the ledger. Exits 0 whatever the decision (it is a demonstration)."""
-    from ethos.governance.pipeline import run_pipeline
+    from ethos.pipeline import run_pipeline
 
     config = load_config(_example_path("compas"))
     data_describe("compas", tokens=False)

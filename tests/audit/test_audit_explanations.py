@@ -28,9 +28,9 @@ from ethos.audit.explanations import (
     input_embeddings,
     token_attributions,
 )
-from ethos.audit.lexicons import identity_terms
 from ethos.audit.protocol import AuditContext, Check
 from ethos.audit.run_context import context_from_run
+from ethos.text.lexicons import identity_terms
 from ethos.training import train
 
 

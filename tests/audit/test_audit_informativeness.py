@@ -17,16 +17,12 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from ethos.audit import svg
-from ethos.audit.informativeness import (
-    NOT_MEANINGFUL,
-    informativeness_section,
-    macro_auroc,
-    weighted_auroc,
-)
+from ethos.audit.informativeness import NOT_MEANINGFUL, informativeness_section
 from ethos.audit.report import render_report
 from ethos.audit.runner import audit_predictions
 from ethos.audit.sample_size import RELIABLE_GROUP_SIZE, group_size_warnings, half_width
 from ethos.audit.summary import summarise
+from ethos.stats.informativeness import macro_auroc, weighted_auroc
 
 
 def _data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +150,7 @@ def test_without_resamples_the_point_value_is_compared_with_chance() -> None:
 def test_large_files_are_resampled_in_chunks_with_the_same_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ethos.audit import informativeness as module
+    from ethos.stats import informativeness as module
 
     y, score = _data(n=300)
     whole = informativeness_section(y, score > 0.5, y_prob=score, n_bootstrap=200)

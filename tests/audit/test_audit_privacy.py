@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ethos.audit import AuditContext, AuditError, Check, pii, to_jsonable
+from ethos.audit import AuditContext, AuditError, Check, to_jsonable
 from ethos.audit.membership import (
     Rows,
     attack_from_losses,
@@ -25,6 +25,7 @@ from ethos.audit.membership import (
 )
 from ethos.audit.privacy import PrivacyCheck
 from ethos.errors import EthosError
+from ethos.text import pii
 
 # --- PII: exact masks where Presidio is deterministic (regexes with checksums, spaCy NER) -------
 

@@ -13,7 +13,7 @@ import pytest
 
 from browser import FIGURE_BOXES, chromium_path, open_in_chromium
 from ethos import RunConfig
-from ethos.audit.protocol import CHECKS
+from ethos.audit.registry import CHECKS
 from ethos.audit.runner import audit_run
 from ethos.rundir import RunDir
 from ethos.training import train

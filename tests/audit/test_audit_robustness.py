@@ -16,8 +16,9 @@ import pytest
 
 from ethos.audit import AuditContext, AuditError
 from ethos.audit.errors import AuditWarning
-from ethos.audit.lexicons import holisticbias_descriptors
-from ethos.audit.perturb import (
+from ethos.audit.robustness import RobustnessCheck, _stratified_order
+from ethos.text.lexicons import holisticbias_descriptors
+from ethos.text.perturb import (
     NOISE,
     char_swaps,
     find_terms,
@@ -30,7 +31,6 @@ from ethos.audit.perturb import (
     whitespace_noise,
     word_dropout,
 )
-from ethos.audit.robustness import RobustnessCheck, _stratified_order
 
 TEXT = "The Quick brown fox didn't jump over the lazy dog near the African-American museum today"
 WORDS = re.compile(r"[A-Za-z]{3,}")

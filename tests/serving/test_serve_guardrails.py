@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from live_server import LiveServer, json_rows
 
-from ethos.audit.pii import mask_texts
+from ethos.text.pii import mask_texts
 
 FIRST = ["John", "Maria", "Wei", "Aisha", "Carlos", "Olga", "James", "Fatima", "Liam", "Sofia"]
 LAST = ["Smith", "Garcia", "Chen", "Okafor", "Rodriguez", "Ivanova", "Johnson", "Khan", "Murphy"]

@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from browser import FIGURE_BOXES, chromium_path, open_in_chromium
+from ethos import pipeline
 from ethos.config import RunConfig
 from ethos.errors import EthosError
-from ethos.governance import pipeline
 from ethos.governance.ledger import Ledger
 from ethos.rundir import RunDir
 from ethos.sweep import runner

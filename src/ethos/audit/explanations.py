@@ -24,7 +24,7 @@ twice the steps, up to ``max_steps``; the steps used and the final gap are repor
 
 Identity terms. Word pieces are merged back into words (``##`` continuations; hyphenated
 compounds such as "african-american" are matched whole as well), and a word is an identity term
-when it is in :func:`ethos.audit.lexicons.identity_terms`. The *identity share* of an example is
+when it is in :func:`ethos.text.lexicons.identity_terms`. The *identity share* of an example is
 sum |a| over identity-term words / sum |a| over all words, in [0, 1]; the check averages it per
 group of every sensitive attribute, which says how much of what drives the decision is *who* the
 text is about. For records rendered as text ("race: African-American; sex: Male") the share on
@@ -325,7 +325,7 @@ def identity_mask(words: Sequence[str], terms: frozenset[str] | None = None) -> 
     are looked up whole, and every piece of a matching run counts.
     """
     if terms is None:
-        from ethos.audit.lexicons import identity_terms
+        from ethos.text.lexicons import identity_terms
 
         terms = identity_terms()
     lowered = [w.lower() for w in words]
@@ -627,7 +627,7 @@ class ExplanationsCheck:
                 for i, r in list(zip(sample, results, strict=True))[: self.n_report_examples]
             ],
         }
-        from ethos.audit.protocol import to_jsonable  # protocol imports this module
+        from ethos.audit.protocol import to_jsonable
 
         return dict(to_jsonable(section))
 

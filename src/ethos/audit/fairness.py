@@ -6,7 +6,7 @@ Three layers, each thin on top of the one below:
   FNR, PPV, NPV and, with scores, AUROC), computed by fairlearn's ``MetricFrame``.
 * the disparity functions (:data:`DISPARITIES`) -- each a one-line formula over per-group rates,
   vectorised so the same function gives the point value and 1000 bootstrap values at once; the rates
-  come from the hand-written confusion-count core in :mod:`ethos.audit.bootstrap` (see there why).
+  come from the hand-written confusion-count core in :mod:`ethos.stats.bootstrap` (see there why).
 * :func:`disparities` and :func:`fairness_section` -- intervals, intersections, minimum group size,
   multiclass one-vs-rest and the four-fifths screen, as JSON-able dicts.
 
@@ -30,12 +30,6 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, count, selection_rate
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
-from ethos.audit.bootstrap import (
-    confusion_by_group,
-    percentile_interval,
-    resample_confusion,
-    rng_for,
-)
 from ethos.audit.errors import AuditError
 from ethos.audit.validation import (
     Labels,
@@ -45,21 +39,17 @@ from ethos.audit.validation import (
     intersect,
     sensitive_frame,
 )
+from ethos.metric_names import GROUP_METRIC_COLUMNS
+from ethos.stats.bootstrap import (
+    confusion_by_group,
+    percentile_interval,
+    resample_confusion,
+    rng_for,
+)
 
 if TYPE_CHECKING:
     from ethos.audit.protocol import AuditContext
 
-GROUP_METRIC_COLUMNS = (
-    "count",
-    "base_rate",
-    "selection_rate",
-    "accuracy",
-    "tpr",
-    "fpr",
-    "fnr",
-    "ppv",
-    "npv",
-)
 FOUR_FIFTHS_THRESHOLD = 0.8
 FOUR_FIFTHS_CAVEAT = (
     "The four-fifths rule (US EEOC Uniform Guidelines on Employee Selection Procedures, "

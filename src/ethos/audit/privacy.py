@@ -2,7 +2,7 @@
 
 Two parts, each run when the context allows it:
 
-* ``pii`` — a Presidio scan (:mod:`ethos.audit.pii`) of a seeded sample of the training texts:
+* ``pii`` — a Presidio scan (:mod:`ethos.text.pii`) of a seeded sample of the training texts:
   counts by entity type, the rate of texts with any PII and its 95 % Wilson interval, masked
   examples. Without training texts in ``extras`` the audited texts are scanned instead, and the
   section says so.
@@ -23,7 +23,7 @@ import numpy as np
 
 from ethos.audit.errors import AuditError
 from ethos.audit.membership import Rows, loss_attack
-from ethos.audit.pii import DEFAULT_ENTITIES, SCORE_THRESHOLD, pii_section
+from ethos.text.pii import DEFAULT_ENTITIES, SCORE_THRESHOLD, pii_section
 
 if TYPE_CHECKING:
     from ethos.audit.protocol import AuditContext
@@ -59,7 +59,7 @@ class PrivacyCheck:
 
     Options (stored only, scikit-learn style): ``pii_sample`` texts scanned (None: all),
     ``mia_sample`` the most members, and as many non-members, scored; ``entities`` the Presidio
-    entity types looked for (default :data:`ethos.audit.pii.DEFAULT_ENTITIES`); ``score_threshold``
+    entity types looked for (default :data:`ethos.text.pii.DEFAULT_ENTITIES`); ``score_threshold``
     the lowest Presidio score counted.
 
     Section::

@@ -1,4 +1,4 @@
-"""The one contract every audit check follows, and the registry of checks.
+"""The one contract every audit check follows (the registry is :mod:`ethos.audit.registry`).
 
 A check is an object with a ``name``, a ``requires`` tuple naming the :class:`AuditContext` fields
 it needs, and ``run(context) -> dict`` returning its JSON-able section of the audit. Its constructor
@@ -6,7 +6,8 @@ only stores options (scikit-learn style); all validation happens in ``run``, whi
 :class:`~ethos.audit.errors.AuditError` for unusable input. A check must be deterministic: the same
 context (including ``seed``) gives the same section.
 
-Adding a check is one file defining the class plus one line in :data:`CHECKS`; the parametrised test
+Adding a check is one file defining the class plus one line in
+:data:`ethos.audit.registry.CHECKS`; the parametrised test
 ``tests/audit/test_audit_protocol.py`` then runs it with the rest of the family.
 """
 
@@ -20,13 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from ethos.audit.calibration import CalibrationCheck
 from ethos.audit.errors import AuditError
-from ethos.audit.explanations import ExplanationsCheck
-from ethos.audit.fairness import FairnessCheck
-from ethos.audit.informativeness import InformativenessCheck
-from ethos.audit.privacy import PrivacyCheck
-from ethos.audit.robustness import RobustnessCheck
 
 
 @dataclass(frozen=True)
@@ -87,20 +82,6 @@ class Check(Protocol):
         ...
 
 
-CHECKS: dict[str, Callable[..., Check]] = {
-    InformativenessCheck.name: InformativenessCheck,
-    FairnessCheck.name: FairnessCheck,
-    CalibrationCheck.name: CalibrationCheck,
-    RobustnessCheck.name: RobustnessCheck,
-    PrivacyCheck.name: PrivacyCheck,
-    ExplanationsCheck.name: ExplanationsCheck,
-}
-"""Check name -> check class (called with keyword options, or none for the defaults).
-
-Informativeness comes first: the summary reads it to tell whether the other screens mean anything
-(:mod:`ethos.audit.informativeness`)."""
-
-
 def to_jsonable(value: Any) -> Any:
     """Return ``value`` with numpy scalars and arrays made plain, tuples made lists, NaN made None.
 
@@ -121,21 +102,3 @@ def to_jsonable(value: Any) -> Any:
         if math.isinf(value):
             raise AuditError(f"an audit value is infinite ({value}); this is a bug in the check")
     return value
-
-
-def run_checks(
-    context: AuditContext,
-    *,
-    names: Sequence[str] | None = None,
-    options: Mapping[str, Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Run the named checks (default: every registered one) and return ``{name: section}``.
-
-    ``options`` maps a check name to the keyword options its class is built with.
-    """
-    chosen = list(CHECKS) if names is None else list(names)
-    unknown = [n for n in chosen if n not in CHECKS]
-    if unknown:
-        raise AuditError(f"unknown audit checks {unknown}; known: {sorted(CHECKS)}")
-    options = options or {}
-    return {n: to_jsonable(CHECKS[n](**options.get(n, {})).run(context)) for n in chosen}

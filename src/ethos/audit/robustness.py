@@ -1,7 +1,7 @@
 """Robustness: how often small edits that should not matter, and counterfactual identity swaps that
 must not matter, change the model's decision.
 
-Families (:mod:`ethos.audit.perturb` has the edits):
+Families (:mod:`ethos.text.perturb` has the edits):
 
 * noise -- ``char_keyboard`` (keyboard typos), ``char_swap`` (adjacent letters swapped), ``casing``,
   ``whitespace``, ``word_dropout``: CheckList's invariance tests (Ribeiro et al. 2020, "Beyond
@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ethos.audit.bootstrap import rng_for
 from ethos.audit.errors import AuditError, AuditWarning
-from ethos.audit.lexicons import gender_swaps, holisticbias_descriptors
-from ethos.audit.perturb import NOISE, find_terms, replace_term, swap_gender, term_pattern
+from ethos.stats.bootstrap import rng_for
+from ethos.text.lexicons import gender_swaps, holisticbias_descriptors
+from ethos.text.perturb import NOISE, find_terms, replace_term, swap_gender, term_pattern
 
 if TYPE_CHECKING:
     from ethos.audit.protocol import AuditContext
@@ -132,7 +132,7 @@ class RobustnessCheck:
         self.n_worst = n_worst
 
     def run(self, context: AuditContext) -> dict[str, Any]:
-        from ethos.audit.protocol import to_jsonable  # protocol imports the checks
+        from ethos.audit.protocol import to_jsonable
 
         context.require(self)
         families = self._validate_options()

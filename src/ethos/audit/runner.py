@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ethos.audit.errors import AuditError
-from ethos.audit.protocol import CHECKS, AuditContext, to_jsonable
+from ethos.audit.protocol import AuditContext, to_jsonable
+from ethos.audit.registry import CHECKS
 from ethos.audit.summary import summarise
 from ethos.audit.validation import binary_outcomes
 from ethos.rundir import RunDir, atomic_directory

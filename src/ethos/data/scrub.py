@@ -2,7 +2,7 @@
 
 The columns a run turns into model text (``text_field`` and ``text_pair_field``, or the
 string-typed ``record_fields``, plus sensitive columns when ``include_sensitive_in_text``) are
-scanned with Presidio (:mod:`ethos.audit.pii`); every entity found becomes ``<ENTITY_TYPE>``. All
+scanned with Presidio (:mod:`ethos.text.pii`); every entity found becomes ``<ENTITY_TYPE>``. All
 other columns (labels, ids, audit groups, numbers) are copied unchanged, so the masked file drops in
 for the original: point ``data.source`` at it and train. Because its texts differ, its fingerprint
 differs; both fingerprints, the source file's sha256, the counts by entity type and the Presidio
@@ -183,11 +183,11 @@ def scrub_dataset(
     ``config`` is a run config (a YAML path or a :class:`~ethos.config.RunConfig`) or a bundled set
     name. ``output`` ends in ``.csv``, ``.jsonl`` or ``.parquet`` and must not exist yet, nor its
     sidecar ``<output>.scrub.json``. The whole table is scanned (``progress`` shows a tqdm bar);
-    ``entities`` and ``score_threshold`` default to those of :mod:`ethos.audit.pii`. The
+    ``entities`` and ``score_threshold`` default to those of :mod:`ethos.text.pii`. The
     fingerprints are those :func:`ethos.data.load_dataset` gives with the config as it is
     (``sample`` and split settings included) on the original and on the masked file.
     """
-    from ethos.audit import pii
+    from ethos.text import pii
 
     run = _run_config(config)
     if run.task != "classification":

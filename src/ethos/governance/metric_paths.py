@@ -29,8 +29,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ethos.audit.fairness import DISPARITIES, GROUP_METRIC_COLUMNS
 from ethos.errors import ConfigError
+from ethos.metric_names import DISPARITY_NAMES, GROUP_METRIC_COLUMNS
 
 SECTIONS = {
     "audit": (
@@ -80,7 +80,7 @@ EDIT_LEAVES = frozenset(
 )
 LEAVES = (
     frozenset(GROUP_METRIC_COLUMNS)
-    | frozenset(DISPARITIES)
+    | frozenset(DISPARITY_NAMES)
     | frozenset(
         [
             "value",

@@ -27,7 +27,7 @@ def export_model(run: RunDir, output: Path, *, merge: bool) -> Path:
     if config.task == "extractive_qa":
         from transformers import AutoTokenizer
 
-        from ethos.training.qa_train import load_qa_model
+        from ethos.models.qa import load_qa_model
 
         model = load_adapter(load_qa_model(config.model.name), model_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

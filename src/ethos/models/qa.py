@@ -12,6 +12,8 @@ Features are not padded: a collator pads each batch to its own longest feature.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ethos.errors import DataError, ModelError
+from ethos.models.resolve import resolve_model_dir
 
 CLS_INDEX = 0
 """Position of the classifier token, the target for "no answer in this window" (BERT-style)."""
@@ -267,3 +270,24 @@ def decode_best_spans(
         else:
             answers.append(contexts[example][span[0] : span[1]])
     return answers
+
+
+def load_qa_model(name: str) -> Any:
+    """A model with a span (start/end) head; a head the checkpoint lacks starts untrained."""
+    from transformers import AutoModelForQuestionAnswering
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return AutoModelForQuestionAnswering.from_pretrained(str(resolve_model_dir(name)))
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot load model '{name}' for extractive question answering: {exc}",
+            hint="use model.name: default or a local Hugging Face model directory",
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        logging.getLogger("transformers").setLevel(logging.WARNING)

@@ -1,7 +1,7 @@
 """Prediction logging off the request path: mask PII first, then keep only a hash of the result.
 
 A request's raw text lives in memory until this thread has masked it with Presidio (the same
-detector as the audit, `ethos.audit.pii`); what reaches the database is the SHA-256 of the masked
+detector as the audit, `ethos.text.pii`); what reaches the database is the SHA-256 of the masked
 text with the outputs, latency and key id. Masking here rather than in the request keeps the
 response fast and lets spaCy work on batches. The queue is bounded: when logging falls behind,
 new requests are refused (503) rather than served unlogged or remembered without limit.
@@ -29,7 +29,7 @@ Masker = Callable[[Sequence[str]], list[str]]
 
 
 def presidio_masker(texts: Sequence[str]) -> list[str]:
-    from ethos.audit.pii import mask_texts
+    from ethos.text.pii import mask_texts
 
     return mask_texts(texts)
 

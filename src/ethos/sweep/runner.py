@@ -1,6 +1,6 @@
 """`ethos sweep`: train every point of a grid, audit and gate each, and chart the trade-offs.
 
-Each point is one governed run (:func:`~ethos.governance.pipeline.run_pipeline`: train, "run"
+Each point is one governed run (:func:`~ethos.pipeline.run_pipeline`: train, "run"
 ledger entry, audit, gate with its "decision" entry, card), so a sweep of 16 points is 16 runs in
 the ledger, each as traceable as one started by `ethos run`. Points are trained one after another
 in this process; the engine's own Accelerate launch path is how one spreads the training over
@@ -183,8 +183,8 @@ def sweep(
     messages.
     """
     from ethos.governance.ledger import Ledger
-    from ethos.governance.pipeline import run_pipeline
     from ethos.governance.policy import load_policy
+    from ethos.pipeline import run_pipeline
 
     if not isinstance(grid, Grid):
         grid = parse_grid(list(grid), max_points=max_points)

@@ -31,7 +31,7 @@ GENDER_SWAP = "gender_swap"
 
 
 def augmentation_families() -> tuple[str, ...]:
-    from ethos.audit.perturb import NOISE
+    from ethos.text.perturb import NOISE
 
     return (*NOISE, GENDER_SWAP)
 
@@ -56,7 +56,7 @@ def augment_texts(
 
     Returns the texts and how many actually changed (a text with nothing to perturb stays).
     """
-    from ethos.audit.perturb import NOISE, swap_gender
+    from ethos.text.perturb import NOISE, swap_gender
 
     out = list(texts)
     chosen = np.flatnonzero(generator.random(len(out)) < fraction)

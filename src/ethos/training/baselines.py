@@ -10,6 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from ethos.stats.informativeness import judge
 from ethos.training.metrics import classification_metrics
 
 
@@ -58,23 +59,20 @@ def informativeness(
 ) -> dict[str, Any]:
     """Whether the model beats its baselines on a held-out part: ``{"informative", "reasons"}``.
 
-    The audit's rule (:mod:`ethos.audit.informativeness`), so metrics.json and audit.json agree:
-    not informative when every row gets one class, when accuracy is not above the majority
-    baseline (``majority``: this part's :func:`majority_baseline` metrics), or when AUROC's 95 %
-    bootstrap interval includes 0.5. ``y_pred`` defaults to the most probable class, as in
-    :func:`~ethos.training.metrics.classification_metrics`.
+    The audit's rule (:func:`ethos.stats.informativeness.judge`), so metrics.json and
+    audit.json agree: not informative when every row gets one class, when accuracy is not above
+    the majority baseline (``majority``: this part's :func:`majority_baseline` metrics), or when
+    AUROC's 95 % bootstrap interval includes 0.5. ``y_pred`` defaults to the most probable class,
+    as in :func:`~ethos.training.metrics.classification_metrics`.
     """
-    from ethos.audit.informativeness import informativeness_section
-
     k = len(label_names)
     decided = probabilities.argmax(axis=1) if y_pred is None else y_pred
-    section = informativeness_section(
-        y_eval,
-        decided,
+    section = judge(
+        np.asarray(y_eval, dtype=np.int64),
+        np.asarray(decided, dtype=np.int64),
+        n_classes=k,
+        names=[str(n) for n in label_names],
         y_prob=probabilities[:, 1] if k == 2 else probabilities,
-        labels=list(range(k)),
-        pos_label=1 if k == 2 else None,
-        label_names=label_names,
         baselines={"majority": majority} if majority else None,
         seed=seed,
     )

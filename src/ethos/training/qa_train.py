@@ -7,8 +7,6 @@ with the official SQuAD exact match and F1.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,11 +17,10 @@ import torch.nn.functional as F
 
 from ethos.config import RunConfig
 from ethos.data.squad import QADataset, load_squad
-from ethos.errors import ConfigError, ModelError
+from ethos.errors import ConfigError
 from ethos.models.classifier import load_tokenizer
 from ethos.models.lora import apply_lora
-from ethos.models.qa import QAFeatures, decode_best_spans, prepare_qa_features
-from ethos.models.resolve import resolve_model_dir
+from ethos.models.qa import QAFeatures, decode_best_spans, load_qa_model, prepare_qa_features
 from ethos.models.squad_metric import exact_match_score, f1_score, squad_scores
 from ethos.training.batching import Encoded, iterate, sequential_order
 from ethos.training.fitted import FitRequest, Fitted
@@ -54,27 +51,6 @@ def check_qa_config(config: RunConfig) -> None:
             f"train.early_stopping.metric '{metric}' is a classification metric",
             hint="extractive_qa stops on exact_match or f1",
         )
-
-
-def load_qa_model(name: str) -> Any:
-    """A model with a span (start/end) head; a head the checkpoint lacks starts untrained."""
-    from transformers import AutoModelForQuestionAnswering
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return AutoModelForQuestionAnswering.from_pretrained(str(resolve_model_dir(name)))
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"cannot load model '{name}' for extractive question answering: {exc}",
-            hint="use model.name: default or a local Hugging Face model directory",
-        ) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        logging.getLogger("transformers").setLevel(logging.WARNING)
 
 
 def _features(tokenizer: Any, part: QADataset, config: RunConfig, *, train: bool) -> QAFeatures:

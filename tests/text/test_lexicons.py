@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from ethos.audit.lexicons import gender_swaps, holisticbias_descriptors, identity_terms
+from ethos.text.lexicons import gender_swaps, holisticbias_descriptors, identity_terms
 
 ORIGINALS = {
     "gender_swaps.txt.gz": "b930d6dc75bdee839f4617f0bac2fa7f5dc07917dd455258efca15775e4d88d4",
@@ -20,7 +20,7 @@ ORIGINALS = {
 
 @pytest.mark.parametrize(("name", "sha256"), ORIGINALS.items())
 def test_vendored_file_decompresses_to_the_original(name: str, sha256: str) -> None:
-    raw = gzip.decompress((resources.files("ethos.audit.lexicons") / name).read_bytes())
+    raw = gzip.decompress((resources.files("ethos.text.lexicons") / name).read_bytes())
     assert hashlib.sha256(raw).hexdigest() == sha256
 
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ethos.audit.errors import AuditError
-from ethos.audit.lexicons import gender_swaps
+from ethos.text import TextError
+from ethos.text.lexicons import gender_swaps
 
 Perturbation = Callable[..., str]
 """``(text, rng, *, rate) -> perturbed text``."""
@@ -71,7 +71,7 @@ def keyboard_neighbours() -> dict[str, tuple[str, ...]]:
     """Lower-case letter -> the letters next to it on a QWERTY keyboard (nlpaug's en map)."""
     spec = find_spec("nlpaug")
     if spec is None or not spec.submodule_search_locations:
-        raise AuditError(
+        raise TextError(
             "keyboard typos need nlpaug's keyboard map, but nlpaug is not installed",
             hint="pip install 'ethos[audit]', or leave char_keyboard out of the families",
         )
@@ -250,7 +250,7 @@ def swap_gender(text: str, swaps: Mapping[str, str] | None = None) -> tuple[str,
     """Swap every gendered word for its counterpart at once (he <-> she, actress -> actor).
 
     Returns the swapped text and the lower-cased words that were swapped, in order. ``swaps``
-    defaults to the vendored lexicon (:func:`ethos.audit.lexicons.gender_swaps`). One-to-many
+    defaults to the vendored lexicon (:func:`ethos.text.lexicons.gender_swaps`). One-to-many
     pairs are resolved by the lexicon ("her" becomes "him" even where "his" is meant), a known
     limitation of word-list counterfactuals (Lu et al. 2020, "Gender Bias in Neural Natural Language
     Processing").

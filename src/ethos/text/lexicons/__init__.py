@@ -16,7 +16,7 @@ HOLISTICBIAS = "holisticbias_descriptors_v1.1.json.gz"
 
 
 def _read(name: str) -> bytes:
-    return gzip.decompress((resources.files("ethos.audit.lexicons") / name).read_bytes())
+    return gzip.decompress((resources.files("ethos.text.lexicons") / name).read_bytes())
 
 
 @cache
