@@ -15,7 +15,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from ethos.rundir import RunDir
 from pg_cluster import require_server, running_cluster
+from run_fixtures import (
+    tiny_compas_config,
+    tiny_lora_config,
+    tiny_qa_config,
+    train_quietly,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -54,3 +61,34 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield f"{postgres_server}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Finished tiny runs, trained once per session and shared by every module that needs one
+# (serving, the run model, LoRA, QA, the audit of thresholds). Tests must not modify them; a
+# test that changes a run works on a copy.
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A finished plain fine-tuned COMPAS run (argmax decisions)."""
+    return train_quietly(tiny_compas_config(tmp_path_factory.mktemp("tiny_run")))
+
+
+@pytest.fixture(scope="session")
+def tiny_threshold_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """The same, deciding with per-group thresholds on race (equalized odds)."""
+    fairness = {"method": "thresholds", "attribute": "race", "constraint": "equalized_odds"}
+    config = tiny_compas_config(tmp_path_factory.mktemp("tiny_threshold_run"), fairness=fairness)
+    return train_quietly(config)
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A finished LoRA run: ``model/`` holds the adapter and head, not the base weights."""
+    return train_quietly(tiny_lora_config(tmp_path_factory.mktemp("tiny_lora_run")))
+
+
+@pytest.fixture(scope="session")
+def tiny_qa_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A finished extractive-QA run on the bundled tiny SQuAD file."""
+    return train_quietly(tiny_qa_config(tmp_path_factory.mktemp("tiny_qa_run")))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_ethos
 from ethos.examples import example_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,15 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def ethos(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would; the demo may need up to 20 minutes on a loaded machine."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "ethos", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=1200,
-    )
+    return run_ethos(*args, cwd=cwd, timeout=1200)
 
 
 def test_help_lists_the_commands() -> None:

@@ -67,3 +67,19 @@ def test_an_upward_import_breaks_it(copy: Path, module: str, upward: str) -> Non
         target.write_text(original, encoding="utf-8")
     assert result.returncode == 1, result.stdout
     assert "BROKEN" in result.stdout and "0 kept, 1 broken" in result.stdout
+
+
+def test_the_architecture_page_lists_the_floors_of_the_contract() -> None:
+    """docs/architecture.md is kept true: its floors table names the contract's layers in order."""
+    import re
+    import tomllib
+
+    contract = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = contract["contracts"][0]["layers"]
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|", page, flags=re.M)
+    documented = [sorted(re.findall(r"`(\w+)`", rooms)) for _, rooms in rows]
+    declared = [
+        sorted(m.split(".")[1] for m in layer.replace(" ", "").split("|")) for layer in layers
+    ]
+    assert documented == declared

@@ -7,21 +7,18 @@ its dates. These run the real commands with their output captured (a pipe), no C
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+from cli_helpers import run_ethos
 from ethos.governance.ledger import Ledger
 from ethos.serving.store import ServingStore
 
 
 def ethos(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run(
-        [sys.executable, "-m", "ethos", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    """The command with no declared width, as in a pipe or a log file."""
+    return run_ethos(*args, columns=None)
 
 
 def test_keys_list_prints_whole_ids_that_revoke_accepts(tmp_path: Path) -> None:

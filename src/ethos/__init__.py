@@ -1,32 +1,103 @@
 """ethos: fine-tune pretrained models for high-stakes decisions with ethics built into every run.
 
-The public Python API, re-exported from the stages; nothing else lives here.
+The public Python API: every stage of a governed run, by one name each, so that scripts and the
+``ethos`` command call the same functions without knowing which module holds them::
+
+    import ethos
+
+    config = ethos.load_config("ethos.yaml")
+    result = ethos.run_pipeline(config)  # train, audit, gate, card, ledger
+
+Names are imported on first use (:mod:`ethos.lazy`): ``import ethos`` alone loads neither
+pydantic, pandas nor torch, so the command line starts at once and a script pays only for the
+stages it calls.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from ethos.config import DataConfig, ModelConfig, RunConfig, SplitConfig, TrainConfig, load_config
-from ethos.data import Dataset, load_dataset, records_to_text
-from ethos.errors import ConfigError, DataError, EthosError, ModelError
-from ethos.sweep import sweep as run_sweep
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ethos.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ethos.audit.runner import audit_predictions, audit_run
+    from ethos.config import (
+        DataConfig,
+        ModelConfig,
+        RunConfig,
+        SplitConfig,
+        TrainConfig,
+        load_config,
+    )
+    from ethos.data import Dataset, load_dataset, records_to_text
+    from ethos.errors import ConfigError, DataError, EthosError, ModelError
+    from ethos.governance.approve import approve_run
+    from ethos.governance.card import write_card
+    from ethos.governance.gate import gate_run
+    from ethos.models.export import export_model
+    from ethos.models.inference import RunModel
+    from ethos.models.predict_file import predict_file
+    from ethos.pipeline import run_pipeline
+    from ethos.rundir import RunDir
+    from ethos.serving.app import create_app
+    from ethos.serving.settings import ServeSettings
+    from ethos.sweep.runner import sweep as run_sweep
+    from ethos.training.run import resume as resume_run
+    from ethos.training.run import train
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "create_app": ("ethos.serving.app", "create_app"),
-    "ServeSettings": ("ethos.serving.settings", "ServeSettings"),
+_EXPORTS = {
+    "DataConfig": "ethos.config",
+    "ModelConfig": "ethos.config",
+    "RunConfig": "ethos.config",
+    "SplitConfig": "ethos.config",
+    "TrainConfig": "ethos.config",
+    "load_config": "ethos.config",
+    "Dataset": "ethos.data",
+    "load_dataset": "ethos.data",
+    "records_to_text": "ethos.data",
+    "ConfigError": "ethos.errors",
+    "DataError": "ethos.errors",
+    "EthosError": "ethos.errors",
+    "ModelError": "ethos.errors",
+    "RunDir": "ethos.rundir",
+    "train": "ethos.training.run",
+    "RunModel": "ethos.models.inference",
+    "predict_file": "ethos.models.predict_file",
+    "export_model": "ethos.models.export",
+    "audit_run": "ethos.audit.runner",
+    "audit_predictions": "ethos.audit.runner",
+    "gate_run": "ethos.governance.gate",
+    "approve_run": "ethos.governance.approve",
+    "write_card": "ethos.governance.card",
+    "run_pipeline": "ethos.pipeline",
+    "create_app": "ethos.serving.app",
+    "ServeSettings": "ethos.serving.settings",
 }
-"""Serving pulls in FastAPI, the governance stack and the model code: seconds of imports that
-`import ethos` should not pay unless a server is built."""
+"""Public name -> the module that defines it under the same name."""
+
+_RENAMED = {
+    "resume_run": ("ethos.training.run", "resume"),
+    "run_sweep": ("ethos.sweep.runner", "sweep"),
+}
+"""Public names whose defining module uses a shorter name (``sweep``, ``resume``) that would be
+ambiguous at the top of the package."""
+
+_same_name = lazy_exports(__name__, _EXPORTS)[0]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-
-        module, attribute = _LAZY[name]
+    renamed = _RENAMED.get(name)
+    if renamed is not None:
+        module, attribute = renamed
         return getattr(import_module(module), attribute)
-    raise AttributeError(f"module 'ethos' has no attribute {name!r}")
+    return _same_name(name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*_EXPORTS, *_RENAMED, "__version__"])
 
 
 __all__ = [
@@ -38,13 +109,25 @@ __all__ = [
     "ModelConfig",
     "ModelError",
     "RunConfig",
+    "RunDir",
+    "RunModel",
     "ServeSettings",
     "SplitConfig",
     "TrainConfig",
     "__version__",
+    "approve_run",
+    "audit_predictions",
+    "audit_run",
     "create_app",
+    "export_model",
+    "gate_run",
     "load_config",
     "load_dataset",
+    "predict_file",
     "records_to_text",
+    "resume_run",
+    "run_pipeline",
     "run_sweep",
+    "train",
+    "write_card",
 ]

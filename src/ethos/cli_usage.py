@@ -62,10 +62,15 @@ def readable_help(command: Any) -> None:
 
     Flags get none (``--force`` takes no value, so ``<bool>`` beside it misleads), repeatable
     options name their item type, values and arguments get an upper-case word.
+
+    An absent ``--help`` reads as ``False`` rather than ``None``: typer passes a bool through
+    as it is but builds a pydantic validator for ``None``, and that import alone (~0.2 s) was
+    most of what ``ethos data describe --help`` cost once commands were loaded lazily.
     """
     help_option = command.get_help_option(SimpleNamespace(help_option_names=HELP_OPTION_NAMES))
     if help_option is not None:
         help_option.metavar = ""
+        help_option.default = False
     for param in getattr(command, "params", []):
         if getattr(param, "metavar", None) is not None:
             continue

@@ -1,10 +1,16 @@
-"""The run directory: the hand-off between training and every later stage.
+"""The run directory: the hand-off between training and every later stage, and its one layout.
 
 Everything a later command needs is in it: ``model/`` (Hugging Face format, tokenizer included),
 ``config.yaml`` (resolved), ``manifest.json`` (fingerprints, hashes, versions, seed, timing),
-``metrics.json`` and ``predictions.parquet``. ``manifest.json`` is written last, so a folder with a
-manifest is a finished run; one without is a run in progress or a killed one (see
-``ethos train --resume``).
+``metrics.json`` and ``predictions.parquet``; later stages add ``audit/``, ``decision.json``
+(and ``decision.advisory.json``), ``approval.json`` and the model card (``model/README.md``,
+``card.html``). ``manifest.json`` is written last, so a folder with a manifest is a finished run;
+one without is a run in progress or a killed one (see ``ethos train --resume``).
+
+:class:`RunDir` owns that layout: every path into a run and every read of its documents goes
+through it (typed readers that name a damaged file instead of raising a bare JSON error), and
+:meth:`RunDir.dataset` reloads the run's data only if its fingerprint is still the one trained on.
+The inside of ``model/`` is the Hugging Face format, owned by :mod:`ethos.models`.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ AUDIT_JSON = Path("audit") / "audit.json"
 DECISION = "decision.json"
 ADVISORY_DECISION = "decision.advisory.json"
 APPROVAL = "approval.json"
+AUDIT_DIR = "audit"
+CARD_HTML = "card.html"
+CARD_MARKDOWN = "README.md"  # inside model/: the Hugging Face model card
+CHECKPOINTS = "checkpoints"
+DATA_RECORD = "data.json"  # written when a run first loads its data; a resume must match it
+
+
+class RunDirError(EthosError):
+    """A run directory whose files are missing, damaged, or no longer match the run."""
 
 
 @contextmanager
@@ -96,18 +111,169 @@ class RunDir:
             )
         return cls(path)
 
+    @classmethod
+    def at(cls, path: str | Path) -> RunDir:
+        """A handle on a run folder that need not be finished (training writes through it)."""
+        return cls(Path(path))
+
+    # --- where things are -----------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / PREDICTIONS
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def data_record_path(self) -> Path:
+        """The data fingerprint and config hash a run in progress started with."""
+        return self.path / DATA_RECORD
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.path / AUDIT_DIR
+
+    @property
+    def audit_path(self) -> Path:
+        return self.path / AUDIT_JSON
+
+    @property
+    def decision_path(self) -> Path:
+        return self.path / DECISION
+
+    @property
+    def advisory_decision_path(self) -> Path:
+        return self.path / ADVISORY_DECISION
+
+    @property
+    def approval_path(self) -> Path:
+        return self.path / APPROVAL
+
+    @property
+    def card_path(self) -> Path:
+        """The model card: ``model/README.md`` (Hugging Face card format)."""
+        return self.model_dir / CARD_MARKDOWN
+
+    @property
+    def card_html_path(self) -> Path:
+        return self.path / CARD_HTML
+
+    @property
+    def finished(self) -> bool:
+        return self.manifest_path.is_file()
+
+    # --- what is in it ---------------------------------------------------------------------------
+
     @property
     def manifest(self) -> dict[str, Any]:
-        return dict(json.loads((self.path / MANIFEST).read_text()))
+        return self._json(self.manifest_path, "manifest", required=True) or {}
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return dict(json.loads((self.path / METRICS).read_text()))
+        return self._json(self.metrics_path, "metrics", required=True) or {}
 
     @property
     def config(self) -> RunConfig:
         """The resolved config the run was trained with."""
-        return RunConfig.model_validate(yaml.safe_load((self.path / CONFIG).read_text()))
+        return RunConfig.model_validate(yaml.safe_load(self.config_path.read_text()))
+
+    def audit(self) -> dict[str, Any] | None:
+        """audit/audit.json, or None before the run was audited."""
+        return self._json(self.audit_path, "audit")
+
+    def audit_sha256(self) -> str | None:
+        """sha256 of audit/audit.json (what a decision is bound to), or None before an audit."""
+        return file_sha256_or_none(self.audit_path)
+
+    def decision(self) -> dict[str, Any] | None:
+        """decision.json (the receipt of the recorded decision), or None before a gate."""
+        return self._json(self.decision_path, "decision")
+
+    def approval(self) -> dict[str, Any] | None:
+        """approval.json (the receipt of the newest approval), or None."""
+        return self._json(self.approval_path, "approval")
+
+    def write_document(self, path: Path, document: dict[str, Any]) -> Path:
+        """Write one of the run's JSON documents atomically (readers never see half a file)."""
+        if path.parent != self.path:
+            raise RunDirError(f"{path} is not a document of the run at {self.path}")
+        atomic_write_text(path, json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
+        return path
+
+    def has_card(self) -> bool:
+        return self.card_path.is_file()
+
+    def dataset(self, part: str | None = None, *, max_length: int | None = None) -> Any:
+        """The run's data, reloaded from its config and refused unless its fingerprint is the
+        manifest's: a changed data file must never become a test set or a drift reference.
+
+        ``part`` picks ``train``, ``validation`` or ``test``; a classification run returns a
+        :class:`ethos.data.Dataset`, a question-answering run a :class:`ethos.data.squad.QADataset`.
+        """
+        import warnings
+
+        config = self.config
+        with warnings.catch_warnings():  # small-group notes were shown when it trained
+            warnings.simplefilter("ignore")
+            if config.task == "extractive_qa":
+                from ethos.data.squad import load_squad
+
+                split = config.data.split
+                data: Any = load_squad(
+                    config.data.source,
+                    validation=split.validation,
+                    test=split.test,
+                    seed=split.seed,
+                )
+            else:
+                from ethos.data import load_dataset
+
+                data = load_dataset(config.data, max_length=max_length)
+        recorded = (self.manifest.get("data") or {}).get("fingerprint")
+        if data.fingerprint != recorded:
+            raise RunDirError(
+                f"the data of {self.path} changed since training (fingerprint "
+                f"{str(recorded)[:12]} in the manifest, {data.fingerprint[:12]} now)",
+                hint="restore the data the run was trained on, or train a new run",
+            )
+        return data if part is None else data.part(part)
+
+    def _json(self, path: Path, what: str, *, required: bool = False) -> dict[str, Any] | None:
+        if not path.is_file():
+            if required:
+                raise RunDirError(
+                    f"{self.path} has no {path.name} (its {what})",
+                    hint="the run directory is incomplete; train again",
+                )
+            return None
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunDirError(
+                f"{path} cannot be read as the run's {what}: {exc}",
+                hint="the file was damaged or edited by hand",
+            ) from None
+        if not isinstance(value, dict):
+            raise RunDirError(f"{path} is not the run's {what} (expected a JSON object)")
+        return value
 
     def identity(self) -> dict[str, Any]:
         """The fields every ledger entry about this run carries: what exactly was judged."""
@@ -119,12 +285,8 @@ class RunDir:
             "model_hash": (manifest.get("model") or {}).get("weights_sha256"),
         }
 
-    @property
-    def model_dir(self) -> Path:
-        return self.path / MODEL
-
     def predictions(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / PREDICTIONS)
+        return pd.read_parquet(self.predictions_path)
 
     def __repr__(self) -> str:
         manifest = self.manifest

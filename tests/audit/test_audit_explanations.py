@@ -20,16 +20,15 @@ import torch
 from ethos import RunConfig
 from ethos.audit.errors import AuditError
 from ethos.audit.explanations import (
-    MIN_DELTA,
     ExplanationsCheck,
     field_spans,
     identity_mask,
     identity_share,
-    input_embeddings,
-    token_attributions,
 )
 from ethos.audit.protocol import AuditContext, Check
 from ethos.audit.run_context import context_from_run
+from ethos.errors import ModelError
+from ethos.models.attribution import MIN_DELTA, input_embeddings, token_attributions
 from ethos.text.lexicons import identity_terms
 from ethos.training import train
 
@@ -226,7 +225,7 @@ def test_unusable_input_raises_audit_error(context: AuditContext) -> None:
         ExplanationsCheck(n_steps=64, max_steps=32).run(
             AuditContext(texts=["a text"], model=context.model, extras=extras)
         )
-    with pytest.raises(AuditError, match="target classes \\[7\\]"):
+    with pytest.raises(ModelError, match="target classes \\[7\\]"):
         token_attributions(context.model, extras["tokenizer"], ["a text"], target=7)
 
 

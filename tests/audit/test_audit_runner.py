@@ -4,14 +4,13 @@ files, and the bad inputs each entry point must refuse without writing anything.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import run_ethos
 from ethos.audit.errors import AuditError
 from ethos.audit.runner import audit_predictions
 from ethos.datasets import compas
@@ -20,31 +19,12 @@ from ethos.datasets import compas
 @pytest.fixture(scope="module")
 def vendor_audit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("vendor") / "audit"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ethos",
-            "audit",
-            "--predictions",
-            "compas",
-            "--label",
-            "two_year_recid",
-            "--score",
-            "decile_score",
-            "--threshold",
-            "5",
-            "--group",
-            "race",
-            "--group",
-            "sex",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_ethos(
+        "audit", "--predictions", "compas", "--label", "two_year_recid",
+        "--score", "decile_score", "--threshold", "5", "--group", "race", "--group", "sex",
+        "--out", str(out),
         timeout=300,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "fairness" in result.stdout and "report.html" in result.stdout
     return json.loads((out / "audit.json").read_text()) | {"_out": str(out)}
@@ -158,11 +138,6 @@ def test_existing_output_needs_force(tmp_path: Path) -> None:
 
 def test_cli_audit_user_errors_exit_2(tmp_path: Path) -> None:
     for args in ([], ["runs/x", "--predictions", "compas"], [str(tmp_path)]):
-        done = subprocess.run(
-            [sys.executable, "-m", "ethos", "audit", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_ethos("audit", *args)
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr

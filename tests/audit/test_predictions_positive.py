@@ -4,14 +4,13 @@ show the values seen in each column when they cannot be matched."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import run_ethos
 from ethos.audit.errors import AuditError
 from ethos.audit.runner import audit_predictions
 from ethos.audit.validation import binary_outcomes, outcome_key
@@ -180,26 +179,9 @@ def test_hostile_prediction_files_exit_2_with_one_message(
 ) -> None:
     path = tmp_path / "decisions.csv"
     path.write_bytes(content)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ethos",
-            "audit",
-            "--predictions",
-            str(path),
-            "--label",
-            "y",
-            "--prediction",
-            "pred",
-            "--group",
-            "sex",
-            "--positive",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_ethos(
+        "audit", "--predictions", str(path), "--label", "y", "--prediction", "pred",
+        "--group", "sex", "--positive", "1",
+    )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr

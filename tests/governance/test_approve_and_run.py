@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from run_documents import VERDICT_POLICIES, governed_run
 
+from cli_helpers import run_ethos
 from ethos.errors import EthosError
 from ethos.governance.approve import approve_run
 from ethos.governance.gate import gate_run
@@ -73,12 +72,7 @@ def test_ethos_run_ends_with_decision_card_and_ledger(tmp_path: Path) -> None:
     path = tmp_path / "compas-tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     ledger = tmp_path / "ledger.db"
-    done = subprocess.run(
-        [sys.executable, "-m", "ethos", "run", str(path), "--quiet", "--ledger", str(ledger)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run_ethos("run", str(path), "--quiet", "--ledger", str(ledger), timeout=900)
     assert done.returncode in (0, 1, 3), done.stderr
     assert "decision: " in done.stdout and "card:" in done.stdout
     [run_dir] = (tmp_path / "runs").iterdir()
@@ -96,11 +90,6 @@ def test_ethos_run_ends_with_decision_card_and_ledger(tmp_path: Path) -> None:
 def test_ethos_run_refuses_a_bad_policy_before_training(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(f"data: {{source: german}}\npolicy: nonesuch\noutput_dir: {tmp_path / 'r'}\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "ethos", "run", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_ethos("run", str(path))
     assert done.returncode == 2 and "neither a file nor a bundled policy" in done.stderr
     assert not (tmp_path / "r").exists()

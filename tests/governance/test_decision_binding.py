@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 from ledger_helpers import set_column
 from run_documents import FAIL_POLICY, PASS_POLICY, REVIEW_POLICY, governed_run
 
+from cli_helpers import run_ethos
 from ethos.errors import EthosError
 from ethos.governance.approve import approve_run
 from ethos.governance.decision_record import (
@@ -214,9 +213,7 @@ def test_cli_refuses_an_edited_decision_in_one_line(tmp_path: Path) -> None:
         ["serve", str(run.path), "--ledger", ledger_url, "--db", str(tmp_path / "s.db")],
         ["approve", str(run.path), "--as", "x", "--note", "y", "--ledger", ledger_url],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "ethos", *args], capture_output=True, text=True, timeout=120
-        )
+        done = run_ethos(*args)
         assert done.returncode == 2, done.stderr
         assert "was changed after it was recorded" in done.stderr
         assert "Traceback" not in done.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from cli_helpers import run_ethos
 from ethos.errors import ConfigError
 from ethos.governance.policy import Policy, bundled_policies, load_policy
 from ethos.governance.scorecard import score_run
@@ -320,21 +319,8 @@ def test_gate_cli_exit_codes_decision_file_and_ledger(
         "constraints": [{"metric": EOD, "op": "<=", "value": constraint}],
     }
     ledger = tmp_path / "ledger.db"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ethos",
-            "gate",
-            str(run),
-            "--policy",
-            str(write_policy(tmp_path, raw)),
-            "--ledger",
-            str(ledger),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_ethos(
+        "gate", str(run), "--policy", str(write_policy(tmp_path, raw)), "--ledger", str(ledger)
     )
     assert done.returncode == code, done.stderr
     assert f"decision: {decision}" in done.stdout
@@ -353,11 +339,6 @@ def test_gate_cli_exit_codes_decision_file_and_ledger(
 def test_gate_user_errors_exit_2(tmp_path: Path) -> None:
     run = fake_run(tmp_path, DOCUMENTS["audit"])
     (run / "audit" / "audit.json").unlink()
-    done = subprocess.run(
-        [sys.executable, "-m", "ethos", "gate", str(run), "--policy", "medical", "--no-record"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_ethos("gate", str(run), "--policy", "medical", "--no-record")
     assert done.returncode == 2 and "no audit yet" in done.stderr
     assert not (run / "decision.json").exists()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from cli_helpers import ETHOS, run_ethos
 from ethos.audit.runner import audit_run
 from ethos.governance.gate import gate_run
 from ethos.rundir import RunDir
@@ -52,13 +51,7 @@ def free_port() -> int:
 def ethos(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ethos", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    return run_ethos(*args, env=env, timeout=timeout)
 
 
 def create_key(db: str, *scopes: str, rate: int = 100_000, name: str = "test") -> str:
@@ -103,9 +96,7 @@ def live_server(
     db = db or str(tmp / "serving.db")
     log_path = tmp / f"server-{port}.log"
     args: Sequence[str] = [
-        sys.executable,
-        "-m",
-        "ethos",
+        *ETHOS,
         "serve",
         str(run.path),
         "--port",

@@ -8,64 +8,10 @@ The screenshots are test artifacts in test-artifacts/ (git-ignored; printed, so 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from live_server import LiveServer
 
-from browser import chromium_path
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@dataclass
-class OfflineVisit:
-    page: Any
-    blocked: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-@contextmanager
-def offline_chromium(url: str) -> Iterator[OfflineVisit]:
-    """Open ``url`` in headless Chromium whose only reachable host is loopback.
-
-    The route is set on the browser context before the page exists, so the first request is
-    already filtered (tests/browser.py's ``open_in_chromium`` navigates before it yields).
-    """
-    from playwright.sync_api import Route, sync_playwright
-
-    executable = chromium_path()
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            visit = OfflineVisit(page=None)
-
-            def only_loopback(route: Route) -> None:
-                request_url = route.request.url
-                host = urlsplit(request_url).hostname or ""
-                if request_url.startswith(("data:", "blob:")) or host in LOOPBACK:
-                    route.continue_()
-                else:
-                    visit.blocked.append(request_url)
-                    route.abort("internetdisconnected")
-
-            context.route("**/*", only_loopback)
-            page = context.new_page()
-            page.on(
-                "console", lambda m: visit.problems.append(m.text) if m.type == "error" else None
-            )
-            page.on("pageerror", lambda e: visit.problems.append(str(e)))
-            visit.page = page
-            page.goto(url)
-            yield visit
-        finally:
-            browser.close()
+from browser import ARTIFACTS, open_in_chromium
 
 
 def test_the_docs_pages_name_only_assets_the_server_has(server: LiveServer) -> None:
@@ -85,7 +31,7 @@ def test_the_docs_pages_name_only_assets_the_server_has(server: LiveServer) -> N
 
 
 def test_swagger_ui_renders_the_operations_with_no_network(server: LiveServer) -> None:
-    with offline_chromium(f"{server.url}/docs") as visit:
+    with open_in_chromium(f"{server.url}/docs", width=1200, offline=True) as visit:
         page = visit.page
         predict = page.locator('.opblock-summary-path[data-path="/v1/predict"]')
         predict.wait_for(state="visible", timeout=30_000)
@@ -105,7 +51,7 @@ def test_swagger_ui_renders_the_operations_with_no_network(server: LiveServer) -
 
 
 def test_redoc_renders_the_operations_with_no_network(server: LiveServer) -> None:
-    with offline_chromium(f"{server.url}/redoc") as visit:
+    with open_in_chromium(f"{server.url}/redoc", width=1200, offline=True) as visit:
         page = visit.page
         page.get_by_text("/v1/predict", exact=True).first.wait_for(state="attached", timeout=30_000)
         text = page.inner_text("body")

@@ -19,8 +19,9 @@ from ethos import DataError, EthosError, ModelError
 from ethos.config import DataConfig
 from ethos.data import Dataset, load_dataset
 from ethos.models.group_thresholds import POOLED, GroupRule, ThresholdRule
+from ethos.models.inference import record_fields as _record_fields
 from ethos.rundir import RunDir
-from ethos.serving.model import Prediction, ServedModel, _record_fields
+from ethos.serving.model import Prediction, ServedModel
 
 
 def load_test_part(run: RunDir) -> Dataset:
@@ -131,7 +132,7 @@ def test_unknown_group_is_refused_without_a_pool_and_pooled_with_one(
         served_thresholds.check_groups(["Caucasian", None, "Martian"])
     always = GroupRule(rules=(ThresholdRule(">", float("-inf"), 1.0),))  # selects everyone
     pooled = replace(thresholds, groups={**thresholds.groups, POOLED: always})
-    monkeypatch.setattr(served_thresholds, "thresholds", pooled)
+    monkeypatch.setattr(served_thresholds.scorer, "thresholds", pooled)
     (prediction,) = served_thresholds.predict(["age: 30"], groups=["Martian"], keys=["k1"])
     assert prediction.thresholds_applied and prediction.threshold_group == POOLED
     assert prediction.label == served_thresholds.label_names[1]

@@ -7,13 +7,12 @@ leave no sweep folder behind.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_ethos
 from ethos.config import RunConfig
 from ethos.errors import EthosError
 from ethos.sweep import Grid, GridError, expand, parse_grid
@@ -178,15 +177,7 @@ def test_the_output_folder_is_new_or_empty(tmp_path: Path) -> None:
 
 
 def _ethos(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "ethos", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_ethos(*args, cwd=cwd, timeout=300)
 
 
 def test_cli_refuses_a_bad_point_in_one_line_and_writes_nothing(tmp_path: Path) -> None:

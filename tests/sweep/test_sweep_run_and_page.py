@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +21,7 @@ import pytest
 import yaml
 
 from browser import FIGURE_BOXES, chromium_path, open_in_chromium
+from cli_helpers import run_ethos
 from ethos import pipeline
 from ethos.config import RunConfig
 from ethos.errors import EthosError
@@ -210,16 +208,10 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config = tmp / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "output_dir": str(tmp / "elsewhere")}))
     out, ledger = tmp / "sweep", tmp / "ledger.db"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200"}
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "ethos", "sweep", str(config),
-            "--grid", "learning_rate=[1e-4,3e-4]", "--grid", "seed=[1]",
-            "--out", str(out), "--ledger", str(ledger), "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    done = run_ethos(
+        "sweep", str(config),
+        "--grid", "learning_rate=[1e-4,3e-4]", "--grid", "seed=[1]",
+        "--out", str(out), "--ledger", str(ledger), "--quiet",
         timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

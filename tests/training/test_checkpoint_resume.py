@@ -11,12 +11,12 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import ETHOS, ethos_env, run_ethos
 from ethos import EthosError, ModelError
 from ethos.config import load_config
 from ethos.rundir import RunDir
@@ -47,7 +47,8 @@ def ethos_train(*args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Pope
     # SIGINT back to its default: a test runner started in the background (CI, nohup) passes it
     # on ignored, and then Python never turns Ctrl-C into KeyboardInterrupt.
     return subprocess.Popen(
-        [sys.executable, "-m", "ethos", "train", *args, "--quiet"],
+        [*ETHOS, "train", *args, "--quiet"],
+        env=ethos_env(),
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,12 +110,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(
     with pytest.raises(EthosError, match=r"(?s)unfinished run.*--resume"):
         RunDir.open(run_dir)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "ethos", "train", "--resume", str(run_dir), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_ethos("train", "--resume", str(run_dir), "--quiet", timeout=600)
     assert done.returncode == 0, done.stderr
     resumed = RunDir.open(run_dir)
     assert resumed.manifest["training"]["resumed_from_epoch"] >= 1
@@ -148,9 +144,7 @@ def test_ctrl_c_checkpoints_prints_the_resume_command_and_resumes_exactly(
     assert (announced / "checkpoints" / found.group(1) / "loop.json").is_file()
     assert not (announced / "manifest.json").exists()
 
-    done = subprocess.run(
-        [sys.executable, "-m", *command, "--quiet"], capture_output=True, text=True, timeout=600
-    )
+    done = run_ethos(*command[1:], "--quiet", timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"resuming from {found.group(1)}" in done.stdout
     assert_same_result(uninterrupted, RunDir.open(announced))
@@ -275,11 +269,6 @@ def test_resume_refuses_what_it_cannot_continue(killed_run: Path, tmp_path: Path
 
 def test_train_cli_needs_exactly_one_of_config_and_resume(tmp_path: Path) -> None:
     for args in ([], [str(tmp_path / "x.yaml"), "--resume", str(tmp_path)]):
-        done = subprocess.run(
-            [sys.executable, "-m", "ethos", "train", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_ethos("train", *args)
         assert done.returncode == 2
         assert "CONFIG" in done.stderr and "Traceback" not in done.stderr

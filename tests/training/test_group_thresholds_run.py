@@ -16,9 +16,9 @@ import pytest
 from ethos import DataError, RunConfig
 from ethos.datasets import compas
 from ethos.models.group_thresholds import DECISION_RULE, THRESHOLDS_FILE, GroupThresholds
+from ethos.models.predict_file import predict_file
 from ethos.rundir import RunDir
 from ethos.training import train
-from ethos.training.predict import predict_file
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,38 +9,23 @@ import pandas as pd
 import pytest
 import torch
 
-from ethos import EthosError, ModelError, RunConfig
+from cli_helpers import run_ethos
+from ethos import EthosError, ModelError
 from ethos.datasets import compas
 from ethos.models.classifier import load_classifier
 from ethos.models.export import export_model
 from ethos.models.lora import apply_lora
+from ethos.models.predict_file import predict_file
 from ethos.rundir import RunDir
 from ethos.training import train
 from ethos.training.loop import parameter_groups
-from ethos.training.predict import predict_file
-
-
-def lora_config(tmp: Path, **peft: object) -> RunConfig:
-    return RunConfig.model_validate(
-        {
-            "data": {"source": "compas", "sample": 200, "min_group_size": 1},
-            "model": {"max_length": 32},
-            "train": {
-                "epochs": 1,
-                "batch_size": 16,
-                "max_steps": 6,
-                "learning_rate": 1e-3,
-                "peft": {"method": "lora", "r": 4, "alpha": 8, **peft},
-            },
-            "output_dir": str(tmp),
-            "seed": 5,
-        }
-    )
+from run_fixtures import tiny_lora_config as lora_config
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
-    return train(lora_config(tmp_path_factory.mktemp("lora")), quiet=True)
+def lora_run(tiny_lora_run: RunDir) -> RunDir:
+    """The session's shared run (tests/conftest.py)."""
+    return tiny_lora_run
 
 
 def test_lora_trains_under_one_percent_and_saves_adapter_with_head(lora_run: RunDir) -> None:
@@ -83,12 +66,7 @@ def test_merged_export_predicts_like_the_adapter(lora_run: RunDir, tmp_path: Pat
 
     merged_dir = tmp_path / "merged"
     command = ["export", str(lora_run.path), "-o", str(merged_dir), "--merge"]
-    result = subprocess.run(
-        [sys.executable, "-m", "ethos", *command],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_ethos(*command, timeout=300)
     assert result.returncode == 0, result.stderr
     assert not (merged_dir / "adapter_config.json").exists()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

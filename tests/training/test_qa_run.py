@@ -13,24 +13,13 @@ from ethos.data.squad import SQUAD_TINY_PATH
 from ethos.models.squad_metric import squad_scores
 from ethos.rundir import RunDir
 from ethos.training import train
-
-
-def qa_config(tmp: Path, **data: object) -> RunConfig:
-    return RunConfig.model_validate(
-        {
-            "data": {"source": str(SQUAD_TINY_PATH), **data},
-            "model": {"max_length": 128},
-            "task": "extractive_qa",
-            "qa": {"doc_stride": 32},
-            "train": {"epochs": 1, "batch_size": 8, "max_steps": 3, "learning_rate": 3e-4},
-            "output_dir": str(tmp),
-        }
-    )
+from run_fixtures import tiny_qa_config as qa_config
 
 
 @pytest.fixture(scope="module")
-def qa_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
-    return train(qa_config(tmp_path_factory.mktemp("qa")), quiet=True)
+def qa_run(tiny_qa_run: RunDir) -> RunDir:
+    """The session's shared run (tests/conftest.py)."""
+    return tiny_qa_run
 
 
 def test_qa_run_reports_official_squad_scores(qa_run: RunDir) -> None:

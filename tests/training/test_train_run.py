@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
+from cli_helpers import run_ethos
 from ethos import ConfigError, DataError, ModelError, RunConfig
 from ethos.datasets import compas
+from ethos.models.predict_file import predict_file
 from ethos.rundir import RunDir
 from ethos.training import train
-from ethos.training.predict import predict_file
 
 
 def tiny_config(tmp: Path, **train_overrides: object) -> RunConfig:
@@ -147,12 +146,7 @@ def test_train_cli_reports_baselines(tmp_path: Path) -> None:
         "train: {epochs: 1, batch_size: 16, max_steps: 2}\n"
         f"output_dir: {tmp_path / 'runs'}\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "ethos", "train", str(config), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_ethos("train", str(config), "--quiet", timeout=600)
     assert result.returncode == 0, result.stderr
     assert "tfidf_logreg" in result.stdout and "majority" in result.stdout
     assert "run directory:" in result.stdout

@@ -5,77 +5,42 @@ fairness (group rates and disparities with confidence intervals, and the groups 
 calibration (reliability diagrams), robustness, explanations (token heatmaps) and privacy. A model
 that is not informative gets a red banner above everything else. Figures are inline SVG, styles
 are inline, there is no script and no network request, so the file can be attached to a review or
-archived as it is.
+archived as it is. Escaping, tables, numbers, figures and the page shell are :mod:`ethos.html`'s.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from html import escape
 from typing import Any
 
 from ethos.audit import svg
 from ethos.audit.informativeness import is_not_informative
 from ethos.audit.sample_size import group_size_warnings
+from ethos.html import Cell, badge, escape, figure, page, show, table, tag
 
-STATUS_COLOURS = {"green": "#2e7d32", "amber": "#e69b00", "red": "#c62828", "grey": "#777"}
 RATES = ("selection_rate", "tpr", "fpr", "ppv")
 CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#222;padding:0 1rem}
-h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
-td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
-th:first-child,td:first-child{text-align:left}
-.status{display:inline-block;color:#fff;border-radius:4px;padding:.1rem .5rem;font-weight:600}
-.note{color:#555;font-size:.85rem}.figure{margin:.8rem 0}
 .tok{padding:0 .1rem;border-radius:2px;line-height:1.8}
 .alert{background:#c62828;color:#fff;padding:.6rem .8rem;border-radius:4px;font-weight:600}
 """
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return escape(str(value))
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{_num(v) if not isinstance(v, str) else escape(v)}</td>" for v in r)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _figure(content: str, caption: str) -> str:
-    return (
-        f'<figure class="figure chart">{content}'
-        f'<figcaption class="note">{escape(caption)}</figcaption></figure>'
-    )
+"""The report's own styles, after :data:`ethos.html.CSS`: token heatmaps and the red banner."""
 
 
 def _summary(audit: dict[str, Any]) -> str:
-    rows = []
-    for dimension, entry in audit.get("summary", {}).items():
-        status = entry["status"]
-        badge = f'<span class="status" style="background:{STATUS_COLOURS[status]}">{status}</span>'
-        rows.append(
-            f"<tr><td>{escape(dimension)}</td><td>{badge}</td>"
-            f"<td style='text-align:left'>{escape('; '.join(entry['reasons']))}</td>"
-            f"<td class='note' style='text-align:left'>{escape(entry['screen'])}</td></tr>"
-        )
+    rows = [
+        [
+            dimension,
+            badge(entry["status"], entry["status"]),
+            "; ".join(entry["reasons"]),
+            Cell(entry["screen"], "note text"),
+        ]
+        for dimension, entry in audit.get("summary", {}).items()
+    ]
+    header = ["dimension", "status", "finding", "screen"]
     return (
-        "<h2 id='summary'>Summary</h2><table><thead><tr><th>dimension</th><th>status</th>"
-        "<th>finding</th><th>screen</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-        "<p class='note'>These screens flag what to look at; the organisation's policy "
+        "<h2 id='summary'>Summary</h2>"
+        + table(header, rows, columns=[None, None, "text", "text"])
+        + "<p class='note'>These screens flag what to look at; the organisation's policy "
         "(<code>ethos gate</code>) decides.</p>"
     )
 
@@ -89,19 +54,17 @@ def _fairness(section: dict[str, Any]) -> str:
         groups = entry.get("groups", {})
         names = list(groups)
         out.append(f"<h3>{escape(attribute)}</h3>")
-        out.extend(
-            f"<p class='note sample-size'>⚠ {escape(m)}</p>" for m in small.get(attribute, [])
-        )
+        out.extend(tag("p", f"⚠ {m}", class_="note sample-size") for m in small.get(attribute, []))
         series = {rate: [groups[g].get(rate) for g in names] for rate in RATES}
         if names and any(v is not None for values in series.values() for v in values):
             out.append(
-                _figure(
+                figure(
                     svg.grouped_bars(f"rates by {attribute}", names, series),
                     f"Selection rate, true- and false-positive rate and precision by {attribute}.",
                 )
             )
         out.append(
-            _table(
+            table(
                 [
                     "group",
                     "count",
@@ -139,7 +102,7 @@ def _fairness(section: dict[str, Any]) -> str:
         ]
         if any(value is not None for _, value, _, _ in rows):
             out.append(
-                _figure(
+                figure(
                     svg.interval_bars(f"disparities for {attribute}", rows, limit=0.1),
                     "Differences between groups (axis: the difference in rate, 0 = equal) with "
                     "bootstrap 95% intervals; dashed: 0.10.",
@@ -148,10 +111,10 @@ def _fairness(section: dict[str, Any]) -> str:
         elif rows:
             out.append(
                 "<p class='note'>No disparity computed: fewer than two groups reach the minimum "
-                f"group size ({_num(entry.get('min_group_size'))}).</p>"
+                f"group size ({show(entry.get('min_group_size'))}).</p>"
             )
         out.append(
-            _table(
+            table(
                 ["disparity", "value", "95% CI low", "95% CI high"],
                 [
                     [n, d.get("value"), d.get("ci_low"), d.get("ci_high")]
@@ -163,8 +126,8 @@ def _fairness(section: dict[str, Any]) -> str:
         rule = entry.get("four_fifths_rule")
         if rule:
             out.append(
-                f"<p class='note'>Four-fifths rule: ratio {_num(rule.get('ratio'))}, passes: "
-                f"{_num(rule.get('passes'))}. {escape(str(rule.get('caveat', '')))}</p>"
+                f"<p class='note'>Four-fifths rule: ratio {show(rule.get('ratio'))}, passes: "
+                f"{show(rule.get('passes'))}. {escape(rule.get('caveat', ''))}</p>"
             )
     return "".join(out)
 
@@ -186,7 +149,7 @@ def _calibration(section: dict[str, Any]) -> str:
             curves[f"{attribute}={group}"] = points(summary)
         break  # one attribute keeps the diagram readable; the table has them all
     out.append(
-        _figure(
+        figure(
             svg.reliability("reliability diagram", curves),
             "Mean predicted probability against observed frequency (15 equal-width bins).",
         )
@@ -211,9 +174,9 @@ def _calibration(section: dict[str, Any]) -> str:
                     s.get("brier"),
                 ]
             )
-    out.append(_table(["rows", "count", "ECE (15 bins)", "ECE (10 equal-mass)", "Brier"], rows))
+    out.append(table(["rows", "count", "ECE (15 bins)", "ECE (10 equal-mass)", "Brier"], rows))
     for warning in section.get("warnings", []):
-        out.append(f"<p class='note'>⚠ {escape(str(warning))}</p>")
+        out.append(tag("p", f"⚠ {warning}", class_="note"))
     return "".join(out)
 
 
@@ -222,7 +185,7 @@ def _robustness(section: dict[str, Any]) -> str:
     families = _families(section)
     if families:
         out.append(
-            _figure(
+            figure(
                 svg.interval_bars(
                     "prediction flip rate by perturbation",
                     [(name, f.get("flip_rate"), None, None) for name, f in families.items()],
@@ -238,7 +201,7 @@ def _robustness(section: dict[str, Any]) -> str:
                 "and says nothing about robustness (see Informativeness).</p>"
             )
         out.append(
-            _table(
+            table(
                 ["perturbation", "n", "flip rate", "mean |Δp|", "max |Δp|"],
                 [
                     [
@@ -257,7 +220,7 @@ def _robustness(section: dict[str, Any]) -> str:
             if worst:
                 out.append(f"<details><summary>worst examples: {escape(name)}</summary>")
                 out.append(
-                    _table(
+                    table(
                         ["original", "perturbed", "p before", "p after"],
                         [
                             [
@@ -295,9 +258,9 @@ def _explanations(section: dict[str, Any]) -> str:
     out = ["<h2 id='explanations'>Explanations</h2>"]
     completeness = section.get("completeness", {})
     out.append(
-        f"<p>Method: {escape(str(section.get('method', '')))}; completeness gap max "
-        f"{_num(completeness.get('max_gap'))}, tolerance {_num(completeness.get('tolerance'))}, "
-        f"within tolerance: {_num(completeness.get('within_tolerance'))}.</p>"
+        f"<p>Method: {escape(section.get('method', ''))}; completeness gap max "
+        f"{show(completeness.get('max_gap'))}, tolerance {show(completeness.get('tolerance'))}, "
+        f"within tolerance: {show(completeness.get('within_tolerance'))}.</p>"
     )
     for example in (section.get("examples") or [])[:8]:
         tokens = example.get("tokens") or []
@@ -310,12 +273,12 @@ def _explanations(section: dict[str, Any]) -> str:
             colour = f"rgba(198,40,40,{alpha:.2f})" if value > 0 else f"rgba(40,90,198,{alpha:.2f})"
             spans.append(
                 f'<span class="tok" style="background:{colour}" title="{value:.4f}">'
-                f"{escape(str(token))}</span>"
+                f"{escape(token)}</span>"
             )
         out.append(
             f"<div class='figure heatmap'><div class='note'>group "
-            f"{escape(str(example.get('group', '')))}, predicted "
-            f"{escape(str(example.get('predicted', '')))}</div>{' '.join(spans)}</div>"
+            f"{escape(example.get('group', ''))}, predicted "
+            f"{escape(example.get('predicted', ''))}</div>{' '.join(spans)}</div>"
         )
     share = section.get("identity_share") or {}
     rows = [
@@ -326,12 +289,12 @@ def _explanations(section: dict[str, Any]) -> str:
     ]
     if rows:
         out.append("<h3>Share of attribution on identity terms</h3>")
-        out.append(_table(["group", "share"], rows))
+        out.append(table(["group", "share"], rows))
     top = section.get("top_tokens") or {}
     for label, tokens in top.items():
-        out.append(f"<h3>Top tokens for class {escape(str(label))}</h3>")
+        out.append(f"<h3>Top tokens for class {escape(label)}</h3>")
         out.append(
-            _table(
+            table(
                 ["token", "mean attribution", "count"],
                 [
                     [str(t.get("token")), t.get("mean_attribution"), t.get("count")]
@@ -348,22 +311,22 @@ def _privacy(section: dict[str, Any]) -> str:
     pii = section.get("pii") or {}
     if pii:
         out.append(
-            f"<p>PII scan: {_num(pii.get('scanned'))} texts scanned, "
-            f"{_num(pii.get('texts_with_pii'))} with PII (rate {_num(pii.get('rate'))}).</p>"
+            f"<p>PII scan: {show(pii.get('scanned'))} texts scanned, "
+            f"{show(pii.get('texts_with_pii'))} with PII (rate {show(pii.get('rate'))}).</p>"
         )
         by_entity = pii.get("by_entity") or {}
         if by_entity:
-            out.append(_table(["entity", "count"], [[k, v] for k, v in by_entity.items()]))
+            out.append(table(["entity", "count"], [[k, v] for k, v in by_entity.items()]))
     attack = section.get("membership_inference") or {}
     if attack:
         out.append(
-            _table(
+            table(
                 ["membership inference", "value"],
                 [[k, v] for k, v in attack.items() if not isinstance(v, (dict, list))],
             )
         )
     epsilon = section.get("epsilon")
-    shown = _num(epsilon) if epsilon is not None else "not trained with differential privacy"
+    shown = show(epsilon) if epsilon is not None else "not trained with differential privacy"
     out.append(f"<p>Differential privacy ε: {shown}</p>")
     out.extend(_notes(section))
     return "".join(out)
@@ -372,11 +335,8 @@ def _privacy(section: dict[str, Any]) -> str:
 def _informativeness(section: dict[str, Any]) -> str:
     out = ["<h2 id='informativeness'>Informativeness</h2>"]
     verdict = "informative" if section.get("informative") else "not informative"
-    colour = STATUS_COLOURS["green" if section.get("informative") else "red"]
-    out.append(
-        f'<p><span class="status" style="background:{colour}">{verdict}</span> '
-        f"{escape('; '.join(section.get('reasons') or []))}</p>"
-    )
+    status = badge(verdict, "green" if section.get("informative") else "red")
+    out.append(tag("p", status, " ", "; ".join(section.get("reasons") or [])))
     auroc = section.get("auroc") or {}
     tfidf = section.get("tfidf_logreg") or {}
     majority = section.get("majority") or {}
@@ -392,15 +352,15 @@ def _informativeness(section: dict[str, Any]) -> str:
         ["TF-IDF + logistic regression AUROC (reference)", tfidf.get("auroc")],
         ["one predicted class for every row", section.get("constant_prediction")],
     ]
-    out.append(_table(["measure", "value"], rows))
+    out.append(table(["measure", "value"], rows))
     predicted = section.get("predicted_classes") or {}
     out.append(
         "<p class='note'>Predicted classes: "
         + escape(", ".join(f"{k}: {v}" for k, v in predicted.items()))
-        + f". Rule: {escape(str(section.get('rule', '')))}.</p>"
+        + f". Rule: {escape(section.get('rule', ''))}.</p>"
     )
     if section.get("note"):
-        out.append(f"<p class='note'>{escape(str(section['note']))}</p>")
+        out.append(tag("p", section["note"], class_="note"))
     return "".join(out)
 
 
@@ -416,7 +376,7 @@ def _banner(audit: dict[str, Any]) -> str:
 
 
 def _notes(section: dict[str, Any]) -> list[str]:
-    return [f"<p class='note'>{escape(str(n))}</p>" for n in section.get("notes", []) or []]
+    return [tag("p", n, class_="note") for n in section.get("notes", []) or []]
 
 
 SECTIONS = {
@@ -433,19 +393,11 @@ def render_report(audit: dict[str, Any]) -> str:
     """The whole report as one HTML string."""
     meta = audit.get("meta", {})
     title = f"ethos audit: {meta.get('run_id') or meta.get('source', '')}"
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        "<p class='note'>"
-        + escape(
-            f"{meta.get('rows', '?')} rows; data {meta.get('data', meta.get('source', ''))}; "
-            f"created {meta.get('created_utc', '')}"
-        )
-        + "</p>",
-        _banner(audit),
-        _summary(audit),
-    ]
+    about = (
+        f"{meta.get('rows', '?')} rows; data {meta.get('data', meta.get('source', ''))}; "
+        f"created {meta.get('created_utc', '')}"
+    )
+    parts = [tag("p", about, class_="note"), _banner(audit), _summary(audit)]
     for name, render in SECTIONS.items():
         section = audit.get(name)
         if isinstance(section, dict) and section:
@@ -453,13 +405,9 @@ def render_report(audit: dict[str, Any]) -> str:
                 parts.append(render(section))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 parts.append(
-                    f"<h2>{escape(name)}</h2><p class='note'>could not draw this section "
-                    f"({escape(str(exc))}); raw values:</p><pre>"
-                    f"{escape(json.dumps(section, indent=1)[:20000])}</pre>"
+                    tag("h2", name)
+                    + tag("p", f"could not draw this section ({exc}); raw values:", class_="note")
+                    + tag("pre", json.dumps(section, indent=1)[:20000])
                 )
-    parts.append(
-        "<h2 id='meta'>About this audit</h2><pre>"
-        + escape(json.dumps(meta, indent=1))
-        + "</pre></body></html>"
-    )
-    return "".join(parts)
+    parts.append(tag("h2", "About this audit", id="meta") + tag("pre", json.dumps(meta, indent=1)))
+    return page(title, parts, css=CSS)

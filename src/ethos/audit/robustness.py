@@ -435,7 +435,7 @@ class _ModelInputs:
         pair = None if self.pairs is None else self.pairs[row]
         if not self.tokenized:
             return [(text, pair) for text in texts]
-        from ethos.training.batching import encode  # the encoding the model was trained on
+        from ethos.models.encoding import encode  # the encoding the model was trained on
 
         encoded = encode(
             self.tokenizer,

@@ -1,17 +1,17 @@
 """An :class:`AuditContext` for a finished ethos run: its held-out predictions, model and data.
 
-The audit re-loads the run's data from its resolved config and checks the fingerprint against the
-manifest, so it audits exactly the rows the run was evaluated on; predictions come from the run's
+The audit re-loads the run's data through :meth:`ethos.rundir.RunDir.dataset`, which checks the
+fingerprint against the manifest, so it audits exactly the rows the run was evaluated on;
+predictions come from the run's
 ``predictions.parquet`` (never recomputed): ``y_pred`` is its stored ``predicted_label``, which is
 the argmax of the probabilities except where the run post-processed its decisions (per-group
 thresholds), so fairness is measured on the decisions the run actually makes. Checks that query
 the model (robustness, explanations, membership inference) get a ``predict_proba`` hook on the
-run's own model.
+run's own model (:class:`ethos.models.inference.RunModel`, as ``ethos predict`` and serving).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,10 +34,8 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     ``baselines`` (metrics.json's baselines on ``part``: ``{"majority": {...}, "tfidf_logreg":
     {...}}``, for the informativeness check).
     """
-    from ethos.data import load_dataset
-    from ethos.models.classifier import load_classifier_from_dir
-    from ethos.training.batching import encode
-    from ethos.training.loop import predict_proba
+    from ethos.models.inference import RunModel
+    from ethos.rundir import RunDirError
 
     config = run.config
     if config.task != "classification":
@@ -45,16 +43,10 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
             f"{run.path} is an {config.task} run; the audit covers classification runs",
             hint="fairness and calibration need class decisions and probabilities",
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dataset = load_dataset(config.data)
-    recorded = run.manifest["data"]["fingerprint"]
-    if dataset.fingerprint != recorded:
-        raise AuditError(
-            f"the data of {run.path} changed since training (fingerprint {recorded[:12]} in the "
-            f"manifest, {dataset.fingerprint[:12]} now)",
-            hint="restore the data the run was trained on, or train a new run",
-        )
+    try:
+        dataset = run.dataset()  # refused if the data changed since training
+    except RunDirError as exc:
+        raise AuditError(exc.message, hint=exc.hint) from None
     audited = dataset.part(part)
     if len(audited) == 0:
         raise AuditError(f"the run's {part} part is empty; there is nothing to audit")
@@ -64,8 +56,7 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     missing = [i for i in audited.ids.astype(str) if i not in stored.index]
     if missing:
         raise AuditError(
-            f"{run.path / 'predictions.parquet'} lacks {len(missing)} {part} rows "
-            f"(e.g. id {missing[0]})",
+            f"{run.predictions_path} lacks {len(missing)} {part} rows (e.g. id {missing[0]})",
             hint="the run directory is incomplete or was edited; train again",
         )
     stored = stored.loc[audited.ids.astype(str)]
@@ -73,41 +64,22 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     decided = stored["predicted_label"].astype(str).map({n: i for i, n in enumerate(names)})
     if decided.isna().any():
         raise AuditError(
-            f"{run.path / 'predictions.parquet'} has predicted_label values outside the run's "
+            f"{run.predictions_path} has predicted_label values outside the run's "
             f"labels {names} (e.g. {stored['predicted_label'][decided.isna()].iloc[0]!r})",
             hint="the run directory is incomplete or was edited; train again",
         )
 
-    model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
-    max_length = config.model.max_length
-    batch_size = config.train.eval_batch_size
-    pad_id = int(tokenizer.pad_token_id or 0)
+    scorer = RunModel.from_dir(run)
 
     def predict(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
         """Class probabilities from the run's model, (n, K), for texts (and second texts)."""
-        if len(texts) == 0:
-            return np.zeros((0, len(names)))
-        encoded = encode(
-            tokenizer, texts, pairs, np.zeros(len(texts), np.int64), max_length=max_length
-        )
-        return predict_proba(model, encoded, batch_size=batch_size, pad_id=pad_id)
-
-    data_config = config.data
+        return scorer.predict_proba(texts, pairs)
 
     def render(records: pd.DataFrame) -> list[str]:
-        from ethos.data.build import resolve_data_config
-        from ethos.data.records import records_to_text
-
-        resolved = resolve_data_config(data_config)
-        return records_to_text(
-            records,
-            list(dataset.text_fields),
-            field_names=resolved.field_names,
-            value_names=resolved.value_names,
-        )
+        return scorer.texts_from_frame(records)[0]
 
     train_part = dataset.part("train")
-    sensitive = list(data_config.sensitive)
+    sensitive = list(config.data.sensitive)
     dp = (run.manifest.get("training") or {}).get("privacy") or {}
     return AuditContext(
         y_true=audited.labels,
@@ -119,11 +91,11 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
         pos_label=1 if len(names) == 2 else None,
         seed=config.seed if seed is None else seed,
         predict_proba=predict,
-        model=model,
+        model=scorer.model,
         extras={
-            "tokenizer": tokenizer,
-            "max_length": max_length,
-            "eval_batch_size": batch_size,
+            "tokenizer": scorer.tokenizer,
+            "max_length": scorer.max_length,
+            "eval_batch_size": scorer.batch_size,
             "label_names": names,
             "text_pairs": audited.text_pairs,
             "train_texts": list(train_part.texts),

@@ -29,7 +29,6 @@ from ethos.rundir import RunDir, atomic_directory
 
 AUDIT_JSON = "audit.json"
 REPORT_HTML = "report.html"
-RUN_AUDIT_DIR = "audit"
 INFORMATIVENESS = "informativeness"
 """Run by every audit, whatever checks were asked for: see :mod:`ethos.audit.informativeness`."""
 
@@ -150,7 +149,7 @@ def audit_run(
         seed=context.seed,
     )
     audit["summary"] = summarise(audit)
-    target = out if out is not None else run.path / RUN_AUDIT_DIR
+    target = out if out is not None else run.audit_dir
     return AuditResult(_write(target, audit, replace=replace), audit)
 
 

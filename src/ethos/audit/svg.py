@@ -1,20 +1,18 @@
 """Tiny inline-SVG charts for the audit report: no plotting library, no network, no scripts.
 
-Each function returns one ``<svg>`` element sized by its content. Numbers are escaped text; every
-chart has a ``<title>`` so screen readers and the browser test can name it.
+Each function returns one ``<svg>`` element (:func:`ethos.html.svg`) sized by its content. Text
+is escaped; every chart has a ``<title>`` so screen readers and the browser test can name it.
+:func:`axes` and :func:`legend` are shared with the serving dashboard's line charts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from html import escape
+
+from ethos.html import Html, clip, escape, fixed, real, svg
 
 PALETTE = ("#3b6ea8", "#d9822b", "#5a9e4b", "#b0413e", "#7d5ba6", "#8c6d31", "#4c9fa8")
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def grouped_bars(
@@ -24,32 +22,31 @@ def grouped_bars(
     *,
     width: int = 560,
     maximum: float = 1.0,
-) -> str:
+) -> Html:
     """Bars per group (x) for each series (colour), values in [0, maximum]."""
     height, left, bottom, top = 220, 40, 40, 30
     plot_w, plot_h = width - left - 10, height - bottom - top
     slot = plot_w / max(1, len(groups))
     bar = slot * 0.8 / max(1, len(series))
-    parts = [_axes(left, top, plot_w, plot_h, maximum)]
+    parts = [axes(left, top, plot_w, plot_h, maximum)]
     for g, group in enumerate(groups):
         x0 = left + g * slot + slot * 0.1
         for s, (name, values) in enumerate(series.items()):
-            value = values[g]
-            if not _finite(value):
+            value = real(values[g])
+            if value is None:
                 continue
-            h = plot_h * min(float(value or 0.0), maximum) / maximum
+            h = plot_h * min(value, maximum) / maximum
             parts.append(
                 f'<rect x="{x0 + s * bar:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" '
                 f'height="{max(h, 0.5):.1f}" fill="{PALETTE[s % len(PALETTE)]}">'
-                f"<title>{escape(group)} {escape(name)}: {float(value or 0):.3f}</title></rect>"
+                f"<title>{escape(group)} {escape(name)}: {fixed(value)}</title></rect>"
             )
-        label = group if len(group) <= 14 else group[:13] + "…"
         parts.append(
             f'<text x="{left + g * slot + slot / 2:.1f}" y="{top + plot_h + 14}" '
-            f'text-anchor="middle" font-size="10">{escape(label)}</text>'
+            f'text-anchor="middle" font-size="10">{escape(clip(group, 14))}</text>'
         )
-    parts.append(_legend(list(series), left, height - 8))
-    return _svg(title, width, height, parts)
+    parts.append(legend(list(series), left, height - 8))
+    return svg(title, width, height, parts)
 
 
 def nice_ticks(maximum: float, *, target: int = 5) -> list[float]:
@@ -73,7 +70,7 @@ def interval_bars(
     *,
     width: int = 560,
     limit: float | None = None,
-) -> str:
+) -> Html:
     """Horizontal bars with confidence-interval whiskers: (label, value, low, high).
 
     The value axis along the bottom has tick labels, and every bar is labelled with its value at
@@ -82,7 +79,7 @@ def interval_bars(
     row_h, left, top, value_w = 22, 220, 24, 48
     axis_y = top + row_h * len(rows) + 2
     height = axis_y + 22
-    values = [abs(float(z or 0.0)) for _, v, lo, hi in rows for z in (v, lo, hi) if _finite(z)]
+    values = [abs(z) for _, *zs in rows for z in map(real, zs) if z is not None]
     maximum = max([1e-9, *values, limit or 0.0]) * 1.1
     plot_w = width - left - 20 - value_w
 
@@ -108,9 +105,9 @@ def interval_bars(
             f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" font-size="11">'
             f"{escape(label)}</text>"
         )
-        shown = f"{float(value or 0):.3f}" if _finite(value) else "n/a"
-        if _finite(value):
-            bar_width = max(x(abs(float(value or 0))) - left, 1.5)
+        shown, number = fixed(value), real(value)
+        if number is not None:
+            bar_width = max(x(abs(number)) - left, 1.5)
             parts.append(
                 f'<rect x="{left}" y="{y + 3}" width="{bar_width:.1f}"'
                 f' height="{row_h - 8}" fill="{PALETTE[0]}"><title>{escape(label)}: '
@@ -120,8 +117,9 @@ def interval_bars(
             f'<text class="value" x="{width - 20}" y="{y + 13}" text-anchor="end" '
             f'font-size="10">{shown}</text>'
         )
-        if _finite(low) and _finite(high):
-            lo, hi = x(abs(float(low or 0))), x(abs(float(high or 0)))
+        bounds = real(low), real(high)
+        if bounds[0] is not None and bounds[1] is not None:
+            lo, hi = x(abs(bounds[0])), x(abs(bounds[1]))
             parts.append(
                 f'<line x1="{min(lo, hi):.1f}" y1="{y + row_h / 2}" x2="{max(lo, hi):.1f}" '
                 f'y2="{y + row_h / 2}" stroke="#111" stroke-width="1.5"/>'
@@ -131,21 +129,21 @@ def interval_bars(
             f'<line x1="{x(limit):.1f}" y1="{top - 4}" x2="{x(limit):.1f}" y2="{axis_y}" '
             f'stroke="{PALETTE[3]}" stroke-dasharray="4 3"><title>limit {limit}</title></line>'
         )
-    return _svg(title, width, height, parts)
+    return svg(title, width, height, parts)
 
 
 def reliability(
     title: str, curves: Mapping[str, Sequence[tuple[float, float]]], *, size: int = 300
-) -> str:
+) -> Html:
     """Reliability diagram: mean confidence (x) against observed frequency (y), per curve."""
     left, top, plot = 40, 24, size - 64
-    parts = [_axes(left, top, plot, plot, 1.0)]
+    parts = [axes(left, top, plot, plot, 1.0)]
     parts.append(
         f'<line x1="{left}" y1="{top + plot}" x2="{left + plot}" y2="{top}" stroke="#999" '
         'stroke-dasharray="3 3"><title>perfect calibration</title></line>'
     )
     for c, (name, points) in enumerate(curves.items()):
-        shown = [(px, py) for px, py in points if _finite(px) and _finite(py)]
+        shown = [(px, py) for px, py in points if real(px) is not None and real(py) is not None]
         if not shown:
             continue
         path = " ".join(
@@ -162,11 +160,13 @@ def reliability(
                 f'<circle cx="{left + plot * px:.1f}" cy="{top + plot * (1 - py):.1f}" r="2.5" '
                 f'fill="{colour}"/>'
             )
-    parts.append(_legend(list(curves), left, size - 6))
-    return _svg(title, size + 120, size + 10, parts)
+    parts.append(legend(list(curves), left, size - 6))
+    return svg(title, size + 120, size + 10, parts)
 
 
-def _axes(left: float, top: float, width: float, height: float, maximum: float) -> str:
+def axes(left: float, top: float, width: float, height: float, maximum: float) -> str:
+    """A y axis from 0 to ``maximum`` (five ticks, light grid lines) and an x axis, for a plot
+    whose area starts at (``left``, ``top``)."""
     ticks = "".join(
         f'<text x="{left - 4}" y="{top + height * (1 - f) + 3:.1f}" text-anchor="end" '
         f'font-size="9">{maximum * f:.2g}</text>'
@@ -182,7 +182,8 @@ def _axes(left: float, top: float, width: float, height: float, maximum: float) 
     )
 
 
-def _legend(names: Sequence[str], left: float, y: float) -> str:
+def legend(names: Sequence[str], left: float, y: float) -> str:
+    """A row of palette swatches and names from ``left`` along the baseline ``y``."""
     parts, x = [], left
     for i, name in enumerate(names):
         parts.append(
@@ -191,11 +192,3 @@ def _legend(names: Sequence[str], left: float, y: float) -> str:
         )
         x += 18 + 6.5 * len(name)
     return "".join(parts)
-
-
-def _svg(title: str, width: float, height: float, parts: Sequence[str]) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width:.0f}" '
-        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'font-family="sans-serif"><title>{escape(title)}</title>{"".join(parts)}</svg>'
-    )

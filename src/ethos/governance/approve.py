@@ -9,19 +9,16 @@ the ledger; gene-edit reviews (``ethos genome approve``) use it too.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ethos.errors import EthosError
-from ethos.rundir import APPROVAL, RunDir, write_json
+from ethos.rundir import RunDir
 
 if TYPE_CHECKING:
     from ethos.governance.ledger import Ledger, LedgerEntry
-
-APPROVAL_FILE = APPROVAL
 
 
 @dataclass(frozen=True)
@@ -113,9 +110,6 @@ def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = 
         "approves_decision": recorded.entry_hash,
         "ledger": {"url": url, "seq": entry.seq, "entry_hash": entry.entry_hash},
     }
-    target = run.path / APPROVAL_FILE
-    staged = run.path / f".{APPROVAL_FILE}.tmp"
-    write_json(staged, record)
-    os.replace(staged, target)
+    target = run.write_document(run.approval_path, record)
     refresh_card(run)
     return Approval(target, record)

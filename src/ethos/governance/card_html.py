@@ -4,23 +4,19 @@ The converter covers the Markdown subset :mod:`ethos.governance.card` writes, no
 ``#``/``##``/``###`` headings, paragraphs, ``- `` lists, GitHub pipe tables (``\\|`` is a pipe
 inside a cell, as in GFM), code spans of any backtick length, ``**bold**`` and backslash escapes of
 ASCII punctuation. Everything else is shown as text, HTML-escaped. There is no script and no network
-request, so the page can be attached to a review or archived as it is.
+request, so the page can be attached to a review or archived as it is. Escaping, tables and the
+page shell are :mod:`ethos.html`'s.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from html import escape
 
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#222;padding:0 1rem}
-h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
-td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
-td.num{text-align:right}code{font-size:.85em;background:#f4f4f4;padding:0 .2rem}
-pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;font-size:.8rem}
-"""
+from ethos.html import Cell, Html, escape, page, table, tag
+
+CSS = "td,th{text-align:left}td.num{text-align:right}"
+"""The card's own styles, after :data:`ethos.html.CSS`: cells read as text unless numeric."""
 PUNCTUATION = set(string.punctuation)
 _NUMBER = re.compile(r"^[-+]?\d[\d.,]*(e[-+]?\d+)?%?$|^n/a$")
 _CODE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
@@ -84,17 +80,14 @@ def split_row(line: str) -> list[str]:
     return cells
 
 
-def _cell(tag: str, text: str) -> str:
-    numeric = tag == "td" and _NUMBER.match(text.strip()) is not None
-    return f"<{tag}{' class=num' if numeric else ''}>{inline(text)}</{tag}>"
+def _cell(text: str) -> Cell:
+    """A body cell's Markdown as markup, right-aligned when it reads as a number."""
+    return Cell(Html(inline(text)), "num" if _NUMBER.match(text.strip()) else None)
 
 
-def _table(lines: list[str]) -> str:
-    header = split_row(lines[0])
-    rows = [split_row(line) for line in lines[2:]]
-    head = "".join(_cell("th", c) for c in header)
-    body = "".join("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(lines: list[str]) -> Html:
+    header = [Html(inline(cell)) for cell in split_row(lines[0])]
+    return table(header, [[_cell(c) for c in split_row(line)] for line in lines[2:]])
 
 
 def markdown_to_html(markdown: str) -> str:
@@ -142,12 +135,12 @@ def markdown_to_html(markdown: str) -> str:
 
 
 def render_html(markdown: str, *, title: str, metadata: str) -> str:
-    """A whole page: the converted card, then its YAML metadata block shown as text."""
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
-        f"{markdown_to_html(markdown)}\n"
-        "<h2>Metadata</h2><p>The YAML block at the top of <code>model/README.md</code> "
-        "(Hugging Face model card metadata):</p>"
-        f"<pre>{escape(metadata)}</pre>\n</body></html>\n"
-    )
+    """A whole page: the converted card (its own ``#`` heading first), then its YAML metadata
+    block shown as text."""
+    body = [
+        markdown_to_html(markdown),
+        "\n<h2>Metadata</h2><p>The YAML block at the top of <code>model/README.md</code> "
+        "(Hugging Face model card metadata):</p>",
+        tag("pre", metadata),
+    ]
+    return page(title, body, css=CSS, heading=False)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ethos.errors import EthosError
 from ethos.governance.ledger_canonical import canonical_json, entry_hash
-from ethos.rundir import AUDIT_JSON, DECISION, RunDir, file_sha256_or_none
+from ethos.rundir import RunDir, RunDirError
 
 if TYPE_CHECKING:
     from ethos.governance.ledger import Ledger, LedgerEntry
@@ -81,21 +81,15 @@ def decision_sha256(decision: Mapping[str, Any]) -> str:
 
 def read_decision(run: RunDir) -> dict[str, Any]:
     """The run's decision.json as a dict, or a clear error when it is missing or damaged."""
-    path = run.path / DECISION
-    if not path.is_file():
+    try:
+        value = run.decision()
+    except RunDirError as exc:
+        raise UnrecordedDecision(exc.message, hint=f"gate again: ethos gate {run.path}") from None
+    if value is None:
         raise UnrecordedDecision(
-            f"{run.path} has no policy decision (no {DECISION}): it was never gated",
+            f"{run.path} has no policy decision (no {run.decision_path.name}): it was never gated",
             hint=f"run: ethos audit {run.path} && ethos gate {run.path}",
         )
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnrecordedDecision(
-            f"{path} cannot be read as a decision ({exc})",
-            hint=f"the file was damaged or edited; gate again: ethos gate {run.path}",
-        ) from None
-    if not isinstance(value, dict):
-        raise UnrecordedDecision(f"{path} is not a decision (expected a JSON object)")
     return value
 
 
@@ -111,14 +105,13 @@ def recorded_decision(
     run_id = identity["run_id"]
     if decision.get("run_id") not in (None, run_id):
         raise UnrecordedDecision(
-            f"{run.path / DECISION} decides run {decision.get('run_id')!r}, not this run "
-            f"({run_id})",
+            f"{run.decision_path} decides run {decision.get('run_id')!r}, not this run ({run_id})",
             hint=f"gate this run: ethos gate {run.path}",
         )
     receipt = decision.get("ledger")
     if not isinstance(receipt, dict) or not receipt.get("entry_hash"):
         raise UnrecordedDecision(
-            f"the decision in {run.path / DECISION} was never recorded in a ledger, so it is "
+            f"the decision in {run.decision_path} was never recorded in a ledger, so it is "
             "advisory only",
             hint=f"gate it on the record: ethos gate {run.path} (without --no-record)",
         )
@@ -141,7 +134,7 @@ def _entry_named(decisions: list[LedgerEntry], wanted: str, run: RunDir, url: st
         if entry.entry_hash == wanted:
             return entry
     raise UnrecordedDecision(
-        f"{run.path / DECISION} names ledger entry {wanted[:12]}, which the ledger {url} does "
+        f"{run.decision_path} names ledger entry {wanted[:12]}, which the ledger {url} does "
         f"not hold as a decision about this run",
         hint="pass the ledger it was recorded in (--ledger URL or $ETHOS_LEDGER_URL), or gate "
         f"the run again: ethos gate {run.path}",
@@ -156,7 +149,7 @@ def _check_entry(
     *,
     newest: LedgerEntry,
 ) -> None:
-    where = run.path / DECISION
+    where = run.decision_path
     if entry_hash(entry.to_dict()) != entry.entry_hash:
         raise UnrecordedDecision(
             f"ledger entry #{entry.seq} (the decision {where} names) does not match its own hash",
@@ -189,7 +182,7 @@ def _check_entry(
                 hint=f"audit and gate the run as it is now: ethos audit {run.path} --force && "
                 f"ethos gate {run.path}",
             )
-    if file_sha256_or_none(run.path / AUDIT_JSON) != entry.audit_digest:
+    if run.audit_sha256() != entry.audit_digest:
         raise UnrecordedDecision(
             f"the run's audit changed after ledger entry #{entry.seq} decided on it",
             hint=f"gate the run on its current audit: ethos gate {run.path}",
@@ -271,7 +264,7 @@ def governance_warning(run: RunDir, ledger_url: str | None = None) -> str | None
     """
     from ethos.governance.ledger import Ledger
 
-    if not (run.path / DECISION).is_file():
+    if not (run.decision_path).is_file():
         return (
             f"{run.path} was never gated: no policy decision stands behind this model "
             f"(ethos audit {run.path} && ethos gate {run.path})"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +21,8 @@ from ethos.governance.policy import Policy, bundled_policies, load_policy, polic
 from ethos.governance.sample_size import small_group_warnings
 from ethos.governance.scorecard import Scorecard, score_run
 from ethos.governance.sensitivity import weight_sensitivity
-from ethos.rundir import ADVISORY_DECISION, AUDIT_JSON, DECISION, RunDir, write_json
+from ethos.rundir import RunDir
 
-DECISION_FILE = DECISION
-AUDIT_FILE = AUDIT_JSON
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3}
 
 
@@ -42,19 +39,15 @@ class GateResult:
 
 def run_documents(run: RunDir) -> tuple[dict[str, Any], str]:
     """The run's metrics, manifest and audit, and the sha256 of audit.json."""
-    audit_path = run.path / AUDIT_FILE
-    if not audit_path.is_file():
+    audit = run.audit()
+    digest = run.audit_sha256()
+    if audit is None or digest is None:
         raise EthosError(
-            f"{run.path} has no audit yet ({AUDIT_FILE} is missing)",
+            f"{run.path} has no audit yet ({run.audit_path.relative_to(run.path)} is missing)",
             hint=f"run: ethos audit {run.path}",
         )
-    raw = audit_path.read_bytes()
-    try:
-        audit = json.loads(raw)
-    except ValueError as exc:
-        raise EthosError(f"{audit_path} is not valid JSON ({exc})", hint="audit again") from None
     documents = {"metrics": run.metrics, "manifest": run.manifest, "audit": audit}
-    return documents, hashlib.sha256(raw).hexdigest()
+    return documents, digest
 
 
 def policy_sha256(source: str | Path) -> str:
@@ -98,7 +91,7 @@ def gate_run(
     }
     if not record:
         decision["advisory"] = "not recorded (ethos gate --no-record): cannot be served or approved"
-        return GateResult(card, decision, _write_decision(run, decision, ADVISORY_DECISION))
+        return GateResult(card, decision, run.write_document(run.advisory_decision_path, decision))
     from ethos.governance.ledger import Ledger
 
     with Ledger.open(ledger_url) as ledger:
@@ -123,24 +116,16 @@ def gate_run(
             },
         )
     decision["ledger"] = {"url": ledger.url, "seq": entry.seq, "entry_hash": entry.entry_hash}
-    target = _write_decision(run, decision, DECISION)
+    target = run.write_document(run.decision_path, decision)
     refresh_card(run)
     return GateResult(card, decision, target)
 
 
-def _write_decision(run: RunDir, decision: dict[str, Any], name: str) -> Path:
-    target = run.path / name
-    staged = run.path / f".{name}.tmp"
-    write_json(staged, decision)
-    os.replace(staged, target)
-    return target
-
-
 def refresh_card(run: RunDir) -> None:
     """Rebuild the model card when the run has one, so it never shows a superseded decision."""
-    from ethos.governance.card import README, write_card
+    from ethos.governance.card import write_card
 
-    if (run.model_dir / README).is_file():
+    if run.has_card():
         write_card(run)
 
 

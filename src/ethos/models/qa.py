@@ -19,8 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
+from ethos.config import RunConfig
+from ethos.data.squad import QADataset
 from ethos.errors import DataError, ModelError
+from ethos.models.encoding import Encoded, iterate, sequential_order
 from ethos.models.resolve import resolve_model_dir
 
 CLS_INDEX = 0
@@ -291,3 +295,72 @@ def load_qa_model(name: str) -> Any:
     finally:
         hf_logging.set_verbosity(verbosity)
         logging.getLogger("transformers").setLevel(logging.WARNING)
+
+
+def qa_features(tokenizer: Any, part: QADataset, config: RunConfig, *, train: bool) -> QAFeatures:
+    """The windows (features) of every question of ``part``, with answer positions when
+    ``train``."""
+    return prepare_qa_features(
+        tokenizer,
+        part.questions,
+        part.contexts,
+        part.answers if train else None,
+        max_length=config.model.max_length,
+        doc_stride=config.qa.doc_stride,
+    )
+
+
+def qa_encoded(features: QAFeatures) -> Encoded:
+    """Features as the loop's token ids; the labels are the (start, end) answer positions."""
+    if features.start_positions is not None and features.end_positions is not None:
+        targets = np.stack([features.start_positions, features.end_positions], axis=1)
+    else:
+        targets = np.zeros((len(features), 2), dtype=np.int64)
+    return Encoded(features.input_ids, features.token_type_ids, targets)
+
+
+@torch.no_grad()
+def span_logits(
+    model: torch.nn.Module, data: Encoded, *, batch_size: int, pad_id: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Start and end logits per feature (each row as long as its feature), in feature order."""
+    model.eval()
+    device = next(model.parameters()).device
+    starts: list[np.ndarray] = [np.zeros(0)] * len(data)
+    ends: list[np.ndarray] = [np.zeros(0)] * len(data)
+    for indices, batch in iterate(data, sequential_order(data.lengths(), batch_size), pad_id):
+        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        outputs = model(**inputs)
+        start = outputs.start_logits.float().cpu().numpy()
+        end = outputs.end_logits.float().cpu().numpy()
+        for row, index in enumerate(indices):
+            width = len(data.input_ids[index])
+            starts[index] = start[row, :width]
+            ends[index] = end[row, :width]
+    return starts, ends
+
+
+def answer_questions(
+    model: torch.nn.Module,
+    part: QADataset,
+    features: QAFeatures,
+    config: RunConfig,
+    *,
+    pad_id: int,
+) -> list[str]:
+    """The model's answer text for every question of ``part``."""
+    if len(part) == 0:
+        return []
+    starts, ends = span_logits(
+        model, qa_encoded(features), batch_size=config.train.eval_batch_size, pad_id=pad_id
+    )
+    threshold = 0.0 if part.version.startswith("2") else None
+    return decode_best_spans(
+        starts,
+        ends,
+        features,
+        part.contexts,
+        max_answer_tokens=config.qa.max_answer_tokens,
+        n_best=config.qa.n_best,
+        null_score_threshold=threshold,
+    )

@@ -2,28 +2,25 @@
 
 A report must open on an air-gapped machine and survive being e-mailed: no external files,
 styles or scripts. It is written to a temporary file and renamed, so it appears whole or not
-at all.
+at all. Escaping, tables, numbers, images and the page shell are :mod:`ethos.html`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}"
-    "table{border-collapse:collapse;font-size:.9em;margin:.5em 0 1.5em}"
-    "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f2f2f2}"
-    "td:first-child,th:first-child{text-align:left}img{max-width:100%}.meta{color:#666}"
-)
+from ethos.html import Html, page, png_image, section, significant, table, tag
+from ethos.rundir import atomic_write_text
+
+NUMBER = partial(significant, digits=6)
+"""The rows' numbers are rounded where they are made (``summary()``): shown as they are."""
 
 
 @dataclass
@@ -36,42 +33,20 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
 
 
-def figure_to_data_uri(figure: Figure) -> str:
-    """PNG of the figure as a data: URI."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
+def _table(rows: list[dict[str, Any]]) -> Html:
+    """One column per key of any row (rows differ: controller gains); a missing one is n/a."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return table(columns, [[r.get(c) for c in columns] for r in rows], number=NUMBER)
+
+
+def _section(s: Section) -> Html:
+    images = [png_image(f, s.heading, dpi=90, tight=True) for f in s.figures]
+    return section(s.heading, s.text, *([_table(s.rows)] if s.rows else []), *images)
 
 
 def write_html(path: Path, title: str, sections: Sequence[Section]) -> Path:
     """Write the report atomically and return its path."""
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<p class='meta'>ethos neuro, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>"
-    ]
-    for section in sections:
-        parts.append(f"<h2>{html.escape(section.heading)}</h2>")
-        if section.text:
-            parts.append(f"<p>{html.escape(section.text)}</p>")
-        if section.rows:
-            parts.append(_table(section.rows))
-        for figure in section.figures:
-            parts.append(f"<img alt='{html.escape(section.heading)}' "
-                         f"src='{figure_to_data_uri(figure)}'>")  # fmt: skip
-    parts.append("</body></html>")
+    stamp = tag("p", f"ethos neuro, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", class_="meta")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, page(title, [stamp, *map(_section, sections)]))
     return path

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from ethos.errors import EthosError
 from ethos.governance.decision_record import UnrecordedDecision, recorded_decision
 from ethos.governance.gate import current_actor
-from ethos.rundir import DECISION, RunDir
+from ethos.rundir import RunDir
 
 
 class NotServable(EthosError):
@@ -94,7 +94,7 @@ def admit(
             hint="fix the model or the data and train again; a FAIL cannot be approved",
         )
     if recorded.verdict != "REVIEW":
-        raise NotServable(f"{run.path / DECISION} holds no PASS, REVIEW or FAIL decision")
+        raise NotServable(f"{run.decision_path} holds no PASS, REVIEW or FAIL decision")
     if recorded.approval is not None:
         return Admission(decision="REVIEW", approved_by=recorded.approval.actor, **common)
     if not allow_review:

@@ -40,7 +40,6 @@ from fastapi.security import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ethos.errors import DataError, EthosError
-from ethos.governance.card import CARD_HTML
 from ethos.rundir import RunDir
 from ethos.serving.admission import Admission, admit
 from ethos.serving.apidocs import add_offline_docs
@@ -517,7 +516,7 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         st: ServingState = Depends(current),
     ) -> Response:
         """The run's model card as a page (card.html, self-contained), as `ethos card` wrote it."""
-        page = st.run.path / CARD_HTML
+        page = st.run.card_html_path
         if not page.is_file():
             raise ApiError(
                 404,

@@ -20,7 +20,6 @@ patterns find what is needed; anything not found is None, not an error.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -30,13 +29,8 @@ from typing import Any
 
 import yaml
 
-from ethos.governance.card import (
-    CARD_HTML,
-    CLASSIFICATION_METRICS,
-    DECISION_FILE,
-    QA_METRICS,
-    README,
-)
+from ethos.errors import EthosError
+from ethos.governance.card import CLASSIFICATION_METRICS, QA_METRICS
 from ethos.rundir import RunDir
 
 log = logging.getLogger("ethos.serving")
@@ -133,8 +127,8 @@ def _intended_use(lines: list[str]) -> list[str] | None:
 def _run_decision_id(run: RunDir) -> str | None:
     """The ledger hash of the run's decision as it is now (None if unreadable or unrecorded)."""
     try:
-        decision = json.loads((run.path / DECISION_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        decision = run.decision()
+    except EthosError:
         return None
     ledger = decision.get("ledger") if isinstance(decision, dict) else None
     entry = ledger.get("entry_hash") if isinstance(ledger, dict) else None
@@ -164,7 +158,7 @@ def card_summary(run: RunDir, served_decision_id: str | None) -> dict[str, Any]:
     metadata, or from the run's metrics.json when there is no card.
     """
     config = run.config
-    markdown, page = run.model_dir / README, run.path / CARD_HTML
+    markdown, page = run.card_path, run.card_html_path
     summary: dict[str, Any] = {
         "available": False,
         "task": config.task,
@@ -195,7 +189,7 @@ def card_summary(run: RunDir, served_decision_id: str | None) -> dict[str, Any]:
         stated,
         available=True,
         markdown=str(markdown.relative_to(run.path)),
-        html=CARD_HTML if page.is_file() else None,
+        html=page.name if page.is_file() else None,
         url=CARD_URL if page.is_file() else None,
         updated_utc=_modified_utc(markdown),
         matches_served_decision=None

@@ -3,9 +3,9 @@
 Drift, positive rates and feedback over time as inline-SVG line charts with their policy limits
 drawn in, the probability histogram against the test set's, the alerts (active first, then past
 ones), and the served model's gate decision. Like the audit report it has inline styles, no script
-and no network request; a meta refresh reloads it every 10 seconds. Axes, legends, tables and
-styles are the audit report's (``ethos.audit.svg`` and ``ethos.audit.report``); every string that
-can come from a client (group names) or from the run is escaped.
+and no network request; a meta refresh reloads it every 10 seconds. Axes and legends are the audit
+report's (``ethos.audit.svg``), escaping, tables, numbers and the page shell :mod:`ethos.html`'s;
+every string that can come from a client (group names) or from the run is escaped.
 """
 
 from __future__ import annotations
@@ -13,24 +13,37 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
-from ethos.audit import report, svg
+from ethos.audit import svg as charts
 from ethos.governance.monitoring import MonitorThresholds
+from ethos.html import (
+    DECISION_STATUS,
+    MISSING,
+    Html,
+    badge,
+    escape,
+    figure,
+    page,
+    real,
+    significant,
+    svg,
+    table,
+    tag,
+)
 from ethos.serving.monitor import Alert, MonitorSnapshot, rule_statuses
 
 REFRESH_SECONDS = 10
-MAX_GROUP_SERIES = len(svg.PALETTE)
+MAX_GROUP_SERIES = len(charts.PALETTE)
 """Groups drawn in the per-group chart (the most frequent ones); the table lists them all."""
-DECISION_STATUS = {"PASS": "green", "REVIEW": "amber", "FAIL": "red"}
-EXTRA_CSS = """
+CSS = """
 .alert{border-left:6px solid #c62828;background:#fdecea;padding:.4rem .8rem;margin:.4rem 0}
 .ok{border-left:6px solid #2e7d32;background:#edf7ee;padding:.4rem .8rem;margin:.4rem 0}
 .waiting{border-left:6px solid #9e9e9e;background:#f3f3f3;padding:.4rem .8rem;margin:.4rem 0}
 .charts{display:flex;flex-wrap:wrap;gap:0 1.5rem}.charts figure{flex:0 0 480px;margin:.8rem 0}
-.text-table td{text-align:left}
+.text-table td,.text-table th{text-align:left}
 """
+"""The dashboard's own styles, after :data:`ethos.html.CSS`: alert boxes and the chart grid."""
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 480, 230, 44, 80, 22, 52
 
 
@@ -58,26 +71,22 @@ def render_dashboard(
     stamp = _when(generated_at)
     points = list(history) or ([snapshot] if snapshot.n else [])
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-        f"<title>{escape(title)}</title><style>{report.CSS}{EXTRA_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        "<p class='note'>"
-        + escape(
+        tag(
+            "p",
             f"generated {stamp} (UTC), refreshed every {REFRESH_SECONDS} s; window "
             f"{snapshot.n} of {limits.window} predictions ({snapshot.observed_total} served "
             f"since start), {snapshot.feedback_n} fed-back labels; compared with the run's "
-            "test set."
-        )
-        + "</p>",
+            "test set.",
+            class_="note",
+        ),
         _model(model),
         _alerts(alerts, snapshot, limits),
         _now(snapshot, limits),
         "<h2 id='drift'>Drift over time</h2>",
         _charts(points, limits, snapshot),
         "<h2 id='definitions'>How these are measured</h2>",
-        "<p class='note'>"
-        + escape(
+        tag(
+            "p",
             "PSI: population stability index (Siddiqi 2006; above 0.2 is a significant shift), "
             "on ten bins of equal test-set share (the test set's deciles). KS: "
             "two-sample Kolmogorov-Smirnov p-value of the probabilities. Embedding shift: "
@@ -85,42 +94,32 @@ def render_dashboard(
             "(sampling alone gives about 1/√window). OOV: share of words that are not whole "
             "entries of the tokenizer's vocabulary. Group gap: largest minus smallest positive "
             "rate between groups with enough predictions in the window. Feedback fairness: "
-            f"{limits.feedback_fairness_metric.replace('_', ' ')} difference on fed-back labels."
-        )
-        + "</p></body></html>",
+            f"{limits.feedback_fairness_metric.replace('_', ' ')} difference on fed-back labels.",
+            class_="note",
+        ),
     ]
-    return "".join(parts)
+    return page(title, parts, css=CSS, refresh_seconds=REFRESH_SECONDS)
 
 
 def _model(model: Mapping[str, Any]) -> str:
-    decision = str(model.get("decision") or "n/a")
-    colour = report.STATUS_COLOURS[DECISION_STATUS.get(decision, "grey")]
-    rows = [
-        ("model", _text(model.get("model_id"))),
-        (
-            "gate decision",
-            f'<span class="status" style="background:{colour}">{escape(decision)}</span>',
-        ),
-        ("policy", _text(model.get("policy"))),
-        ("policy score W", escape(welfare_text(model.get("welfare"), model.get("threshold")))),
-        ("ledger entry", _text(model.get("decision_id"))),
+    decision = str(model.get("decision") or MISSING)
+    rows: list[list[object]] = [
+        ["model", model.get("model_id") or MISSING],
+        ["gate decision", badge(decision, DECISION_STATUS.get(decision, "grey"))],
+        ["policy", model.get("policy") or MISSING],
+        ["policy score W", welfare_text(model.get("welfare"), model.get("threshold"))],
+        ["ledger entry", model.get("decision_id") or MISSING],
     ]
     if model.get("approved_by"):
-        rows.append(("REVIEW approved by", _text(model.get("approved_by"))))
+        rows.append(["REVIEW approved by", model["approved_by"]])
     if model.get("review_override_entry"):
         rows.append(
-            (
-                "served unreviewed",
-                "--allow-review, ledger entry " + _text(model["review_override_entry"]),
-            )
+            ["served unreviewed", f"--allow-review, ledger entry {model['review_override_entry']}"]
         )
     if "card" in model:
-        rows.append(("model card", escape(card_text(model.get("card")))))
-    body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    return (
-        "<h2 id='model'>Model</h2><div class='text-table'><table class='model'><tbody>"
-        f"{body}</tbody></table></div>"
-    )
+        rows.append(["model card", card_text(model.get("card"))])
+    body = table([], rows, class_="model", row_headers=True)
+    return f"<h2 id='model'>Model</h2><div class='text-table'>{body}</div>"
 
 
 def welfare_text(welfare: Any, threshold: Any) -> str:
@@ -130,10 +129,11 @@ def welfare_text(welfare: Any, threshold: Any) -> str:
     W is at or above the threshold; a W below it makes the decision REVIEW at best, so the
     threshold is shown as what W is compared with, never as "PASS at".
     """
-    shown = f"{_fmt(welfare)} (policy threshold {_fmt(threshold)}"
-    if not (_number(welfare) and _number(threshold)):
+    shown = f"{significant(welfare)} (policy threshold {significant(threshold)}"
+    w, limit = real(welfare), real(threshold)
+    if w is None or limit is None or not (math.isfinite(w) and math.isfinite(limit)):
         return shown + ")"
-    if float(welfare) >= float(threshold):
+    if w >= limit:
         return shown + ": met)"
     return shown + ": not met, so the gate cannot decide PASS)"
 
@@ -166,19 +166,24 @@ def _alerts(alerts: Sequence[Alert], snapshot: MonitorSnapshot, limits: MonitorT
     active = [a for a in alerts if a.cleared_at is None]
     out = ["<h2 id='alerts'>Alerts</h2>"]
     out.extend(
-        f"<div class='alert active-alert'><strong>{escape(a.metric)}</strong>: "
-        f"{escape(a.message)} <span class='note'>since {escape(a.created_utc)}</span></div>"
+        tag(
+            "div",
+            tag("strong", a.metric),
+            f": {a.message} ",
+            tag("span", f"since {a.created_utc}", class_="note"),
+            class_="alert active-alert",
+        )
         for a in active
     )
     if snapshot.n < limits.min_window:
         out.append(
-            "<div class='waiting too-few'>"
-            + escape(
+            tag(
+                "div",
                 f"Window too small to judge drift ({snapshot.n} of {limits.min_window} "
                 f"predictions needed; the window holds up to {limits.window}): no drift alert "
-                "is raised until then, and the values below are mostly sampling noise."
+                "is raised until then, and the values below are mostly sampling noise.",
+                class_="waiting too-few",
             )
-            + "</div>"
         )
     elif not active:
         out.append("<div class='ok'>No active alert.</div>")
@@ -186,8 +191,8 @@ def _alerts(alerts: Sequence[Alert], snapshot: MonitorSnapshot, limits: MonitorT
         rows = [
             [
                 a.metric,
-                f"{a.value:.4g}",
-                f"{a.threshold:.4g}",
+                a.value,
+                a.threshold,
                 a.message,
                 a.created_utc,
                 "active" if a.cleared_at is None else _when(a.cleared_at),
@@ -195,7 +200,7 @@ def _alerts(alerts: Sequence[Alert], snapshot: MonitorSnapshot, limits: MonitorT
             for a in reversed(alerts)
         ]
         header = ["metric", "value", "limit", "message", "raised", "cleared"]
-        out.append(f"<div class='text-table'>{report._table(header, rows)}</div>")
+        out.append(f"<div class='text-table'>{table(header, rows, number=significant)}</div>")
     return "".join(out)
 
 
@@ -207,27 +212,26 @@ def _now(snapshot: MonitorSnapshot, limits: MonitorThresholds) -> str:
             [
                 status.metric,
                 status.what,
-                _fmt(status.value),
-                f"{side} {status.limit:.4g}",
+                status.value,
+                f"{side} {significant(status.limit)}",
                 status.description,
             ]
         )
-    table = (
-        "<div class='text-table'>"
-        + report._table(["metric", "what", "now", "limit", "state"], rows)
-        + "</div>"
-    )
+    statuses = table(["metric", "what", "now", "limit", "state"], rows, number=significant)
     groups = [
-        [group, snapshot.group_counts.get(group, 0), _fmt(rate)]
+        [group, snapshot.group_counts.get(group, 0), rate]
         for group, rate in snapshot.group_positive_rates.items()
     ]
     group_table = (
-        report._table(["group", "in window", "positive rate"], groups)
+        table(["group", "in window", "positive rate"], groups, number=significant)
         if groups
         else "<p class='note'>No group has enough predictions in the window "
         f"({limits.group_min} needed), or none was given.</p>"
     )
-    return f"<h2 id='now'>Now</h2>{table}<h3>Positive rate by group</h3>{group_table}"
+    return (
+        f"<h2 id='now'>Now</h2><div class='text-table'>{statuses}</div>"
+        f"<h3>Positive rate by group</h3>{group_table}"
+    )
 
 
 def _charts(
@@ -259,7 +263,7 @@ def _charts(
     )[:MAX_GROUP_SERIES]
     group_series = {g: [p.group_positive_rates.get(g) for p in points] for g in groups}
     figures = [
-        report._figure(
+        figure(
             lines(
                 "PSI over time",
                 times,
@@ -271,7 +275,7 @@ def _charts(
             f"lengths against the test set. Until the window holds {limits.min_window} "
             "predictions the values are mostly sampling noise, and no alert is raised.",
         ),
-        report._figure(
+        figure(
             lines(
                 "KS p-value over time",
                 times,
@@ -282,7 +286,7 @@ def _charts(
             "Two-sample Kolmogorov-Smirnov p-value of the probabilities; below the line the "
             "window is unlikely to come from the test set's distribution.",
         ),
-        report._figure(
+        figure(
             lines(
                 "positive rate over time",
                 times,
@@ -292,7 +296,7 @@ def _charts(
             ),
             "Share of positive decisions in the window, the test set's, and the allowed band.",
         ),
-        report._figure(
+        figure(
             lines(
                 "embedding shift over time",
                 times,
@@ -302,7 +306,7 @@ def _charts(
             ),
             "Distance of the window's mean embedding from the test set's, in test-set spreads.",
         ),
-        report._figure(
+        figure(
             lines(
                 "out-of-vocabulary rate over time",
                 times,
@@ -317,7 +321,7 @@ def _charts(
             ),
             "Mean share of words without a whole vocabulary entry.",
         ),
-        report._figure(
+        figure(
             lines(
                 "positive rate by group over time",
                 times,
@@ -329,7 +333,7 @@ def _charts(
             f"{MAX_GROUP_SERIES} most frequent drawn) and the gap between the highest and "
             "lowest rate.",
         ),
-        report._figure(
+        figure(
             lines(
                 "feedback over time",
                 times,
@@ -354,8 +358,8 @@ def _charts(
         current: list[float | None] = [*snapshot.probability_histogram] or [None] * bins
         highest = max([*reference, *snapshot.probability_histogram])
         figures.append(
-            report._figure(
-                svg.grouped_bars(
+            figure(
+                charts.grouped_bars(
                     "probability histogram",
                     names,
                     {"test set": list(reference), "window": current},
@@ -376,7 +380,7 @@ def lines(
     *,
     maximum: float | None = None,
     cap: float | None = None,
-) -> str:
+) -> Html:
     """A line chart over time (epoch seconds) with horizontal dashed limit lines.
 
     The y axis runs from 0 to ``maximum`` (default: the largest value or limit, plus a tenth,
@@ -386,9 +390,8 @@ def lines(
     legend are the audit report's (``ethos.audit.svg``).
     """
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    finite = [
-        float(v) for values in series.values() for v in values if v is not None and _finite(v)
-    ]
+    finite = [v for values in series.values() for v in map(real, values) if v is not None]
+    finite = [v for v in finite if math.isfinite(v)]
     top = maximum or max([*finite, *(v for _, v in limits), 1e-6]) * 1.1
     clipped = cap is not None and maximum is None and top > cap
     if clipped and cap is not None:
@@ -407,7 +410,7 @@ def lines(
     def to_y(value: float) -> float:
         return TOP + plot_h * (1 - min(max(value, 0.0), top) / top)
 
-    parts = [svg._axes(LEFT, TOP, plot_w, plot_h, top)]
+    parts = [charts.axes(LEFT, TOP, plot_w, plot_h, top)]
     for t in sorted({start, (start + end) / 2, end}) if times else []:
         parts.append(
             f'<text x="{to_x(t):.1f}" y="{TOP + plot_h + 13}" text-anchor="middle" '
@@ -417,10 +420,10 @@ def lines(
         y = to_y(value)
         parts.append(
             f'<line class="limit" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" '
-            f'stroke="{svg.PALETTE[3]}" stroke-dasharray="5 3"><title>{escape(label)} '
+            f'stroke="{charts.PALETTE[3]}" stroke-dasharray="5 3"><title>{escape(label)} '
             f"{value:.4g}</title></line>"
             f'<text x="{LEFT + plot_w + 3}" y="{y + 3:.1f}" font-size="9" '
-            f'fill="{svg.PALETTE[3]}">{escape(label)}</text>'
+            f'fill="{charts.PALETTE[3]}">{escape(label)}</text>'
         )
     if clipped:
         parts.append(
@@ -433,7 +436,7 @@ def lines(
             'font-size="12" fill="#777">no data yet</text>'
         )
     for i, (name, values) in enumerate(series.items()):
-        colour = svg.PALETTE[i % len(svg.PALETTE)]
+        colour = charts.PALETTE[i % len(charts.PALETTE)]
         for run in _runs(times, values):
             if len(run) == 1:
                 t, v = run[0]
@@ -450,8 +453,8 @@ def lines(
                 f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2">'
                 f"<title>{escape(name)}: last {run[-1][1]:.4g}</title></path>"
             )
-    parts.append(svg._legend(list(series), LEFT, HEIGHT - 8))
-    return svg._svg(title, WIDTH, HEIGHT, parts)
+    parts.append(charts.legend(list(series), LEFT, HEIGHT - 8))
+    return svg(title, WIDTH, HEIGHT, parts)
 
 
 def _runs(
@@ -465,24 +468,6 @@ def _runs(
         elif runs[-1]:
             runs.append([])
     return [r for r in runs if r]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return f"{value:.4g}"
-    return "n/a"
-
-
-def _text(value: Any) -> str:
-    return "n/a" if value is None or value == "" else escape(str(value))
 
 
 def _when(value: datetime | float) -> str:

@@ -1,18 +1,10 @@
 """The model side of ``ethos serve``: a finished run, loaded once, answering one batch at a time.
 
-:class:`ServedModel` reads everything from the run directory (model, tokenizer, resolved config,
-per-group thresholds) and never imports ``ethos.training``: a run is the hand-off, and a server
-must not depend on the code that trained it. Where ``ethos predict`` already fixed a behaviour,
-this mirrors it so the same input gets the same answer in a file and over HTTP:
-
-* records become text with the run's field order, display names and value names
-  (:func:`ethos.data.records.records_to_text`), sensitive columns left out unless the run put
-  them in (``data.include_sensitive_in_text``);
-* texts are tokenised with the run's ``model.max_length``, truncated, never refused for length
-  (pairs truncate the second text, as in training);
-* a run with per-group thresholds decides a row with them when its group is given, the random
-  draw keyed on the row's key (serving: the prediction id), so a logged prediction can be
-  recomputed exactly.
+:class:`ServedModel` is the run model (:class:`ethos.models.inference.RunModel`, the same one
+``ethos predict`` and the audit use, so the same input gets the same answer in a file, in the
+audit and over HTTP) plus what serving alone needs: locks between threads, an int8 copy and its
+measurement, and the answer shapes of the API. It never imports ``ethos.training``: a run is the
+hand-off, and a server must not depend on the code that trained it.
 
 Concurrency. :meth:`ServedModel.predict` is meant to be called from one worker thread (the
 micro-batcher's). :meth:`ServedModel.explain` may run in another thread; captum hooks the input
@@ -29,23 +21,19 @@ costs one more copy of the weights in memory (about 90 MB for the default model)
 
 from __future__ import annotations
 
-import math
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-import torch
 
-from ethos.config import DataConfig, RunConfig
-from ethos.data.build import resolve_data_config
-from ethos.data.records import format_value, records_to_text
+from ethos.config import DataConfig
+from ethos.data.records import format_value
 from ethos.errors import DataError, EthosError, ModelError
-from ethos.models.group_thresholds import POOLED, GroupThresholds, run_thresholds
+from ethos.models.group_thresholds import POOLED, GroupThresholds
+from ethos.models.inference import RunModel, checked_texts
 from ethos.rundir import RunDir
 from ethos.serving.quantize import (
     QuantizationReport,
@@ -126,35 +114,28 @@ class ServedModel:
     def __init__(
         self,
         *,
-        run: RunDir,
-        config: RunConfig,
-        data: DataConfig,
+        scorer: RunModel,
         model: Any,
-        float_model: Any,
-        tokenizer: Any,
-        label_names: Sequence[str],
-        record_fields: Sequence[str],
-        thresholds: GroupThresholds | None,
         quantization: QuantizationReport | None,
-        merged_lora: bool,
     ) -> None:
-        self.run = run
-        self.config = config
-        self.data = data
+        self.scorer = scorer
+        self.run = scorer.run
+        self.config = scorer.config
+        assert scorer.data is not None
+        self.data: DataConfig = scorer.data
         self.model = model
-        self.float_model = float_model
-        self.tokenizer = tokenizer
-        self.label_names: tuple[str, ...] = tuple(label_names)
-        self.record_fields: tuple[str, ...] = tuple(record_fields)
-        self.thresholds = thresholds
+        self.float_model = scorer.model
+        self.tokenizer = scorer.tokenizer
+        self.label_names: tuple[str, ...] = scorer.label_names
+        self.record_fields: tuple[str, ...] = scorer.record_fields
         self.quantization = quantization
-        self.merged_lora = merged_lora
-        manifest = run.manifest
+        self.merged_lora = scorer.merged_lora
+        manifest = scorer.run.manifest
         self.model_id: str = str(manifest["run_id"])
         self._manifest = manifest
         self._vocab: frozenset[str] | None = None
         self._predict_lock = threading.Lock()
-        self._explain_lock = self._predict_lock if model is float_model else threading.Lock()
+        self._explain_lock = self._predict_lock if model is self.float_model else threading.Lock()
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -171,43 +152,18 @@ class ServedModel:
         its base model: one matrix product per layer instead of two, and plain Linear layers to
         quantise.
         """
-        from ethos.models.classifier import load_classifier_from_dir
-        from ethos.models.lora import is_adapter_dir, merge_lora
-
         if quantize not in ("none", "int8"):
             raise ModelError(f"unknown quantization {quantize!r}", hint="use 'none' or 'int8'")
         run = run if isinstance(run, RunDir) else RunDir.open(run)
-        config = run.config
-        if config.task != "classification":
+        if run.config.task != "classification":
             raise ModelError(
-                f"{run.path} is an {config.task} run; ethos serve serves classification runs"
+                f"{run.path} is an {run.config.task} run; ethos serve serves classification runs"
             )
-        data = resolve_data_config(config.data)
-        model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
-        merged = is_adapter_dir(run.model_dir)
-        if merged:
-            model = merge_lora(model)
-        model.eval()
-        label_names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
-        thresholds = run_thresholds(
-            run.model_dir,
-            config.train.fairness,
-            data.sensitive,
-            len(label_names),
-            run_path=run.path,
-        )
+        scorer = RunModel.from_dir(run, merge_lora=True)
         served = cls(
-            run=run,
-            config=config,
-            data=data,
-            model=quantize_int8(model) if quantize == "int8" else model,
-            float_model=model,
-            tokenizer=tokenizer,
-            label_names=label_names,
-            record_fields=_record_fields(data, run.manifest),
-            thresholds=thresholds,
+            scorer=scorer,
+            model=quantize_int8(scorer.model) if quantize == "int8" else scorer.model,
             quantization=None,
-            merged_lora=merged,
         )
         if served.quantized:
             layers = count_quantized_linear(served.model)
@@ -219,6 +175,11 @@ class ServedModel:
         return served
 
     # --- what the server reads -----------------------------------------------------------------
+
+    @property
+    def thresholds(self) -> GroupThresholds | None:
+        """The run's per-group thresholds (the run model's decision rule), or None."""
+        return self.scorer.thresholds
 
     @property
     def max_length(self) -> int:
@@ -334,23 +295,7 @@ class ServedModel:
         self, records: Sequence[Mapping[str, Any]]
     ) -> tuple[list[str], list[str] | None]:
         """(texts, second texts or None) from records, as training built them."""
-        columns = self._columns(records)
-        if self.data.text_field:
-            first = [_as_text(v) for v in columns[self.data.text_field]]
-            pairs = (
-                [_as_text(v) for v in columns[self.data.text_pair_field]]
-                if self.data.text_pair_field
-                else None
-            )
-            return first, pairs
-        table = pd.DataFrame(columns, columns=list(self.record_fields), dtype=object)
-        texts = records_to_text(
-            table,
-            list(self.record_fields),
-            field_names=self.data.field_names,
-            value_names=self.data.value_names,
-        )
-        return texts, None
+        return self.scorer.texts_from_records(records)
 
     def groups_from_records(self, records: Sequence[Mapping[str, Any]]) -> list[str | None]:
         """Each record's group for the thresholds attribute (None where absent or no thresholds)."""
@@ -369,14 +314,14 @@ class ServedModel:
         """
         if self.thresholds is None:
             return
-        self._rules([g for g in groups if g is not None])
+        self.scorer.threshold_rules([g for g in groups if g is not None])
 
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text before truncation, special tokens included (input-length drift)."""
         if not texts:
             return []
         encoded = self.tokenizer(
-            _checked_texts(texts), add_special_tokens=True, truncation=False, verbose=False
+            checked_texts(texts), add_special_tokens=True, truncation=False, verbose=False
         )
         return [len(ids) for ids in encoded["input_ids"]]
 
@@ -443,8 +388,6 @@ class ServedModel:
         steps up to ``max_steps`` (default 4 x ``steps``). Always on the float model (see the
         module docstring for int8).
         """
-        from ethos.audit.explanations import token_attributions
-
         if not 1 <= steps <= MAX_EXPLAIN_STEPS:
             raise DataError(f"steps must be between 1 and {MAX_EXPLAIN_STEPS}, got {steps}")
         ceiling = min(max(max_steps if max_steps is not None else 4 * steps, steps), 4096)
@@ -452,23 +395,14 @@ class ServedModel:
             raise DataError("this run reads text pairs; give the second text as pair=")
         if pair is not None and not self.text_pairs:
             raise DataError("this run reads one text; pair= is only for text-pair runs")
-        index = None if target is None else self._label_index(target)
+        index = None if target is None else self.scorer.label_index(target)
         with self._explain_lock:
-            probabilities = self._forward_locked(
-                self.float_model, [text], None if pair is None else [pair], embed=False
+            probabilities = self.scorer.forward(
+                [text], None if pair is None else [pair], model=self.float_model
             )[0][0]
-            with torch.enable_grad():
-                result = token_attributions(
-                    self.float_model,
-                    self.tokenizer,
-                    _checked_texts([text]),
-                    target="predicted" if index is None else index,
-                    pairs=None if pair is None else _checked_texts([pair]),
-                    n_steps=steps,
-                    max_length=self.max_length,
-                    max_steps=ceiling,
-                    batch_size=1,
-                )[0]
+            result = self.scorer.explain(
+                text, pair, target=index, steps=steps, max_steps=ceiling, model=self.float_model
+            )
         return Explanation(
             label=self.label_names[int(np.argmax(probabilities))],
             target=self.label_names[result.target],
@@ -513,33 +447,8 @@ class ServedModel:
     def _forward_locked(
         self, model: Any, texts: Sequence[str], pairs: Sequence[str] | None, *, embed: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Tokenise as training did (``ethos.training.batching.encode``), pad to the longest."""
-        classes = len(self.label_names)
-        if not texts:
-            return np.zeros((0, classes)), (
-                np.zeros((0, self.embedding_dim), dtype=np.float32) if embed else None
-            )
-        if self.text_pairs and pairs is None:
-            raise DataError("this run reads text pairs; give the second text of every input")
-        encoded = self.tokenizer(
-            _checked_texts(texts),
-            _checked_texts(pairs) if pairs is not None else None,
-            truncation="only_second" if pairs is not None else True,
-            max_length=self.max_length,
-            padding="longest",
-            return_tensors="pt",
-        )
-        device = next(self.float_model.parameters()).device  # int8 models are CPU-only
-        inputs = {k: v.to(device) for k, v in encoded.items()}
-        with torch.inference_mode():
-            out = model(**inputs, output_hidden_states=embed)
-            probabilities = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-            pooled = None
-            if embed:
-                mask = inputs["attention_mask"].unsqueeze(-1).to(out.hidden_states[-1].dtype)
-                summed = (out.hidden_states[-1] * mask).sum(dim=1)
-                pooled = (summed / mask.sum(dim=1).clamp(min=1.0)).float().cpu().numpy()
-        return probabilities.astype(np.float64), pooled
+        """One padded forward pass of ``model`` (the served or the float one) over the batch."""
+        return self.scorer.forward(texts, pairs, embed=embed, model=model)
 
     def _decide(
         self,
@@ -547,23 +456,8 @@ class ServedModel:
         groups: Sequence[str | None] | None,
         keys: Sequence[str] | None,
     ) -> list[Prediction]:
-        decided = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
-        rules: list[str | None] = [None] * len(probabilities)
+        decided = self.scorer.decide(probabilities, groups, keys)
         thresholds = self.thresholds
-        if thresholds is not None and groups is not None:
-            rows = [i for i, g in enumerate(groups) if g is not None]
-            if rows:
-                if keys is None:
-                    raise DataError(
-                        "per-group thresholds decide at random, keyed on each row's key; "
-                        "give keys (the prediction ids)"
-                    )
-                rows_rules = self._rules([str(groups[i]) for i in rows])
-                decided[rows] = thresholds.decide(
-                    probabilities[rows, 1], rows_rules, [keys[i] for i in rows]
-                )
-                for i, rule in zip(rows, rows_rules, strict=True):
-                    rules[i] = rule
         return [
             Prediction(
                 label=self.label_names[int(k)],
@@ -576,87 +470,17 @@ class ServedModel:
                 if rule is None or thresholds is None
                 else (POOLED if rule in thresholds.pooled else rule),
             )
-            for k, row, rule in zip(decided, probabilities, rules, strict=True)
+            for k, row, rule in zip(decided.indices, probabilities, decided.rules, strict=True)
         ]
-
-    def _rules(self, groups: Sequence[str]) -> list[str]:
-        """Each group as the thresholds know it: itself, or the pooled rule where it has none."""
-        thresholds = self.thresholds
-        assert thresholds is not None
-        known = set(thresholds.groups) | set(thresholds.pooled)
-        out: list[str] = []
-        for raw in groups:
-            group = format_value(raw)
-            if group in known:
-                out.append(group)
-            elif POOLED in thresholds.groups:
-                out.append(POOLED)  # the rule fitted for rare groups; better than refusing
-            else:
-                shown = ", ".join(repr(g) for g in sorted(thresholds.groups))
-                raise DataError(
-                    f"group {group!r} of '{thresholds.attribute}' has no decision threshold in "
-                    f"this run (known groups: {shown}) and the run has no pooled rule for "
-                    "unseen groups",
-                    hint=f"send one of {shown}, or leave the group out to decide by argmax",
-                )
-        return out
-
-    def _label_index(self, label: str) -> int:
-        try:
-            return self.label_names.index(str(label))
-        except ValueError:
-            raise DataError(
-                f"unknown label {label!r}", hint=f"use one of {list(self.label_names)}"
-            ) from None
-
-    def _columns(self, records: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        """The record fields as columns, every value checked to be a scalar."""
-        columns: dict[str, list[Any]] = {field: [] for field in self.record_fields}
-        for number, record in enumerate(records):
-            if not isinstance(record, Mapping):
-                raise DataError(
-                    f"record {number} is a {type(record).__name__}, not an object of fields",
-                    hint=f"send {{{', '.join(repr(f) + ': ...' for f in self.record_fields)}}}",
-                )
-            missing = [f for f in self.record_fields if f not in record]
-            if missing:
-                raise DataError(
-                    f"record {number} lacks the field(s) {', '.join(map(repr, missing))} the "
-                    "model was trained on",
-                    hint=f"give every record: {', '.join(self.record_fields)} "
-                    "(null for an unknown value)",
-                )
-            for field in self.record_fields:
-                value = record[field]
-                if value is not None and value is not pd.NA and not isinstance(value, _SCALARS):
-                    raise DataError(
-                        f"record {number}: field '{field}' is a {type(value).__name__}; "
-                        "fields hold one value (text, number, true/false or null)"
-                    )
-                columns[field].append(value)
-        return columns
 
     def _measure_int8(self, layers: int) -> QuantizationReport:
         """The int8 report on the run's test part, or why it could not be measured."""
-        from ethos.data import load_dataset
-
-        fingerprint = self._manifest.get("data", {}).get("fingerprint")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the run's own data warnings were seen at training
-                dataset = load_dataset(self.config.data)
+            test = self.run.dataset("test")  # refused if the data changed since training
         except EthosError as exc:
             return not_measured(
-                f"the run's data cannot be loaded here: {exc.message}", linear_layers=layers
+                f"the run's test part cannot be used here: {exc.message}", linear_layers=layers
             )
-        if fingerprint and dataset.fingerprint != fingerprint:
-            return not_measured(
-                "the run's data changed since training (fingerprint "
-                f"{dataset.fingerprint[:12]} != {fingerprint[:12]}); its test part could now "
-                "hold training rows",
-                linear_layers=layers,
-            )
-        test = dataset.part("test")
         n = min(len(test), MEASURE_ROWS)
         texts = test.texts[:n]
         pairs = None if test.text_pairs is None else test.text_pairs[:n]
@@ -715,39 +539,3 @@ def _explained_model(quantized: bool) -> str:
             "ones"
         )
     return "float32 (the served model)"
-
-
-def _checked_texts(texts: Sequence[Any]) -> list[str]:
-    out = list(texts)
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise DataError(f"input {i} is a {type(text).__name__}, not a text")
-    return out
-
-
-def _as_text(value: Any) -> str:
-    """A text-field value as ``ethos predict`` reads it: missing becomes the empty text."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _record_fields(data: DataConfig, manifest: Mapping[str, Any]) -> list[str]:
-    """The columns the model reads, in training order.
-
-    Text runs read ``text_field`` (and ``text_pair_field``). Record runs read what training
-    serialised: the manifest's ``data.text_fields`` when present (the record of what was
-    actually done), else the config's rule: ``record_fields`` without the sensitive columns,
-    or with all of them appended when ``include_sensitive_in_text`` is set.
-    """
-    if data.text_field:
-        return [data.text_field] + ([data.text_pair_field] if data.text_pair_field else [])
-    recorded = manifest.get("data", {}).get("text_fields")
-    if isinstance(recorded, list) and recorded and all(isinstance(f, str) for f in recorded):
-        return list(recorded)
-    fields = list(data.record_fields or [])
-    if not fields:
-        raise ModelError("the run's config names no data.record_fields or data.text_field")
-    if data.include_sensitive_in_text:
-        return fields + [s for s in data.sensitive if s not in fields]
-    return [f for f in fields if f not in data.sensitive]

@@ -9,10 +9,8 @@ to the server log, and shown on `/v1/alerts`, `/metrics` and `/dashboard`.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,11 +35,10 @@ REFERENCE_ROWS = 2000
 
 def _thresholds(run: RunDir) -> MonitorThresholds:
     """The run's policy's ``monitoring:`` section; defaults where the policy has none."""
-    from ethos.governance.gate import DECISION_FILE
     from ethos.governance.policy import load_policy
 
     try:
-        decision = json.loads((run.path / DECISION_FILE).read_text(encoding="utf-8"))
+        decision = run.decision() or {}
         policy = load_policy(decision["policy_source"])
     except (OSError, KeyError, ValueError, EthosError) as exc:
         log.warning("monitoring with default thresholds: the run's policy is unreadable (%s)", exc)
@@ -69,18 +66,16 @@ class DriftFeed:
 
     @classmethod
     def for_run(cls, run: RunDir, model: ServedModel, store: ServingStore | None) -> DriftFeed:
-        from ethos.data import load_dataset
-
         config = run.config
         try:
-            with warnings.catch_warnings():  # small-group notes were shown when it trained
-                warnings.simplefilter("ignore")
-                data = load_dataset(config.data, max_length=config.model.max_length)
-            test = data.part("test")
+            # Fingerprint-checked: a changed data file must not become the drift reference.
+            test = run.dataset("test", max_length=config.model.max_length)
         except EthosError as exc:
             raise EthosError(
-                f"the monitor's reference is the run's test part, which cannot be loaded: {exc}",
-                hint="serve from where the run's data is reachable (as for `ethos audit`)",
+                "the monitor's reference is the run's test part, which cannot be used: "
+                f"{exc.message}",
+                hint=exc.hint
+                or "serve from where the run's data is reachable (as for `ethos audit`)",
             ) from None
         keep = np.arange(min(len(test), REFERENCE_ROWS))
         texts = [test.texts[i] for i in keep]

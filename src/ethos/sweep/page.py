@@ -7,7 +7,8 @@ threshold; and a table of all points with their decisions and links to their aud
 A point whose model is not informative (``"informative": false``: no better than a constant or
 chance) is drawn hollow, labelled "not informative", listed as such, and never ringed or joined
 into a front, whatever sweep.json's ``fronts`` say.
-Inline SVG and styles, no script, no network request, like the audit report.
+Inline SVG and styles, no script, no network request, like the audit report; escaping, tables,
+numbers, figures and the page shell are :mod:`ethos.html`'s.
 """
 
 from __future__ import annotations
@@ -16,24 +17,35 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
+from ethos.html import (
+    DECISION_STATUS,
+    INFINITY,
+    MISSING,
+    STATUS_COLOURS,
+    Html,
+    badge,
+    clip,
+    escape,
+    figure,
+    fixed,
+    page,
+    real,
+    show,
+    significant,
+    svg,
+    table,
+    tag,
+)
 from ethos.sweep.pareto import staircase
 
-DECISION_COLOURS = {"PASS": "#2e7d32", "REVIEW": "#e69b00", "FAIL": "#c62828"}
-OTHER_COLOUR = "#777"
+DECISION_COLOURS = {decision: STATUS_COLOURS[s] for decision, s in DECISION_STATUS.items()}
+OTHER_COLOUR = STATUS_COLOURS["grey"]
 FRONT_COLOUR = "#3b6ea8"
 NOT_INFORMATIVE = "not informative"
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
-h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
-td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;vertical-align:top}
-th:first-child,td:first-child,td.text{text-align:left}
-.status{display:inline-block;color:#fff;border-radius:4px;padding:.1rem .5rem;font-weight:600}
-.note{color:#555;font-size:.85rem}.figure{margin:.8rem 0}.error{color:#c62828;max-width:28rem}
-"""
+CSS = "body{max-width:1100px}.error{color:#c62828;max-width:28rem}"
+"""The page's own styles, after :data:`ethos.html.CSS`: wider, for the table of all points."""
 WIDTH, HEIGHT = 720, 400
 LEFT, RIGHT, TOP, BOTTOM = 60, 30, 30, 50
 
@@ -64,15 +76,12 @@ def render_page(document: dict[str, Any]) -> str:
     labelled = [{**p, "label": _short_label(p, names)} for p in points]
     done = [p for p in labelled if p.get("status") == "done"]
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        f"<p class='note'>grid: {escape(grid)}<br>config {escape(str(document.get('config')))}"
-        f"; started {escape(str(document.get('created_utc')))}, updated "
-        f"{escape(str(document.get('updated_utc')))}; {len(done)} of {len(points)} points "
+        f"<p class='note'>grid: {escape(grid)}<br>config {escape(document.get('config'))}"
+        f"; started {escape(document.get('created_utc'))}, updated "
+        f"{escape(document.get('updated_utc'))}; {len(done)} of {len(points)} points "
         "finished. Every point is a governed run with its own ledger entries.</p>",
         "<h2>Accuracy against the fairness gap</h2>",
-        _figure(
+        figure(
             _front_chart(
                 done,
                 "accuracy vs fairness gap",
@@ -86,7 +95,7 @@ def render_page(document: dict[str, Any]) -> str:
             "nothing, so it is never on the front.",
         ),
         "<h2>Accuracy against privacy (ε)</h2>",
-        _figure(
+        figure(
             _front_chart(
                 done,
                 "accuracy vs epsilon",
@@ -99,12 +108,11 @@ def render_page(document: dict[str, Any]) -> str:
             "and drawn at ∞.",
         ),
         "<h2>Policy score W</h2>",
-        _figure(_welfare_chart(labelled, document.get("threshold")), _welfare_caption(document)),
+        figure(_welfare_chart(labelled, document.get("threshold")), _welfare_caption(document)),
         "<h2>All points</h2>",
         _table(points, document.get("grid", [])),
-        "</body></html>",
     ]
-    return "".join(parts)
+    return page(title, parts, css=CSS)
 
 
 def short_names(keys: Sequence[str]) -> dict[str, str]:
@@ -124,17 +132,16 @@ def _short_label(point: dict[str, Any], names: dict[str, str]) -> str:
 
 def _front_chart(
     done: list[dict[str, Any]], title: str, *, x_field: str, x_label: str, front: str
-) -> str:
+) -> Html:
     marks = []
     for p in done:
-        x = _number(p.get(x_field))
+        x = real(p.get(x_field))
         if x_field == "epsilon" and x is None and not p.get("private"):
             x = math.inf
-        y = _number(p.get("accuracy"))
+        y = real(p.get("accuracy"))
         if x is None or y is None:
             continue
-        welfare = _number(p.get("welfare"))
-        w = "n/a" if welfare is None else f"{welfare:.2f}"
+        w = fixed(p.get("welfare"), 2)
         informative = p.get("informative") is not False
         flag = "" if informative else f" · {NOT_INFORMATIVE}"
         marks.append(
@@ -168,7 +175,7 @@ def scatter(
     y_label: str,
     log_x: bool = False,
     note: str = "",
-) -> str:
+) -> Html:
     """A labelled scatter plot (x lower-is-better, y higher-is-better) with its front's steps.
 
     ``log_x`` puts x on a log scale and gives ``inf`` its own column at the right edge.
@@ -199,14 +206,14 @@ def scatter(
         dy = -9 if i % 2 == 0 else 15
         parts.append(
             f'<text x="{cx + (-9 if right_half else 9):.1f}" y="{cy + dy:.1f}" font-size="10" '
-            f'text-anchor="{"end" if right_half else "start"}">{escape(_clip(m.label, 60))}</text>'
+            f'text-anchor="{"end" if right_half else "start"}">{escape(clip(m.label, 60))}</text>'
         )
     parts.append(_legend(LEFT + plot_w, TOP - 10))
     if note:
         parts.append(
             f'<text x="{LEFT}" y="{TOP - 10}" font-size="10" fill="#777">{escape(note)}</text>'
         )
-    return _svg(title, WIDTH, HEIGHT, parts)
+    return svg(title, WIDTH, HEIGHT, parts)
 
 
 def _dot(cx: float, cy: float, m: Mark) -> str:
@@ -243,108 +250,80 @@ def _legend(right: float, y: float) -> str:
     return "".join(parts)
 
 
-def _welfare_chart(points: list[dict[str, Any]], threshold: Any) -> str:
-    from ethos.audit import svg  # the audit report's bar chart, with the threshold as its limit
+def _welfare_chart(points: list[dict[str, Any]], threshold: Any) -> Html:
+    from ethos.audit import svg as charts  # the audit report's bars, the threshold as the limit
 
     rows = [
-        (_clip(f"#{p['index'] + 1} {p['label']}", 34), _number(p.get("welfare")), None, None)
+        (clip(f"#{p['index'] + 1} {p['label']}", 34), real(p.get("welfare")), None, None)
         for p in points
     ]
-    limit = _number(threshold)
-    return svg.interval_bars("policy score W per point", rows, width=WIDTH, limit=limit)
-
-
-def _welfare_caption(document: dict[str, Any]) -> str:
-    threshold = _number(document.get("threshold"))
-    shown = "?" if threshold is None else f"{threshold:g}"
-    return (
-        f"W = Σ wᵢFᵢ under policy {document.get('policy')}; the dashed line is its PASS threshold "
-        f"({shown}). A broken constraint fails a run whatever its W; runs without a bar did not "
-        "finish."
+    return charts.interval_bars(
+        "policy score W per point", rows, width=WIDTH, limit=real(threshold)
     )
 
 
-def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
-    names = [a["name"] for a in grid]
-    keys = [a["key"] for a in grid]
-    header = ["#", *names, "status", "accuracy", "accuracy by group", "fairness gap", "ε", "W"]
-    header += ["decision", "informative", "fronts"]
-    header += ["run", "error"]
-    rows = []
-    for p in points:
-        values = p.get("values", {})
-        decision = p.get("decision")
-        badge = (
-            f'<span class="status" style="background:{DECISION_COLOURS[decision]}">'
-            f"{escape(decision)}</span>"
-            if decision in DECISION_COLOURS
-            else escape(str(decision or "-"))
-        )
-        if p.get("status") != "done":
-            epsilon = "-"
-        elif p.get("private"):
-            epsilon = _value(p.get("epsilon"))
-        else:
-            epsilon = "∞ (non-private)"
-        run = p.get("run_dir")
-        link = (
-            f'<a href="{escape(run + "/audit/report.html")}">{escape(str(p.get("run_id")))}</a>'
-            if run and p.get("status") == "done"
-            else escape(str(run or "-"))
-        )
-        informative = p.get("informative")
-        fronts = ", ".join(
-            label
-            for name, label in (
-                ("accuracy_vs_fairness_gap", "fairness"),
-                ("accuracy_vs_epsilon", "ε"),
-            )
-            if name in p.get("fronts", []) and informative is not False
-        )
-        if informative is False:
-            fronts = f"none ({NOT_INFORMATIVE})"
-        verdict = (
-            "-"
-            if informative is None
-            else "yes"
-            if informative is not False
-            else f"<b>no: {NOT_INFORMATIVE}</b>"
-        )
-        cells = [
-            str(p["index"] + 1),
-            *(escape(_value(values.get(k))) for k in keys),
-            escape(str(p.get("status"))),
-            _num(p.get("accuracy")),
-            escape(
-                " · ".join(
-                    f"{g} {v:.3f}"
-                    for g, v in (p.get("group_accuracy") or {}).items()
-                    if isinstance(v, int | float)
-                )
-                or "-"
-            ),
-            _num(p.get("fairness_gap")),
-            escape(epsilon),
-            _num(p.get("welfare")),
-            badge,
-            verdict,
-            escape(fronts or "-"),
-            link,
-            f'<span class="error">{escape(str(p.get("error") or ""))}</span>',
-        ]
-        left = {len(cells) - 2, len(cells) - 1}  # run link and error read as text
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td class='text'>{c}</td>" if i in left else f"<td>{c}</td>"
-                for i, c in enumerate(cells)
-            )
-            + "</tr>"
-        )
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+def _welfare_caption(document: dict[str, Any]) -> str:
     return (
-        f"<table class='points'><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"W = Σ wᵢFᵢ under policy {document.get('policy')}; the dashed line is its PASS threshold "
+        f"({significant(document.get('threshold'), 6)}). A broken constraint fails a run whatever "
+        "its W; runs without a bar did not finish."
+    )
+
+
+def _table(points: list[dict[str, Any]], grid: list[dict[str, Any]]) -> Html:
+    header = ["#", *(a["name"] for a in grid), "status", "accuracy", "accuracy by group"]
+    header += ["fairness gap", "ε", "W", "decision", "informative", "fronts", "run", "error"]
+    rows = [_row(p, [a["key"] for a in grid]) for p in points]
+    text = [None] * (len(header) - 2) + ["text", "text"]  # run link and error read as text
+    return table(header, rows, columns=text, class_="points")
+
+
+def _row(p: dict[str, Any], keys: list[str]) -> list[object]:
+    """One point's cells: numbers are formatted by the table, markup is built here."""
+    values = p.get("values", {})
+    decision = p.get("decision")
+    done = p.get("status") == "done"
+    run = p.get("run_dir")
+    return [
+        p["index"] + 1,
+        *(_value(values.get(k)) for k in keys),
+        p.get("status"),
+        real(p.get("accuracy")),
+        " · ".join(
+            f"{g} {fixed(v)}"
+            for g, v in (p.get("group_accuracy") or {}).items()
+            if real(v) is not None
+        )
+        or MISSING,
+        real(p.get("fairness_gap")),
+        _epsilon(p) if done else MISSING,
+        real(p.get("welfare")),
+        badge(decision, DECISION_STATUS[decision]) if decision in DECISION_STATUS else decision,
+        _verdict(p.get("informative")),
+        _fronts(p),
+        tag("a", show(p.get("run_id")), href=f"{run}/audit/report.html") if run and done else run,
+        tag("span", p.get("error") or "", class_="error"),
+    ]
+
+
+def _epsilon(point: dict[str, Any]) -> str:
+    return _value(point.get("epsilon")) if point.get("private") else f"{INFINITY} (non-private)"
+
+
+def _verdict(informative: bool | None) -> object:
+    if informative is None:
+        return MISSING
+    return "yes" if informative else tag("b", f"no: {NOT_INFORMATIVE}")
+
+
+def _fronts(point: dict[str, Any]) -> str:
+    """The fronts a point is on; never any when its model is not informative."""
+    if point.get("informative") is False:
+        return f"none ({NOT_INFORMATIVE})"
+    names = {"accuracy_vs_fairness_gap": "fairness", "accuracy_vs_epsilon": "ε"}
+    return (
+        ", ".join(label for name, label in names.items() if name in point.get("fronts", []))
+        or "none"
     )
 
 
@@ -433,48 +412,19 @@ def _frame(
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#444"/>'
         f'<line x1="{LEFT}" y1="{bottom}" x2="{LEFT + plot_w}" y2="{bottom}" stroke="#444"/>'
         f'<text x="{LEFT + plot_w / 2}" y="{bottom + 34}" text-anchor="middle" font-size="11">'
-        f"{escape(_clip(x_label, 110))}</text>"
+        f"{escape(clip(x_label, 110))}</text>"
         f'<text x="14" y="{TOP + plot_h / 2}" text-anchor="middle" font-size="11" '
         f'transform="rotate(-90 14 {TOP + plot_h / 2})">{escape(y_label)}</text>'
     )
     return "".join(parts)
 
 
-def _svg(title: str, width: float, height: float, parts: Sequence[str]) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width:.0f}" '
-        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'font-family="sans-serif"><title>{escape(title)}</title>{"".join(parts)}</svg>'
-    )
-
-
-def _figure(content: str, caption: str) -> str:
-    return (
-        f'<figure class="figure chart">{content}'
-        f'<figcaption class="note">{escape(caption)}</figcaption></figure>'
-    )
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
-        return float(value)
-    return None
-
-
-def _num(value: Any) -> str:
-    number = _number(value)
-    return "n/a" if number is None else f"{number:.3f}"
-
-
 def _value(value: Any) -> str:
+    """A grid value as written (``:g`` for a float, ∞ for infinity), a list or dict as JSON."""
     if isinstance(value, float):
-        return "∞" if math.isinf(value) and value > 0 else f"{value:g}"
+        return significant(value, 6)
     if value in ("inf", "Infinity"):
-        return "∞"
+        return INFINITY
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -289,7 +289,7 @@ def fairness_gap_metric(policy: Any) -> str:
 
 def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
     """Fill ``point`` from the run's documents: accuracy, fairness gap, ε, ledger entry."""
-    from ethos.governance.gate import DECISION_FILE, run_documents
+    from ethos.governance.gate import run_documents
     from ethos.governance.metric_paths import lookup
 
     documents, _ = run_documents(run)
@@ -306,9 +306,9 @@ def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
     point.group_accuracy = group_accuracy(documents.get("audit") or {}, point.fairness_gap_metric)
     point.epsilon = planned_epsilon(manifest)
     point.informative = informative(documents.get("audit") or {})
-    decision_path = run.path / DECISION_FILE
-    if decision_path.is_file():
-        entry = json.loads(decision_path.read_text()).get("ledger") or {}
+    decision = run.decision()
+    if decision is not None:
+        entry = decision.get("ledger") or {}
         if entry.get("entry_hash"):
             point.ledger_entry = f"#{entry.get('seq')} {entry['entry_hash']}"
 

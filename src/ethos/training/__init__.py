@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 from ethos.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ethos.training.loop import LoopResult, predict_proba, train_loop
+    from ethos.training.loop import LoopResult, train_loop
     from ethos.training.run import train
 
 _EXPORTS = {
     "LoopResult": "ethos.training.loop",
-    "predict_proba": "ethos.training.loop",
     "train_loop": "ethos.training.loop",
     "train": "ethos.training.run",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = ["LoopResult", "predict_proba", "train", "train_loop"]
+__all__ = ["LoopResult", "train", "train_loop"]

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch.utils.hooks import RemovableHandle
 
-from ethos.config import AdversarialConfig
+from ethos.config import AdversarialConfig, RunConfig
+from ethos.data import Dataset
 from ethos.errors import ConfigError
+from ethos.training.batching import Encoded, encode
+from ethos.training.strategies import EpochData, Plan, Step, Strategy
+
+if TYPE_CHECKING:
+    from ethos.training.loop import LoopResult
 
 LossFn = Callable[[Any, torch.Tensor], torch.Tensor]
 """``(model outputs, labels) -> reduced loss``: the same loss the clean step minimises."""
@@ -84,19 +91,29 @@ class EmbeddingAttack:
     def __init__(self, config: AdversarialConfig) -> None:
         self.config = config
         self._clean: torch.Tensor | None = None
+        self._attacking = False
         self.last_loss: float = 0.0
 
-    @contextmanager
-    def watch(self, model: torch.nn.Module) -> Iterator[None]:
-        """Keep the clean word-embedding output and its gradient for the attack's first step."""
-        embeddings = _word_embeddings(model)
+    def hold(self, model: torch.nn.Module) -> RemovableHandle:
+        """Keep the word-embedding output of every clean forward pass (and, after its backward,
+        its gradient) for the next :meth:`attack`, until the returned handle is removed.
+
+        Passes without gradients (evaluation) and the attack's own passes are not kept.
+        """
 
         def keep(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
+            if self._attacking or not torch.is_grad_enabled():
+                return
             if output.requires_grad:
                 output.retain_grad()
             self._clean = output
 
-        handle = embeddings.register_forward_hook(keep)
+        return _word_embeddings(model).register_forward_hook(keep)
+
+    @contextmanager
+    def watch(self, model: torch.nn.Module) -> Iterator[None]:
+        """:meth:`hold` for the forward passes inside the ``with`` block."""
+        handle = self.hold(model)
         try:
             yield
         finally:
@@ -113,6 +130,20 @@ class EmbeddingAttack:
         self._clean = None
         if clean is None:
             return
+        self._attacking = True
+        try:
+            self._attack(model, batch, labels, loss_fn, clean)
+        finally:
+            self._attacking = False
+
+    def _attack(
+        self,
+        model: torch.nn.Module,
+        batch: dict[str, torch.Tensor],
+        labels: torch.Tensor,
+        loss_fn: LossFn,
+        clean: torch.Tensor,
+    ) -> None:
         mask = batch["attention_mask"].unsqueeze(-1).to(clean.dtype)
         epsilon = self.config.epsilon
 
@@ -137,6 +168,77 @@ class EmbeddingAttack:
             adversarial = loss_fn(model(**batch), labels)
         (self.config.weight * adversarial).backward()
         self.last_loss = float(adversarial.detach())
+
+
+class Augmentation(Strategy):
+    """``train.adversarial.augment``: each epoch trains on a fresh perturbed copy of the texts."""
+
+    name = "augmentation"
+    records = ("mitigation.adversarial",)
+
+    def __init__(self, epoch_data: EpochData, config: AdversarialConfig) -> None:
+        self.epoch_data = epoch_data
+        self.config = config
+
+    @classmethod
+    def from_config(cls, config: RunConfig, train: Dataset, tokenizer: Any) -> Augmentation | None:
+        adversarial = config.train.adversarial
+        if adversarial is None or not adversarial.augment:
+            return None
+        families = list(adversarial.augment)
+        fraction = adversarial.fraction
+        texts, max_length = list(train.texts), config.model.max_length
+
+        def epoch_data(epoch: int, generator: np.random.Generator) -> Encoded:
+            # The loop's generator: a resumed run perturbs the same texts the same way.
+            perturbed, _ = augment_texts(texts, families, fraction, generator)
+            return encode(
+                tokenizer, perturbed, train.text_pairs, train.labels, max_length=max_length
+            )
+
+        return cls(epoch_data, adversarial)
+
+    def prepare(self, plan: Plan) -> None:
+        plan.epoch_data = self.epoch_data
+
+    def manifest(self) -> dict[str, Any]:
+        return {"adversarial": self.config.model_dump(mode="json")}
+
+
+class EmbeddingAttacks(Strategy):
+    """``train.adversarial.embedding`` (fgm or pgd): after each batch's backward pass, the
+    gradient of the loss at the attacked embeddings is added."""
+
+    name = "embedding_attack"
+    records = ("mitigation.adversarial",)
+
+    def __init__(self, config: AdversarialConfig) -> None:
+        self.config = config
+        self.attack = EmbeddingAttack(config)
+        self._held: RemovableHandle | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: RunConfig, train: Dataset, tokenizer: Any
+    ) -> EmbeddingAttacks | None:
+        adversarial = config.train.adversarial
+        if adversarial is None or adversarial.embedding == "none":
+            return None
+        return cls(adversarial)
+
+    def prepare(self, plan: Plan) -> None:
+        self._held = self.attack.hold(plan.core)
+
+    def after_backward(self, step: Step) -> None:
+        self.attack.attack(step.model, step.batch, step.labels, step.loss_of)
+
+    def finish(self, result: LoopResult) -> None:
+        if self._held is not None:
+            self._held.remove()
+            self._held = None
+
+    def manifest(self) -> dict[str, Any]:
+        return {"adversarial": self.config.model_dump(mode="json")}
 
 
 def _word_embeddings(model: torch.nn.Module) -> torch.nn.Module:

@@ -29,7 +29,6 @@ from safetensors.torch import load_file, save_file
 from ethos.errors import ModelError
 from ethos.hashing import file_sha256
 
-CHECKPOINTS = "checkpoints"
 STATE_FILE = "loop.json"
 MODEL_FILE = "model.safetensors"
 BEST_FILE = "best_model.safetensors"

@@ -12,15 +12,17 @@ from ethos.config import RunConfig
 from ethos.data import Dataset, load_dataset
 from ethos.models.classifier import load_classifier, load_tokenizer
 from ethos.models.group_thresholds import GroupThresholds, fit_group_thresholds
+from ethos.models.inference import class_probabilities
 from ethos.models.lora import apply_lora
 from ethos.models.tokens import counter_for
 from ethos.training.baselines import informativeness, majority_baseline, tfidf_baseline
 from ethos.training.batching import encode
-from ethos.training.ethics_options import fairness_attribute, private
+from ethos.training.ethics_options import fairness_attribute, fairness_record
 from ethos.training.fitted import FitRequest, Fitted
-from ethos.training.loop import predict_proba, train_loop
+from ethos.training.loop import train_loop
 from ethos.training.metrics import classification_metrics
-from ethos.training.mitigation import training_aids
+from ethos.training.mitigation import build_strategies
+from ethos.training.strategies import Strategy
 
 
 def predictions_frame(dataset: Dataset, probabilities: np.ndarray) -> pd.DataFrame:
@@ -59,7 +61,7 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         for name, p in parts.items()
     }
     pad_id = int(tokenizer.pad_token_id or 0)
-    aids = training_aids(config, parts["train"], tokenizer)
+    strategies = build_strategies(config, parts["train"], tokenizer)
     result = train_loop(
         model,
         encoded["train"],
@@ -68,12 +70,7 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         label_names=dataset.label_names,
         pad_id=pad_id,
         seed=config.seed,
-        example_weights=aids.example_weights,
-        loss_terms=aids.loss_terms,
-        batch_order=aids.batch_order,
-        epoch_data=aids.epoch_data,
-        attack=aids.attack,
-        privacy=config.train.privacy if private(config) else None,
+        strategies=strategies,
         checkpoint_dir=request.checkpoint_dir,
         resume_from=request.resume_from,
         quiet=request.quiet,
@@ -82,7 +79,7 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
     # Held-out parts only: predicting the training rows would double the cost of a CPU run.
     probabilities = np.full((len(dataset), len(dataset.label_names)), np.nan)
     for name in ("validation", "test"):
-        probabilities[dataset.split == name] = predict_proba(
+        probabilities[dataset.split == name] = class_probabilities(
             model, encoded[name], batch_size=config.train.eval_batch_size, pad_id=pad_id
         )
     held_out = np.flatnonzero(dataset.split != "train")
@@ -137,7 +134,7 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         predictions=predictions,
         data_summary=dataset.summary(),
         group_thresholds=thresholds,
-        extra_manifest=_mitigation_manifest(config, thresholds),
+        extra_manifest=_mitigation_manifest(strategies, config, thresholds),
     )
 
 
@@ -163,20 +160,15 @@ def _fit_thresholds(
     )
 
 
-def _mitigation_manifest(config: RunConfig, thresholds: GroupThresholds | None) -> dict[str, Any]:
-    """What the run did about fairness and robustness, for the manifest (privacy is in
-    ``training.privacy``, with the epsilon spent)."""
+def _mitigation_manifest(
+    strategies: list[Strategy], config: RunConfig, thresholds: GroupThresholds | None
+) -> dict[str, Any]:
+    """What the run did about fairness and robustness, for the manifest: each strategy's entry,
+    and the threshold rule fitted after training (privacy is in ``training.privacy``, with the
+    epsilon spent)."""
     out: dict[str, Any] = {}
-    fairness = config.train.fairness
-    if fairness is not None:
-        out["fairness"] = {
-            "method": fairness.method,
-            "attribute": fairness_attribute(config),
-            "constraint": fairness.constraint,
-            **({"lambda": fairness.lambda_} if fairness.method == "penalty" else {}),
-            **({"decision_rule": "group_thresholds"} if thresholds is not None else {}),
-        }
-    adversarial = config.train.adversarial
-    if adversarial is not None:
-        out["adversarial"] = adversarial.model_dump(mode="json")
+    if thresholds is not None:
+        out["fairness"] = {**fairness_record(config), "decision_rule": "group_thresholds"}
+    for strategy in strategies:
+        out.update(strategy.manifest())
     return {"mitigation": out} if out else {}

@@ -1,9 +1,15 @@
-"""Checks of ``train.fairness``, ``train.privacy`` and ``train.adversarial`` that can be made from
-the configuration alone, so a contradictory request fails before a run directory exists."""
+"""Checks of ``train.fairness``, ``train.privacy`` and ``train.adversarial``: from the configuration
+alone (so a contradictory request fails before a run directory exists), and of the fairness
+attribute against the training rows once they are loaded."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from ethos.config import RunConfig
+from ethos.data import Dataset
 from ethos.errors import ConfigError
 
 
@@ -15,6 +21,51 @@ def fairness_attribute(config: RunConfig) -> str | None:
     if fairness.attribute is not None:
         return fairness.attribute
     return config.data.sensitive[0] if config.data.sensitive else None
+
+
+def fairness_record(config: RunConfig) -> dict[str, Any]:
+    """What ``manifest.json`` records under ``mitigation.fairness``, whatever the method."""
+    fairness = config.train.fairness
+    assert fairness is not None
+    return {
+        "method": fairness.method,
+        "attribute": fairness_attribute(config),
+        "constraint": fairness.constraint,
+        **({"lambda": fairness.lambda_} if fairness.method == "penalty" else {}),
+    }
+
+
+def mitigation_groups(config: RunConfig, train: Dataset) -> tuple[str, np.ndarray]:
+    """The fairness attribute and its values on the training rows, checked to be usable.
+
+    Called for every fairness method (thresholds too), so a bad attribute fails before training.
+    """
+    attribute = fairness_attribute(config)
+    fairness = config.train.fairness
+    if fairness is None or attribute is None:
+        raise ConfigError(
+            "train.fairness needs a sensitive attribute",
+            hint="list it in data.sensitive or name it in train.fairness.attribute",
+        )
+    if attribute not in train.groups.columns:
+        raise ConfigError(
+            f"train.fairness.attribute '{attribute}' is not a group column of the loaded data "
+            f"({', '.join(train.groups.columns) or 'none'})",
+            hint="add it to data.sensitive",
+        )
+    if fairness.method in ("penalty", "thresholds") and len(train.label_names) != 2:
+        raise ConfigError(
+            f"train.fairness method {fairness.method} needs a binary label; this one has "
+            f"{len(train.label_names)} classes ({', '.join(train.label_names)})",
+            hint="use method: reweighing, which works for any number of classes",
+        )
+    values = train.groups[attribute].astype(str).to_numpy()
+    if len(np.unique(values)) < 2:
+        raise ConfigError(
+            f"train.fairness: the training rows hold one value of '{attribute}' only",
+            hint="mitigation compares groups; check the data and data.sensitive",
+        )
+    return attribute, values
 
 
 def private(config: RunConfig) -> bool:

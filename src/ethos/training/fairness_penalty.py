@@ -13,9 +13,15 @@ fairlearn's reductions retrain a scikit-learn estimator many times and have no P
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from ethos.config import RunConfig
+from ethos.data import Dataset
+from ethos.training.ethics_options import fairness_record, mitigation_groups
+from ethos.training.strategies import Plan, Step, Strategy
 
 PenaltyTerm = Callable[[dict[str, torch.Tensor], torch.Tensor, np.ndarray], torch.Tensor]
 
@@ -84,3 +90,44 @@ def group_balanced_order(
     order = np.argsort(position, kind="stable")
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     return [batches[i] for i in generator.permutation(len(batches))]
+
+
+class FairnessPenalty(Strategy):
+    """``train.fairness.method: penalty``: group-balanced batches, and ``lambda`` times the
+    batch's soft gap added to its loss."""
+
+    name = "fairness_penalty"
+    records = ("mitigation.fairness",)
+
+    def __init__(self, codes: np.ndarray, term: PenaltyTerm, record: dict[str, Any]) -> None:
+        self.codes = codes
+        self.term = term
+        self.record = record
+
+    @classmethod
+    def from_config(
+        cls, config: RunConfig, train: Dataset, tokenizer: Any
+    ) -> FairnessPenalty | None:
+        fairness = config.train.fairness
+        if fairness is None or fairness.method != "penalty":
+            return None
+        _, values = mitigation_groups(config, train)
+        codes = np.unique(values, return_inverse=True)[1]
+        term = fairness_penalty(
+            codes, train.labels, constraint=fairness.constraint, weight=fairness.lambda_
+        )
+        return cls(codes, term, fairness_record(config))
+
+    def prepare(self, plan: Plan) -> None:
+        codes, batch_size = self.codes, plan.config.batch_size
+
+        def balanced(generator: np.random.Generator) -> list[np.ndarray]:
+            return group_balanced_order(codes, batch_size, generator)
+
+        plan.batch_order = balanced
+
+    def loss(self, step: Step, loss: Any) -> Any:
+        return loss + self.term(step.batch, step.scores, step.indices)
+
+    def manifest(self) -> dict[str, Any]:
+        return {"fairness": self.record}

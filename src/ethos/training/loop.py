@@ -1,10 +1,12 @@
 """The training loop: one function, read top to bottom.
 
 Built on Hugging Face Accelerate, so the same code runs on a laptop CPU, one GPU, or several GPUs
-and nodes under ``accelerate launch``. Everything the ethics features need to attach is a small
-named piece the loop calls: ``loss_terms`` add to the loss (fairness penalties), ``grad_transforms``
-run between backward and the optimizer step (clipping is one; DP noise would be another), and the
-batch order comes from a plain function (length grouping, group-balanced sampling).
+and nodes under ``accelerate launch``. The ethics features (DP-SGD, reweighing, the fairness
+penalty, augmentation, embedding attacks) are strategies (:mod:`ethos.training.strategies`) the
+loop calls at four named points: ``prepare`` before the first batch (they may change the
+example weights, the batch order, each epoch's examples, the model and optimizer, and the
+gradient clip, all fields of one :class:`Plan`), ``loss`` and ``after_backward`` per batch, and
+``finish`` at the end. The batch order is a plain function (length grouping by default).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +27,13 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ethos.config import PrivacyConfig, TrainConfig
-from ethos.errors import ConfigError, ModelError
-from ethos.training.adversarial import EmbeddingAttack
+from ethos.config import TrainConfig
+from ethos.errors import ModelError
+from ethos.models.inference import class_probabilities
 from ethos.training.batching import (
     Encoded,
     collate,
-    iterate,
     length_grouped_order,
-    sequential_order,
     shuffled_order,
 )
 from ethos.training.checkpoint import (
@@ -45,15 +45,7 @@ from ethos.training.checkpoint import (
 )
 from ethos.training.interrupt import Interrupted, StopRequest
 from ethos.training.metrics import classification_metrics
-from ethos.training.privacy import (
-    PrivateTraining,
-    freeze_for_privacy,
-    make_private,
-    poisson_batches,
-)
-
-LossTerm = Callable[[dict[str, torch.Tensor], torch.Tensor, np.ndarray], torch.Tensor]
-GradTransform = Callable[[torch.nn.Module], None]
+from ethos.training.strategies import Plan, Step, Strategy
 
 
 @dataclass
@@ -83,18 +75,6 @@ def mixed_precision_for(precision: str) -> str:
     return "no"
 
 
-def class_weight_tensor(
-    config: TrainConfig, labels: np.ndarray, n_classes: int
-) -> torch.Tensor | None:
-    """'balanced' weights each class by n / (k * count), as scikit-learn does."""
-    if config.class_weights == "none":
-        return None
-    if config.class_weights == "balanced":
-        counts = np.bincount(labels, minlength=n_classes).astype(float)
-        return torch.tensor(len(labels) / (n_classes * np.maximum(counts, 1.0)), dtype=torch.float)
-    return torch.tensor(config.class_weights, dtype=torch.float)
-
-
 def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
     """AdamW groups: no decay on biases and LayerNorm weights; a LoRA run's head at its own rate.
 
@@ -117,29 +97,6 @@ def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[s
             group["lr"] = config.peft.head_rate(config.learning_rate)
         result.append(group)
     return result
-
-
-def clip_gradients(max_norm: float, accelerator: Accelerator) -> GradTransform:
-    def clip(model: torch.nn.Module) -> None:
-        accelerator.clip_grad_norm_(model.parameters(), max_norm)
-
-    return clip
-
-
-@torch.no_grad()
-def predict_proba(
-    model: torch.nn.Module, data: Encoded, *, batch_size: int, pad_id: int
-) -> np.ndarray:
-    """Class probabilities for every example, in the data's own order."""
-    model.eval()
-    device = next(model.parameters()).device
-    n_labels = int(model.config.num_labels)  # type: ignore[union-attr,arg-type]
-    out = np.zeros((len(data), n_labels), dtype=np.float64)
-    for indices, batch in iterate(data, sequential_order(data.lengths(), batch_size), pad_id):
-        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-        logits = model(**inputs).logits.float()
-        out[indices] = torch.softmax(logits, dim=-1).cpu().numpy()
-    return out
 
 
 @dataclass(frozen=True)
@@ -175,7 +132,7 @@ def classification_objective(
         return F.cross_entropy(logits, labels, reduction="none"), logits
 
     def evaluate(model: torch.nn.Module) -> dict[str, Any]:
-        probabilities = predict_proba(
+        probabilities = class_probabilities(
             model, validation, batch_size=config.eval_batch_size, pad_id=pad_id
         )
         metrics = classification_metrics(validation.labels, probabilities, label_names)
@@ -199,24 +156,22 @@ def _improved(objective: Objective, new: dict[str, Any], best: dict[str, Any]) -
     return bool(value < previous) if objective.lower_is_better else bool(value > previous)
 
 
-BatchOrder = Callable[[np.random.Generator], list[np.ndarray]]
-"""Draws one epoch's batches (arrays of training-example indices) from the loop's generator."""
-EpochData = Callable[[int, np.random.Generator], Encoded]
-"""The training examples for an epoch (augmentation replaces some texts each epoch)."""
-
-
-def example_weight_vector(
-    config: TrainConfig,
-    labels: np.ndarray,
-    n_classes: int,
-    example_weights: np.ndarray | None,
+def class_weight_vector(
+    config: TrainConfig, labels: np.ndarray, n_classes: int
 ) -> np.ndarray | None:
-    """Class weights and per-example weights (reweighing) as one weight per training example."""
-    class_weights = class_weight_tensor(config, labels, n_classes)
-    weights = None if class_weights is None else class_weights.numpy()[labels].astype(np.float64)
-    if example_weights is not None:
-        weights = example_weights if weights is None else weights * example_weights
-    return weights
+    """``train.class_weights`` as one weight per training example (reweighing multiplies in).
+
+    'balanced' weights each class by n / (k * count), as scikit-learn does.
+    """
+    if config.class_weights == "none":
+        return None
+    if config.class_weights == "balanced":
+        counts = np.bincount(labels, minlength=n_classes).astype(float)
+        per_class = len(labels) / (n_classes * np.maximum(counts, 1.0))
+    else:
+        per_class = np.asarray(config.class_weights, dtype=np.float64)
+    # Rounded to float32 before reweighing multiplies in: the weights every run so far used.
+    return per_class.astype(np.float32)[labels].astype(np.float64)
 
 
 def train_loop(
@@ -229,33 +184,22 @@ def train_loop(
     pad_id: int,
     seed: int,
     objective: Objective | None = None,
-    example_weights: np.ndarray | None = None,
-    loss_terms: Sequence[LossTerm] = (),
-    grad_transforms: Sequence[GradTransform] = (),
-    batch_order: BatchOrder | None = None,
-    epoch_data: EpochData | None = None,
-    attack: EmbeddingAttack | None = None,
-    privacy: PrivacyConfig | None = None,
+    strategies: Sequence[Strategy] = (),
     checkpoint_dir: Path | None = None,
     resume_from: Checkpoint | None = None,
     quiet: bool = False,
 ) -> LoopResult:
     """Fine-tune ``model`` in place; it ends holding the weights of the best validation epoch.
 
-    The ethics features attach here without changing the loop's shape: ``example_weights``
-    (reweighing) weight the per-example losses, ``loss_terms`` add to the loss (fairness
-    penalty), ``batch_order`` draws the batches (group-balanced), ``epoch_data`` supplies each
-    epoch's examples (augmentation), ``attack`` adds an adversarial backward pass, and
-    ``privacy`` turns the step into DP-SGD (Poisson batches, per-example clipping, noise).
+    The ethics features are ``strategies`` (:mod:`ethos.training.strategies`; built from a config
+    by :func:`ethos.training.mitigation.build_strategies`): before the first batch each may
+    change the :class:`Plan` (example weights, batch order, each epoch's examples, the model and
+    optimizer, the gradient clip); per batch each may change the loss and add gradient after the
+    backward pass; at the end each records what it measured. The loop has no other branch on them.
     With ``checkpoint_dir`` a checkpoint is written after every epoch that is not the last, and
     Ctrl-C stops at the next step boundary with a checkpoint of it (:class:`Interrupted`);
     ``resume_from`` (a loaded checkpoint of the same run) continues exactly where it was taken.
     """
-    if privacy is not None and config.gradient_accumulation_steps != 1:
-        raise ConfigError(
-            "train.privacy does not combine with gradient_accumulation_steps > 1",
-            hint="raise train.batch_size instead; Poisson batches already vary in size",
-        )
     # Accumulation is counted per epoch here, not by Accelerate: its counter runs on across
     # epochs (without a prepared DataLoader it never sees one end), so an epoch whose batch count
     # was not a multiple of the accumulation steps carried a count and half-summed gradients
@@ -268,13 +212,10 @@ def train_loop(
     )
     generator = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    weights = example_weights
+    weights = None
     if objective is None:
-        weights = example_weight_vector(config, train.labels, len(label_names), example_weights)
+        weights = class_weight_vector(config, train.labels, len(label_names))
         objective = classification_objective(validation, label_names, config, pad_id=pad_id)
-    weight_tensor = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-
-    frozen = freeze_for_privacy(model, privacy) if privacy is not None else []
     # Not fused: the fused CPU kernel is faster (28 ms vs 148 ms a step for MiniLM,
     # benchmarks/results/train_throughput.json) and was blamed for resumed runs that differed
     # in the last bits; that was the schedule restore (_restore_schedule), and with it fixed the
@@ -283,44 +224,43 @@ def train_loop(
     optimizer: torch.optim.Optimizer = torch.optim.AdamW(
         parameter_groups(model, config), lr=config.learning_rate
     )
-    batches_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = planned_steps(config, len(train))
     schedule = linear_schedule(total_steps, int(config.warmup_ratio * total_steps))
+
+    # The strategies set up, before a checkpoint is loaded into what they wrap: each may turn
+    # the plan's knobs (DP wraps model and optimizer and draws Poisson batches, the penalty
+    # balances groups, augmentation perturbs each epoch's texts, reweighing weighs examples).
+    core = model  # the plain model: state dicts, evaluation and the result come from it
+    plan = Plan(
+        config=config,
+        train=train,
+        pad_id=pad_id,
+        device=accelerator.device,
+        total_steps=total_steps,
+        core=core,
+        model=core,
+        optimizer=optimizer,
+        weights=weights,
+        max_grad_norm=config.max_grad_norm,
+    )
+    for strategy in strategies:
+        strategy.prepare(plan)
+    model, optimizer = plan.model, plan.optimizer
+    example_weights = (
+        None if plan.weights is None else torch.as_tensor(plan.weights, dtype=torch.float32)
+    )
 
     result = LoopResult()
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     epoch = 0  # epochs finished
     skip = 0  # batches of the next epoch a mid-epoch checkpoint had already trained
-    core = model  # the plain model: state dicts, evaluation and the result come from it
-    private: PrivateTraining | None = None
     if resume_from is not None:
-        epoch, skip, stale, best_state = _restore(
-            resume_from, model, optimizer, result, total_steps
-        )
-    if privacy is not None:
-        private = make_private(
-            model,
-            optimizer,
-            privacy,
-            n_examples=len(train),
-            batch_size=config.batch_size,
-            planned_steps=total_steps,
-            probe=_probe_batch(train, pad_id, accelerator.device),
-            frozen=frozen,
-        )
-        model, optimizer = private.module, private.optimizer
-        batch_order = _poisson_order(len(train), private.sample_rate, batches_per_epoch)
+        epoch, skip, stale, best_state = _restore(resume_from, core, optimizer, result, total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     if resume_from is not None:
         _restore_schedule(resume_from, optimizer, scheduler)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    transforms = list(grad_transforms)
-    if config.max_grad_norm is not None and private is None:  # DP clips per example instead
-        transforms.insert(0, clip_gradients(config.max_grad_norm, accelerator))
-
-    def reduce(per_example: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
-        return _weighted(per_example, weight_tensor, indices).mean()
 
     def save(batches_done: int, numpy_rng: dict[str, Any]) -> Path:
         assert checkpoint_dir is not None
@@ -352,7 +292,7 @@ def train_loop(
         total=total_steps,
         initial=result.optimizer_steps,
         disable=quiet,
-        desc="training" if private is None else "training (DP-SGD)",
+        desc=" + ".join(["training", *(strategy.name for strategy in strategies)]),
         unit="step",
         leave=False,
     )
@@ -366,9 +306,9 @@ def train_loop(
         while result.optimizer_steps < total_steps:
             epoch_rng = numpy_state(generator)
             model.train()
-            data = train if epoch_data is None else epoch_data(epoch + 1, generator)
-            if batch_order is not None:
-                order = batch_order(generator)
+            data = train if plan.epoch_data is None else plan.epoch_data(epoch + 1, generator)
+            if plan.batch_order is not None:
+                order = plan.batch_order(generator)
             elif config.group_by_length:
                 order = length_grouped_order(data.lengths(), config.batch_size, generator)
             else:
@@ -381,29 +321,29 @@ def train_loop(
                     k: v.to(accelerator.device) for k, v in collate(data, indices, pad_id).items()
                 }
                 labels = batch.pop("labels")
-                if private is not None:
-                    batch = private.add_position_ids(batch)
                 with nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
-                    with attack.watch(core) if attack is not None else nullcontext():
-                        per_example, scores = objective.loss(model(**batch), labels)
-                    if private is not None:
-                        backward: Any = private.loss(_weighted(per_example, weight_tensor, indices))
-                        loss = per_example.detach().mean()
-                    else:
-                        loss = reduce(per_example, indices)
-                        for term in loss_terms:
-                            loss = loss + term(batch, scores, indices)
-                        backward = loss if group == 1 else loss / group
-                    accelerator.backward(backward)
-                    if attack is not None:
-                        batch_loss = _batch_loss(objective, reduce, indices, group)
-                        attack.attack(model, batch, labels, batch_loss)
+                    per_example, scores = objective.loss(model(**batch), labels)
+                    step = Step(
+                        model=model,
+                        batch=batch,
+                        labels=labels,
+                        indices=indices,
+                        per_example=_weighted(per_example, example_weights, indices),
+                        scores=scores,
+                        loss_of=_batch_loss(objective, example_weights, indices, group),
+                    )
+                    loss: Any = step.per_example.mean()
+                    for strategy in strategies:
+                        loss = strategy.loss(step, loss)
+                    accelerator.backward(loss if group == 1 else loss / group)
+                    for strategy in strategies:
+                        strategy.after_backward(step)
                 result.examples_seen += len(indices)
                 result.tokens_seen += int(batch["attention_mask"].sum())
                 if not sync:
                     continue
-                for transform in transforms:
-                    transform(model)
+                if plan.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(model.parameters(), plan.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -439,9 +379,8 @@ def train_loop(
                 if stop.requested:
                     raise Interrupted(saved)
     result.train_seconds = time.perf_counter() - started
-    if private is not None:
-        result.privacy = private.report(result.optimizer_steps)
-        _detach_private(model)
+    for strategy in strategies:
+        strategy.finish(result)
     if best_state is not None:
         core.load_state_dict(best_state)
     core.eval()
@@ -450,18 +389,18 @@ def train_loop(
 
 def _batch_loss(
     objective: Objective,
-    reduce: Callable[[torch.Tensor, np.ndarray], torch.Tensor],
+    weights: torch.Tensor | None,
     indices: np.ndarray,
     group: int,
 ) -> Callable[[Any, torch.Tensor], torch.Tensor]:
-    """The clean step's reduced loss for this batch, for the adversarial pass.
+    """The clean step's reduced loss for this batch, for extra passes (adversarial).
 
     Divided by the accumulation group's size, as the clean loss is, so both passes weigh the
     same in the accumulated gradient.
     """
 
     def loss(outputs: Any, labels: torch.Tensor) -> torch.Tensor:
-        reduced = reduce(objective.loss(outputs, labels)[0], indices)
+        reduced = _weighted(objective.loss(outputs, labels)[0], weights, indices).mean()
         return reduced if group == 1 else reduced / group
 
     return loss
@@ -505,34 +444,6 @@ def _weighted(
         return per_example
     w = weights[torch.as_tensor(indices, dtype=torch.long)].to(per_example.device)
     return per_example * (w * (len(w) / w.sum().clamp_min(1e-12)))
-
-
-def _probe_batch(
-    train: Encoded, pad_id: int, device: torch.device
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The first three training examples, batched as the loop batches them."""
-    batch = collate(train, np.arange(min(3, len(train))), pad_id)
-    labels = batch.pop("labels")
-    return {k: v.to(device) for k, v in batch.items()}, labels.to(device)
-
-
-def _poisson_order(n: int, sample_rate: float, batches: int) -> BatchOrder:
-    def order(generator: np.random.Generator) -> list[np.ndarray]:
-        return poisson_batches(n, sample_rate, batches, generator)
-
-    return order
-
-
-def _detach_private(model: Any) -> None:
-    """Remove Opacus's hooks and per-example attributes so the model predicts like any other."""
-    wrapped = getattr(model, "_module", None) and model
-    if wrapped is None:
-        return
-    for cleanup in ("remove_hooks", "cleanup"):
-        method = getattr(wrapped, cleanup, None)
-        if callable(method):
-            with suppress(ValueError, AttributeError):
-                method()
 
 
 def _restore(

@@ -15,14 +15,23 @@ import inspect
 import math
 import warnings
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch.utils.hooks import RemovableHandle
 
-from ethos.config import MAX_EPSILON, PrivacyConfig
+from ethos.config import MAX_EPSILON, PrivacyConfig, RunConfig
+from ethos.data import Dataset
 from ethos.errors import ConfigError, ModelError
+from ethos.training.batching import Encoded, collate
+from ethos.training.ethics_options import private
+from ethos.training.strategies import Plan, Step, Strategy
+
+if TYPE_CHECKING:
+    from ethos.training.loop import LoopResult
 
 
 @dataclass
@@ -297,3 +306,105 @@ def poisson_batches(
     batches would make the reported epsilon wrong. Batch sizes vary around ``n * sample_rate``.
     """
     return [np.flatnonzero(generator.random(n) < sample_rate) for _ in range(steps)]
+
+
+class DPSGD(Strategy):
+    """``train.privacy``: DP-SGD. Poisson batches, per-example clipping (instead of the loop's
+    clip of the summed gradient) and noise; the epsilon spent goes to ``training.privacy``."""
+
+    name = "dp_sgd"
+    records = ("training.privacy",)
+
+    def __init__(self, config: PrivacyConfig) -> None:
+        self.config = config
+        self.private: PrivateTraining | None = None
+        self._positions: RemovableHandle | None = None
+
+    @classmethod
+    def from_config(cls, config: RunConfig, train: Dataset, tokenizer: Any) -> DPSGD | None:
+        if not private(config):
+            return None
+        assert config.train.privacy is not None
+        return cls(config.train.privacy)
+
+    def prepare(self, plan: Plan) -> None:
+        train, config = plan.train, plan.config
+        if config.gradient_accumulation_steps != 1:
+            raise ConfigError(
+                "train.privacy does not combine with gradient_accumulation_steps > 1",
+                hint="raise train.batch_size instead; Poisson batches already vary in size",
+            )
+        frozen = freeze_for_privacy(plan.model, self.config)
+        _drop_frozen(plan.optimizer)  # built before the freeze
+        self.private = private_training = make_private(
+            plan.model,
+            plan.optimizer,
+            self.config,
+            n_examples=len(train),
+            batch_size=config.batch_size,
+            planned_steps=plan.total_steps,
+            probe=_probe_batch(train, plan.pad_id, plan.device),
+            frozen=frozen,
+        )
+        plan.model, plan.optimizer = private_training.module, private_training.optimizer
+        plan.max_grad_norm = None  # every example's gradient is clipped instead
+        if private_training.wants_position_ids:
+            self._positions = plan.model.register_forward_pre_hook(
+                _add_position_ids, with_kwargs=True
+            )
+        n, rate = len(train), private_training.sample_rate
+        batches = math.ceil(len(train) / config.batch_size)
+
+        def poisson(generator: np.random.Generator) -> list[np.ndarray]:
+            return poisson_batches(n, rate, batches, generator)
+
+        plan.batch_order = poisson
+
+    def loss(self, step: Step, loss: Any) -> Any:
+        assert self.private is not None
+        if self.config.clipping == "ghost":  # Opacus's two passes over the per-example losses
+            return self.private.loss(step.per_example)
+        return loss
+
+    def finish(self, result: LoopResult) -> None:
+        assert self.private is not None
+        result.privacy = self.private.report(result.optimizer_steps)
+        if self._positions is not None:
+            self._positions.remove()
+        _detach_private(self.private.module)
+
+
+def _probe_batch(
+    train: Encoded, pad_id: int, device: torch.device
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The first three training examples, batched as the loop batches them."""
+    batch = collate(train, np.arange(min(3, len(train))), pad_id)
+    labels = batch.pop("labels")
+    return {k: v.to(device) for k, v in batch.items()}, labels.to(device)
+
+
+def _drop_frozen(optimizer: torch.optim.Optimizer) -> None:
+    """Take weights frozen after the optimizer was built out of its groups, as if they had been
+    frozen first: its state dict (and so every checkpoint) lists only the weights it steps."""
+    for group in optimizer.param_groups:
+        group["params"] = [p for p in group["params"] if p.requires_grad]
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+
+
+def _add_position_ids(
+    _module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Forward pre-hook: the loop's batch, with one position-id row per example."""
+    return args, with_position_ids(kwargs)
+
+
+def _detach_private(model: Any) -> None:
+    """Remove Opacus's hooks and per-example attributes so the model predicts like any other."""
+    wrapped = getattr(model, "_module", None) and model
+    if wrapped is None:
+        return
+    for cleanup in ("remove_hooks", "cleanup"):
+        method = getattr(wrapped, cleanup, None)
+        if callable(method):
+            with suppress(ValueError, AttributeError):
+                method()

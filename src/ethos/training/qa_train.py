@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -20,9 +19,8 @@ from ethos.data.squad import QADataset, load_squad
 from ethos.errors import ConfigError
 from ethos.models.classifier import load_tokenizer
 from ethos.models.lora import apply_lora
-from ethos.models.qa import QAFeatures, decode_best_spans, load_qa_model, prepare_qa_features
+from ethos.models.qa import answer_questions, load_qa_model, qa_encoded, qa_features
 from ethos.models.squad_metric import exact_match_score, f1_score, squad_scores
-from ethos.training.batching import Encoded, iterate, sequential_order
 from ethos.training.fitted import FitRequest, Fitted
 from ethos.training.loop import Objective, train_loop
 
@@ -53,72 +51,6 @@ def check_qa_config(config: RunConfig) -> None:
         )
 
 
-def _features(tokenizer: Any, part: QADataset, config: RunConfig, *, train: bool) -> QAFeatures:
-    return prepare_qa_features(
-        tokenizer,
-        part.questions,
-        part.contexts,
-        part.answers if train else None,
-        max_length=config.model.max_length,
-        doc_stride=config.qa.doc_stride,
-    )
-
-
-def _encoded(features: QAFeatures) -> Encoded:
-    if features.start_positions is not None and features.end_positions is not None:
-        targets = np.stack([features.start_positions, features.end_positions], axis=1)
-    else:
-        targets = np.zeros((len(features), 2), dtype=np.int64)
-    return Encoded(features.input_ids, features.token_type_ids, targets)
-
-
-@torch.no_grad()
-def span_logits(
-    model: torch.nn.Module, data: Encoded, *, batch_size: int, pad_id: int
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Start and end logits per feature (each row as long as its feature), in feature order."""
-    model.eval()
-    device = next(model.parameters()).device
-    starts: list[np.ndarray] = [np.zeros(0)] * len(data)
-    ends: list[np.ndarray] = [np.zeros(0)] * len(data)
-    for indices, batch in iterate(data, sequential_order(data.lengths(), batch_size), pad_id):
-        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-        outputs = model(**inputs)
-        start = outputs.start_logits.float().cpu().numpy()
-        end = outputs.end_logits.float().cpu().numpy()
-        for row, index in enumerate(indices):
-            width = len(data.input_ids[index])
-            starts[index] = start[row, :width]
-            ends[index] = end[row, :width]
-    return starts, ends
-
-
-def answer_questions(
-    model: torch.nn.Module,
-    part: QADataset,
-    features: QAFeatures,
-    config: RunConfig,
-    *,
-    pad_id: int,
-) -> list[str]:
-    """The model's answer text for every question of ``part``."""
-    if len(part) == 0:
-        return []
-    starts, ends = span_logits(
-        model, _encoded(features), batch_size=config.train.eval_batch_size, pad_id=pad_id
-    )
-    threshold = 0.0 if part.version.startswith("2") else None
-    return decode_best_spans(
-        starts,
-        ends,
-        features,
-        part.contexts,
-        max_answer_tokens=config.qa.max_answer_tokens,
-        n_best=config.qa.n_best,
-        null_score_threshold=threshold,
-    )
-
-
 def span_loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of the start and end cross-entropies (the BERT SQuAD objective), per example."""
     start = outputs.start_logits.float()
@@ -147,9 +79,9 @@ def fit_extractive_qa(config: RunConfig, request: FitRequest) -> Fitted:
     if config.train.peft is not None:
         model = apply_lora(model, config.train.peft, task="extractive_qa")
     parts = {name: dataset.part(name) for name in ("train", "validation", "test")}
-    train_features = _features(tokenizer, parts["train"], config, train=True)
+    train_features = qa_features(tokenizer, parts["train"], config, train=True)
     held_out = {
-        n: _features(tokenizer, parts[n], config, train=False) for n in ("validation", "test")
+        n: qa_features(tokenizer, parts[n], config, train=False) for n in ("validation", "test")
     }
     pad_id = int(tokenizer.pad_token_id or 0)
 
@@ -162,8 +94,8 @@ def fit_extractive_qa(config: RunConfig, request: FitRequest) -> Fitted:
     watched = config.train.early_stopping.metric if config.train.early_stopping else "f1"
     result = train_loop(
         model,
-        _encoded(train_features),
-        _encoded(held_out["validation"]),
+        qa_encoded(train_features),
+        qa_encoded(held_out["validation"]),
         config.train,
         label_names=(),
         pad_id=pad_id,

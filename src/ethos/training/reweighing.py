@@ -11,8 +11,14 @@ pre-processing mitigations and AIF360's implementation needs its own dataset cla
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from ethos.config import RunConfig
+from ethos.data import Dataset
+from ethos.training.ethics_options import fairness_record, mitigation_groups
+from ethos.training.strategies import Plan, Strategy
 
 
 def reweighing_weights(labels: np.ndarray, groups: Sequence[object] | np.ndarray) -> np.ndarray:
@@ -32,3 +38,29 @@ def reweighing_weights(labels: np.ndarray, groups: Sequence[object] | np.ndarray
     expected = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True) / n
     cell_weight = expected / np.maximum(joint, 1.0)  # empty cells hold no examples to weigh
     return cell_weight[group_index, label_index]
+
+
+class Reweighing(Strategy):
+    """``train.fairness.method: reweighing``: the loop weighs each example's loss by its cell's
+    weight (times its class weight, when ``train.class_weights`` asks for those)."""
+
+    name = "reweighing"
+    records = ("mitigation.fairness",)
+
+    def __init__(self, weights: np.ndarray, record: dict[str, Any]) -> None:
+        self.weights = weights
+        self.record = record
+
+    @classmethod
+    def from_config(cls, config: RunConfig, train: Dataset, tokenizer: Any) -> Reweighing | None:
+        fairness = config.train.fairness
+        if fairness is None or fairness.method != "reweighing":
+            return None
+        _, values = mitigation_groups(config, train)
+        return cls(reweighing_weights(train.labels, values), fairness_record(config))
+
+    def prepare(self, plan: Plan) -> None:
+        plan.weights = self.weights if plan.weights is None else plan.weights * self.weights
+
+    def manifest(self) -> dict[str, Any]:
+        return {"fairness": self.record}

@@ -37,23 +37,12 @@ from ethos.models.classifier import LABELS_FILE
 from ethos.models.group_thresholds import THRESHOLDS_FILE
 from ethos.models.lora import is_adapter_dir
 from ethos.models.resolve import resolve_model_dir
-from ethos.rundir import (
-    CONFIG,
-    MANIFEST,
-    METRICS,
-    MODEL,
-    PREDICTIONS,
-    RunDir,
-    atomic_write_text,
-    write_json,
-)
-from ethos.training.checkpoint import CHECKPOINTS, latest_checkpoint, load_checkpoint
+from ethos.rundir import RunDir, atomic_write_text, write_json
+from ethos.training.checkpoint import latest_checkpoint, load_checkpoint
 from ethos.training.fitted import FitRequest, Fitted
 from ethos.training.interrupt import Interrupted
 
 PACKAGES = ("ethos", "torch", "transformers", "accelerate", "peft", "scikit-learn", "numpy")
-DATA_FILE = "data.json"
-"""Written when the data are first loaded; a resumed run must find the same fingerprint."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +148,7 @@ def train(
     unfinished = unfinished_runs(Path(config.output_dir), chash)
     path.mkdir(parents=True)
     atomic_write_text(
-        path / CONFIG,
+        RunDir.at(path).config_path,
         yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
     )
     if on_start is not None:
@@ -170,7 +159,7 @@ def train(
         raise _interrupted(path, stopped) from None
     except Exception:
         # A run that failed before its first checkpoint holds nothing worth resuming.
-        if latest_checkpoint(path / CHECKPOINTS) is None:
+        if latest_checkpoint(RunDir.at(path).checkpoints_dir) is None:
             shutil.rmtree(path, ignore_errors=True)
         raise
 
@@ -178,20 +167,21 @@ def train(
 def resume(run_dir: str | Path, *, quiet: bool = False, on_start: OnStart | None = None) -> RunDir:
     """Continue a killed run from its newest checkpoint (or from the start if it had none)."""
     path = Path(run_dir)
-    if (path / MANIFEST).is_file():
+    run = RunDir.at(path)
+    if run.finished:
         raise EthosError(f"{path} is a finished run; there is nothing to resume")
-    if not (path / CONFIG).is_file():
+    if not run.config_path.is_file():
         raise EthosError(
-            f"{path} is not an ethos run directory (no {CONFIG})",
+            f"{path} is not an ethos run directory (no {run.config_path.name})",
             hint="pass the folder `ethos train` printed when it started",
         )
-    text = (path / CONFIG).read_text()
-    config = validate_config(yaml.safe_load(text) or {}, path / CONFIG, text)
-    if config_hash(config) != _recorded_hash(path, config):
-        raise EthosError(f"{path / CONFIG} was changed after the run started")
-    newest = latest_checkpoint(path / CHECKPOINTS)
+    text = run.config_path.read_text()
+    config = validate_config(yaml.safe_load(text) or {}, run.config_path, text)
+    if config_hash(config) != _recorded_hash(run, config):
+        raise EthosError(f"{run.config_path} was changed after the run started")
+    newest = latest_checkpoint(run.checkpoints_dir)
     checkpoint = load_checkpoint(newest) if newest is not None else None
-    created = datetime.fromtimestamp((path / CONFIG).stat().st_mtime, UTC)
+    created = datetime.fromtimestamp(run.config_path.stat().st_mtime, UTC)
     if on_start is not None:
         on_start(RunStart(path, checkpoint=newest))
     try:
@@ -211,21 +201,22 @@ def unfinished_runs(output_dir: Path, chash: str) -> tuple[Path, ...]:
     if not output_dir.is_dir():
         return ()
     found = []
-    for candidate in sorted(output_dir.iterdir()):
-        if (candidate / MANIFEST).exists() or not (candidate / CONFIG).is_file():
+    for folder in sorted(output_dir.iterdir()):
+        candidate = RunDir.at(folder)
+        if candidate.finished or not candidate.config_path.is_file():
             continue
         try:
-            text = (candidate / CONFIG).read_text()
-            saved = validate_config(yaml.safe_load(text) or {}, candidate / CONFIG, text)
+            text = candidate.config_path.read_text()
+            saved = validate_config(yaml.safe_load(text) or {}, candidate.config_path, text)
         except (OSError, yaml.YAMLError, EthosError):
             continue
         if config_hash(saved) == chash:
-            found.append(candidate)
+            found.append(folder)
     return tuple(found)
 
 
-def _recorded_hash(path: Path, config: RunConfig) -> str:
-    recorded = path / DATA_FILE
+def _recorded_hash(run: RunDir, config: RunConfig) -> str:
+    recorded = run.data_record_path
     if recorded.is_file():
         return str(json.loads(recorded.read_text()).get("config_hash", ""))
     return config_hash(config)
@@ -243,9 +234,10 @@ def _run(
     started = time.perf_counter()
     set_seed(config.seed)
     chash = config_hash(config)
+    run = RunDir.at(path)
 
     def guard(fingerprint: str) -> None:
-        recorded = path / DATA_FILE
+        recorded = run.data_record_path
         if recorded.is_file():
             before = json.loads(recorded.read_text()).get("fingerprint")
             if before != fingerprint:
@@ -260,12 +252,15 @@ def _run(
             )
 
     request = FitRequest(
-        checkpoint_dir=path / CHECKPOINTS, resume_from=resume_from, data_guard=guard, quiet=quiet
+        checkpoint_dir=run.checkpoints_dir,
+        resume_from=resume_from,
+        data_guard=guard,
+        quiet=quiet,
     )
     fitted = _fit(config, request)
     _write_outputs(path, config, fitted, run_id=run_id, created=created, started=started)
     if not config.train.keep_checkpoints:
-        shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
+        shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
     return RunDir.open(path)
 
 
@@ -274,7 +269,7 @@ def _interrupted(path: Path, stopped: KeyboardInterrupt) -> Interrupted:
     while loading data or writing outputs) resumes from the newest checkpoint on disk."""
     if isinstance(stopped, Interrupted):
         return Interrupted(stopped.checkpoint, run_dir=path)
-    return Interrupted(latest_checkpoint(path / CHECKPOINTS), run_dir=path)
+    return Interrupted(latest_checkpoint(RunDir.at(path).checkpoints_dir), run_dir=path)
 
 
 def _write_outputs(
@@ -287,10 +282,11 @@ def _write_outputs(
     started: float,
 ) -> None:
     """Stage the hand-off files, move them in, and write the manifest last."""
-    staging = path / f".outputs.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    run = RunDir.at(path)
+    staged = RunDir.at(path / f".outputs.tmp-{uuid.uuid4().hex[:8]}")
+    staged.path.mkdir()
     try:
-        model_dir = staging / MODEL
+        model_dir = staged.model_dir
         fitted.model.save_pretrained(model_dir, safe_serialization=True)
         fitted.tokenizer.save_pretrained(model_dir)
         if fitted.group_thresholds is not None:
@@ -299,15 +295,18 @@ def _write_outputs(
             labels = fitted.model.config.id2label
             names = [labels[i] for i in range(len(labels))]
             (model_dir / LABELS_FILE).write_text(json.dumps(names))
-        fitted.predictions.to_parquet(staging / PREDICTIONS, index=False)
-        write_json(staging / METRICS, fitted.metrics)
-        for name in (MODEL, PREDICTIONS, METRICS):
-            target = path / name
+        fitted.predictions.to_parquet(staged.predictions_path, index=False)
+        write_json(staged.metrics_path, fitted.metrics)
+        for source, target in (
+            (staged.model_dir, run.model_dir),
+            (staged.predictions_path, run.predictions_path),
+            (staged.metrics_path, run.metrics_path),
+        ):
             if target.is_dir():
                 shutil.rmtree(target)  # left by a run killed while finishing
-            os.replace(staging / name, target)
+            os.replace(source, target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staged.path, ignore_errors=True)
     training = asdict(fitted.loop)
     training.pop("history")
     training.pop("best_validation")
@@ -322,12 +321,12 @@ def _write_outputs(
         "model": {
             "name": config.model.name,
             "resolved": str(resolve_model_dir(config.model.name)),
-            "weights_sha256": _weights_sha256(path / MODEL),
-            "format": "lora-adapter" if is_adapter_dir(path / MODEL) else "full",
+            "weights_sha256": _weights_sha256(run.model_dir),
+            "format": "lora-adapter" if is_adapter_dir(run.model_dir) else "full",
             "parameters": sum(p.numel() for p in model.parameters()),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "max_length": config.model.max_length,
-            **_thresholds_hash(path / MODEL),
+            **_thresholds_hash(run.model_dir),
         },
         "training": training,
         "device": str(next(model.parameters()).device),
@@ -336,6 +335,6 @@ def _write_outputs(
         "versions": _versions(),
         **fitted.extra_manifest,
     }
-    staged_manifest = path / f".{MANIFEST}.tmp"
+    staged_manifest = run.manifest_path.with_name(f".{run.manifest_path.name}.tmp")
     write_json(staged_manifest, manifest)
-    os.replace(staged_manifest, path / MANIFEST)
+    os.replace(staged_manifest, run.manifest_path)  # last: a manifest means a finished run

@@ -1,6 +1,7 @@
 """`ethos predict`: score a CSV/JSONL file with a finished run, streaming in chunks.
 
-Inputs are turned into text exactly as at training time (the run's resolved data config), so a
+Inputs are turned into text and scored by the run model (:class:`~ethos.models.inference.
+RunModel`) exactly as at training time (the run's resolved data config), so a
 record file with the training columns works as it is. The output is the input rows plus the
 predicted label and one probability column per class, written to a temporary file and renamed,
 so an interrupted run leaves no half-written output. A run fitted with per-group thresholds
@@ -16,17 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from ethos.config import RunConfig
-from ethos.data.build import resolve_data_config
-from ethos.data.records import MISSING, format_value, records_to_text
+from ethos.data.records import MISSING, format_value
 from ethos.data.tables import csv_separator
 from ethos.errors import DataError
-from ethos.models.group_thresholds import DECISION_RULE, GroupThresholds, run_thresholds
-from ethos.rundir import CONFIG, RunDir
-from ethos.training.batching import encode
-from ethos.training.loop import predict_proba
+from ethos.models.group_thresholds import DECISION_RULE
+from ethos.models.inference import RunModel
+from ethos.rundir import RunDir
 
 CHUNK_ROWS = 2000
 
@@ -66,71 +63,37 @@ def _separator(path: Path) -> str:
 
 def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None) -> Path:
     """Write predictions for every row of ``input_path``; returns the output path."""
-    from ethos.models.classifier import load_classifier_from_dir
-
     if not input_path.is_file():
         raise DataError(f"input file {input_path} does not exist", hint="check the path")
-    config = RunConfig.model_validate(yaml.safe_load((run.path / CONFIG).read_text()))
-    data = resolve_data_config(config.data)
+    if run.config.task != "classification":
+        raise DataError(
+            f"{run.path} is an {run.config.task} run; ethos predict scores classification runs",
+        )
+    scorer = RunModel.from_dir(run)
+    assert scorer.data is not None
+    names = scorer.label_names
     output_path = output_path or input_path.with_name(
         input_path.name.split(".")[0] + ".predictions.csv"
-    )
-    if config.task != "classification":
-        raise DataError(
-            f"{run.path} is an {config.task} run; ethos predict scores classification runs",
-        )
-    model, tokenizer = load_classifier_from_dir(run.model_dir, base_model=config.model.name)
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    thresholds = run_thresholds(
-        run.model_dir, config.train.fairness, data.sensitive, len(names), run_path=run.path
-    )
-    needed = (
-        [data.text_field] + ([data.text_pair_field] if data.text_pair_field else [])
-        if data.text_field
-        else [f for f in (data.record_fields or []) if f not in data.sensitive]
     )
     staging = output_path.with_name(f".{output_path.name}.partial")
     rows = 0
     try:
         with staging.open("w", encoding="utf-8") as out:
             for number, chunk in enumerate(_chunks(input_path)):
-                missing = [c for c in needed if c not in chunk.columns]
+                missing = [c for c in scorer.record_fields if c not in chunk.columns]
                 if missing:
                     raise DataError(
                         f"{input_path} lacks the column(s) {', '.join(missing)} the model was "
                         "trained on",
-                        hint=f"provide: {', '.join(needed)}",
+                        hint=f"provide: {', '.join(scorer.record_fields)}",
                     )
-                if data.text_field:
-                    texts = chunk[data.text_field].fillna("").astype(str).tolist()
-                    pairs = (
-                        chunk[data.text_pair_field].fillna("").astype(str).tolist()
-                        if data.text_pair_field
-                        else None
-                    )
-                else:
-                    texts = records_to_text(
-                        chunk, needed, field_names=data.field_names, value_names=data.value_names
-                    )
-                    pairs = None
-                encoded = encode(
-                    tokenizer,
-                    texts,
-                    pairs,
-                    np.zeros(len(texts), dtype=np.int64),
-                    max_length=config.model.max_length,
-                )
-                probabilities = predict_proba(
-                    model,
-                    encoded,
-                    batch_size=config.train.eval_batch_size,
-                    pad_id=int(tokenizer.pad_token_id or 0),
-                )
+                texts, pairs = scorer.texts_from_frame(chunk)
+                probabilities = scorer.predict_proba(texts, pairs)
                 result = chunk.copy()
                 result["predicted_label"] = [names[i] for i in probabilities.argmax(axis=1)]
-                if thresholds is not None:
+                if scorer.thresholds is not None:
                     decided = _decide(
-                        thresholds, chunk, probabilities[:, 1], data.id_field, input_path, rows
+                        scorer, chunk, probabilities, scorer.data.id_field, input_path, rows
                     )
                     result["predicted_label"] = [names[i] for i in decided]
                     result["decision_rule"] = DECISION_RULE
@@ -147,9 +110,9 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
 
 
 def _decide(
-    thresholds: GroupThresholds,
+    scorer: RunModel,
     chunk: pd.DataFrame,
-    scores: np.ndarray,
+    probabilities: np.ndarray,
     id_field: str | None,
     input_path: Path,
     offset: int,
@@ -159,6 +122,8 @@ def _decide(
     The group says which thresholds apply; the id keys the rule's random draw, so the same row
     gets the same decision here as in the run's own predictions and audit.
     """
+    thresholds = scorer.thresholds
+    assert thresholds is not None
     attribute = str(thresholds.attribute)
     why = (
         "this run decides with per-group thresholds (train.fairness.method: thresholds), "
@@ -187,4 +152,4 @@ def _decide(
         )
     else:
         keys = [None if pd.isna(v) else format_value(v) for v in chunk[id_field]]
-    return thresholds.decide(scores, groups, keys)
+    return scorer.decide(probabilities, list(groups), keys).indices

@@ -1,0 +1,12 @@
+"""The two consoles every command prints through: results on stdout, warnings on stderr.
+
+One pair for the whole command line, so a result and a warning about it never disagree on width
+(:func:`ethos.terminal.output_console` keeps piped output wide).
+"""
+
+from __future__ import annotations
+
+from ethos.terminal import output_console
+
+console = output_console()
+err_console = output_console(stderr=True)
