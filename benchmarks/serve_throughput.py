@@ -1,27 +1,40 @@
 """Benchmark: requests/s and latency of `ethos serve` against a naive per-request server.
 
-Three servers for the same run, each a real uvicorn process on loopback, started one after the
+Five servers for the same run, each a real uvicorn process on loopback, started one after the
 other and driven by the same load in this process:
 
-- ``ethos``: `ethos serve RUN` (API key, PII-masked logging to SQLite, drift monitor, dynamic
-  micro-batching: requests arriving within ``--max-wait-ms`` share one forward pass);
+- ``ethos``: `ethos serve RUN`, the default: the audited PyTorch model as trained (API key,
+  rate limit and drift windows in the serving database, PII-masked logging to SQLite, adaptive
+  micro-batching grouped by length);
 - ``naive``: the usual first deployment, a FastAPI endpoint that calls a Hugging Face
   ``pipeline("text-classification")`` once per request (no auth, no logging, no monitoring);
-- ``ethos_int8``: `ethos serve RUN --quantize int8` (dynamic int8 Linear layers).
+- ``ethos_int8``: `ethos serve RUN --quantize int8` (PyTorch dynamic int8 Linear layers);
+- ``ethos_onnx``: `ethos serve RUN --backend onnx` (the same float32 graph on ONNX Runtime);
+- ``ethos_onnx_int8``: `ethos serve RUN --backend onnx --quantize int8` (ONNX Runtime dynamic
+  int8 MatMuls, VNNI where the CPU has it): the fastest variant, checked against the float
+  model at start-up.
 
 Load: ``--clients`` concurrent clients (default 32) each send requests of one short text (COMPAS
 records from the run's test part, ~45 tokens) back to back until ``--requests`` have been sent in
 all, after ``--warmup`` untimed requests. Reported per server: requests/s over the timed part,
-p50 and p99 latency, errors, the mean batch size seen by the server (from /metrics), and for int8
-the accuracy change the server measured on the test part at start-up. Ratios: ethos / naive
-requests/s and int8 / ethos requests/s. Goals from issue 7: ethos / naive >= 4 with p99 <= 250 ms,
-int8 >= 1.5x ethos at <= 1 point of accuracy lost.
+p50 and p99 latency, errors, the mean batch size seen by the server (from /metrics), the load
+average before it started, and for variants the check the server made at start-up (accuracy
+change, agreement, largest probability change on the run's test part).
 
-The load generator shares the machine's cores with the server, equally for all three servers.
+Before the servers, the model alone (no HTTP, no masking, no logging) is timed in this process
+at batch 1 and 16 on each engine: the ceiling the servers are compared with, measured in the same
+run. A torch.mm probe at the start and at the end gives the machine's GFLOP/s at the time (about
+185-200 quiet on this machine kind; a third of that when other jobs run).
+
+Summary: the keys of issue 7 (``ethos_over_naive_rps``, ``int8_over_ethos_rps``,
+``ethos_p99_ms``: the default server) and, for issue 16, the same for the fastest variant
+(``onnx_int8_over_naive_rps``, ``onnx_int8_p99_ms``), ``int8_over_fp32_rps`` (ONNX int8 over ONNX
+float32) with ``int8_accuracy_change_points``, and the goals beside them. The load generator
+shares the machine's two cores with the server, equally for every server.
 
 Writes ``benchmarks/results/serve_throughput.json``. Run: ``.venv/bin/python
 benchmarks/serve_throughput.py [RUN_DIR]`` (without RUN_DIR a tiny COMPAS run is trained and gated
-first; ``--quick`` for a smoke run).
+first; ``--quick`` for a smoke run; ``--only ethos_onnx_int8,naive`` for a subset).
 """
 
 from __future__ import annotations
@@ -209,7 +222,7 @@ def measure(
         extra: dict[str, Any] = {"mean_batch_size": mean_batch(url)}
         if path == "/v1/predict":
             info = httpx.get(f"{url}/v1/model", headers=headers, timeout=30).json()
-            extra["quantization"] = info["model"].get("quantization")
+            extra["variant_check"] = info["model"].get("variant_check")
     finally:
         stop(process)
     ms = np.asarray(latencies) * 1000
@@ -228,6 +241,54 @@ def measure(
     return result
 
 
+SERVERS: dict[str, list[str]] = {
+    "ethos": [],
+    "ethos_int8": ["--quantize", "int8"],
+    "ethos_onnx": ["--backend", "onnx"],
+    "ethos_onnx_int8": ["--backend", "onnx", "--quantize", "int8"],
+}
+ORDER = ("ethos", "naive", "ethos_int8", "ethos_onnx", "ethos_onnx_int8")
+
+
+def gflops(seconds: float = 2.0, size: int = 1024) -> float:
+    """Best fp32 torch.mm GFLOP/s over ``seconds``: how busy the machine is right now."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * size**3 / (time.perf_counter() - t0) / 1e9)
+    return round(best, 1)
+
+
+def model_alone(run_dir: Path, texts: list[str], rounds: int = 5) -> dict[str, Any]:
+    """Milliseconds per record of the bare forward pass at batch 1 and 16, per engine (median of
+    ``rounds``, engines interleaved so that the machine's load falls on each alike)."""
+    from ethos.models.inference import RunModel
+    from ethos.models.onnx_backend import OnnxRunModel
+
+    scorer = RunModel.from_dir(run_dir, merge_lora=True)
+    engines: dict[str, Any] = {
+        "torch_float32": scorer,
+        "onnx_float32": OnnxRunModel.load(scorer, "float32"),
+        "onnx_int8": OnnxRunModel.load(scorer, "int8"),
+    }
+    times: dict[str, list[float]] = {f"{e}_batch{b}": [] for e in engines for b in (1, 16)}
+    for engine in engines.values():
+        engine.forward(texts[:16])  # warm
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            for batch in (1, 16):
+                chunk = [texts[i % len(texts)] for i in range(64)]
+                t0 = time.perf_counter()
+                for i in range(0, 64, batch):
+                    engine.forward(chunk[i : i + batch])
+                times[f"{name}_batch{batch}"].append((time.perf_counter() - t0) / 64 * 1000)
+    return {key: round(float(np.median(v)), 2) for key, v in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -238,12 +299,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="a few requests: a smoke run")
+    parser.add_argument("--only", default=",".join(ORDER), help="comma-separated servers to run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
         args.requests, args.warmup = 96, 32
+    chosen = [name for name in ORDER if name in args.only.split(",")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     work = Path(tempfile.mkdtemp(prefix="ethos-serve-bench-"))
     os.environ.setdefault("ETHOS_LEDGER_URL", str(work / "ledger.db"))
     run_dir = args.run_dir or prepare_run(work)
@@ -258,75 +322,42 @@ def main() -> None:
     from ethos.rundir import RunDir
 
     run = RunDir.open(run_dir)
-    results = []
-    for name, extra in (("ethos", []), ("ethos_int8", ["--quantize", "int8"])):
-        port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "ethos",
-            "serve",
-            str(run_dir),
-            "--port",
-            str(port),
-            "--db",
-            db,
-            "--max-wait-ms",
-            str(args.max_wait_ms),
-            *extra,
-        ]
-        results.append(
-            measure(
-                name,
-                command,
-                f"http://127.0.0.1:{port}",
-                "/v1/predict",
-                lambda t: {"inputs": [{"text": t}]},
-                texts,
-                args,
-                auth,
-                work / f"{name}.log",
-            )
-        )
-    port = free_port()
-    naive = [
-        sys.executable,
-        "-c",
-        NAIVE_SERVER,
-        str(run.model_dir),
-        str(port),
-        str(run.config.model.max_length),
-    ]
-    results.insert(
-        1,
-        measure(
-            "naive",
-            naive,
-            f"http://127.0.0.1:{port}",
-            "/predict",
-            lambda t: {"text": t},
-            texts,
-            args,
-            {},
-            work / "naive.log",
-        ),
-    )
-    by = {r["server"]: r for r in results}
-    summary = {
-        "ethos_over_naive_rps": round(
-            by["ethos"]["requests_per_s"] / by["naive"]["requests_per_s"], 2
-        ),
-        "int8_over_ethos_rps": round(
-            by["ethos_int8"]["requests_per_s"] / by["ethos"]["requests_per_s"], 2
-        ),
-        "ethos_p99_ms": by["ethos"]["p99_ms"],
-        "goals": {
-            "ethos_over_naive_rps": 4.0,
-            "ethos_p99_ms": 250,
-            "int8_over_ethos_rps": 1.5,
-            "int8_accuracy_loss_points": 1.0,
-        },
+    machine: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "gflops_start": gflops(),
     }
+    alone = model_alone(run_dir, texts)
+    print(json.dumps({"model_alone_ms_per_record": alone}), flush=True)
+    results = []
+    for name in chosen:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        if name == "naive":
+            command = [
+                sys.executable,
+                "-c",
+                NAIVE_SERVER,
+                str(run.model_dir),
+                str(port),
+                str(run.config.model.max_length),
+            ]
+            path, make_body, headers = "/predict", (lambda t: {"text": t}), {}
+        else:
+            command = [
+                *(sys.executable, "-m", "ethos", "serve", str(run_dir)),
+                *("--port", str(port), "--db", db, "--max-wait-ms", str(args.max_wait_ms)),
+                *SERVERS[name],
+            ]
+            path, make_body, headers = "/v1/predict", (lambda t: {"inputs": [{"text": t}]}), auth
+        load = [round(x, 2) for x in os.getloadavg()]
+        result = measure(
+            name, command, url, path, make_body, texts, args, headers, work / f"{name}.log"
+        )
+        results.append({**result, "loadavg_before": load})
+    machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["gflops_end"] = gflops()
     payload = {
         "benchmark": "serve_throughput",
         "run": str(run_dir),
@@ -334,15 +365,46 @@ def main() -> None:
         "requests": args.requests,
         "warmup": args.warmup,
         "max_wait_ms": args.max_wait_ms,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine,
+        "model_alone_ms_per_record": alone,
         "results": results,
-        "summary": summary,
+        "summary": summarise({r["server"]: r for r in results}),
     }
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(payload["summary"], indent=2))
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.out}")
+
+
+def summarise(by: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Ratios between the servers that ran (a key is left out when one of its servers did not)."""
+
+    def ratio(a: str, b: str) -> float | None:
+        if a not in by or b not in by or not by[b]["requests_per_s"]:
+            return None
+        return round(by[a]["requests_per_s"] / by[b]["requests_per_s"], 2)
+
+    check = (by.get("ethos_onnx_int8") or {}).get("variant_check") or {}
+    change = check.get("accuracy_change")
+    summary: dict[str, Any] = {
+        "ethos_over_naive_rps": ratio("ethos", "naive"),
+        "int8_over_ethos_rps": ratio("ethos_int8", "ethos"),
+        "ethos_p99_ms": (by.get("ethos") or {}).get("p99_ms"),
+        "onnx_int8_over_naive_rps": ratio("ethos_onnx_int8", "naive"),
+        "onnx_int8_p99_ms": (by.get("ethos_onnx_int8") or {}).get("p99_ms"),
+        "onnx_over_torch_rps": ratio("ethos_onnx", "ethos"),
+        "int8_over_fp32_rps": ratio("ethos_onnx_int8", "ethos_onnx"),
+        "int8_accuracy_change_points": None if change is None else round(100 * change, 2),
+        "goals": {
+            "ethos_over_naive_rps": 4.0,
+            "ethos_p99_ms": 150,
+            "int8_over_fp32_rps": 2.0,
+            "int8_accuracy_loss_points": 1.0,
+            "issue_7": {"ethos_p99_ms": 250, "int8_over_ethos_rps": 1.5},
+        },
+    }
+    return {k: v for k, v in summary.items() if v is not None}
 
 
 if __name__ == "__main__":

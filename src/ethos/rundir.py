@@ -46,6 +46,8 @@ CARD_HTML = "card.html"
 CARD_MARKDOWN = "README.md"  # inside model/: the Hugging Face model card
 CHECKPOINTS = "checkpoints"
 DATA_RECORD = "data.json"  # written when a run first loads its data; a resume must match it
+EXPORTS = "exports"  # serving's cached exports of model/ (ONNX); safe to delete
+SERVING_VARIANTS = "serving_variants.json"  # what each served backend/precision was measured at
 
 
 class RunDirError(EthosError):
@@ -177,6 +179,20 @@ class RunDir:
         return self.path / CARD_HTML
 
     @property
+    def exports_dir(self) -> Path:
+        """Cached exports of ``model/`` for serving (inside: :mod:`ethos.models.onnx_backend`).
+
+        Derived from the weights and verified against its own record on every load, so deleting
+        it is always safe: the next ``ethos serve --backend onnx`` exports again."""
+        return self.path / EXPORTS
+
+    @property
+    def serving_variants_path(self) -> Path:
+        """How each served variant (backend, precision) compared with the float model on the
+        test part when ``ethos serve`` last started with it; the model card reports it."""
+        return self.path / SERVING_VARIANTS
+
+    @property
     def finished(self) -> bool:
         return self.manifest_path.is_file()
 
@@ -210,6 +226,10 @@ class RunDir:
     def approval(self) -> dict[str, Any] | None:
         """approval.json (the receipt of the newest approval), or None."""
         return self._json(self.approval_path, "approval")
+
+    def serving_variants(self) -> dict[str, Any] | None:
+        """serving_variants.json (serving's start-up measurements), or None before any."""
+        return self._json(self.serving_variants_path, "serving variants")
 
     def write_document(self, path: Path, document: dict[str, Any]) -> Path:
         """Write one of the run's JSON documents atomically (readers never see half a file)."""

@@ -25,6 +25,10 @@ def _append_worker(url: str, worker: int, count: int, start: Barrier) -> None:
                 run_id=f"w{worker}-{i}",
                 payload={"worker": worker, "i": i},
             )
+            # A pause between appends, as between real runs: without it SQLite's busy handler
+            # can let one process keep the lock for all its appends on a loaded machine (the
+            # others sleep while it re-acquires), and the test would show no concurrency.
+            time.sleep(0.002)
 
 
 def test_concurrent_appenders_never_fork_the_chain(ledger_url: str) -> None:

@@ -101,3 +101,11 @@ def feed(monitor: Monitor, rng: np.random.Generator, n: int, **law: Any) -> list
         monitor.observe(observations(sample(rng, 20, **law)))
         raised.extend(monitor.check())
     return raised
+
+
+def shifted_texts(n: int, seed: int = 3) -> list[str]:
+    """Texts for a live server that no COMPAS row resembles: 120 made-up nine-letter words each,
+    so far longer and far more out-of-vocabulary than the test set (length PSI and OOV alerts)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("qxzjkvwy"))
+    return [" ".join("".join(rng.choice(letters, 9)) for _ in range(120)) for _ in range(n)]

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from ethos.serving.batching import BatcherStopped, MicroBatcher, QueueFull
+from ethos.serving.batching import BatcherStopped, MicroBatcher, QueueFull, batch_window_s
 
 X = TypeVar("X")
 
@@ -223,3 +223,46 @@ def test_empty_submit_and_callback() -> None:
 
     run(main)
     assert len(seen) == 1 and seen[0][0] == 2 and seen[0][1] >= 0
+
+
+@pytest.mark.parametrize(
+    ("oldest", "last_end", "gap", "missing", "expected"),
+    [
+        (1.0, 2.0, 0.001, 10, 0.0),  # arrived while the previous batch ran: go now
+        (3.0, 2.0, None, 10, 0.005),  # no traffic history yet: the full window
+        (3.0, 2.0, 0.010, 10, 0.0),  # requests 10 ms apart, window 5 ms: company won't come
+        (3.0, 2.0, 0.0002, 10, 0.002),  # 10 missing items, 0.2 ms apart: wait about 2 ms
+        (3.0, 2.0, 0.001, 31, 0.005),  # many missing: capped at the window
+        (3.0, 2.0, 0.001, 0, 0.0),  # the batch is full
+    ],
+)
+def test_the_batch_window_adapts_to_traffic(
+    oldest: float, last_end: float, gap: float | None, missing: int, expected: float
+) -> None:
+    window = batch_window_s(
+        oldest_arrival=oldest, last_batch_end=last_end, gap_s=gap, max_wait_s=0.005, missing=missing
+    )
+    assert window == pytest.approx(expected)
+
+
+def test_a_full_queue_batches_similar_lengths_with_the_oldest_first() -> None:
+    fake = Recorder()
+
+    async def main() -> None:
+        batcher = MicroBatcher(fake, max_batch=3, max_wait_ms=0, length_of=lambda x: x)
+        batcher.start()
+        fake.gate.clear()  # the first batch blocks, so the rest queue up behind it
+        first = asyncio.ensure_future(batcher.submit([50]))
+        await in_flight(batcher, 1)
+        rest = [asyncio.ensure_future(batcher.submit([n])) for n in (7, 100, 9, 98, 8, 101)]
+        await asyncio.sleep(0.01)
+        fake.gate.set()
+        await asyncio.gather(first, *rest)
+        await batcher.stop()
+
+    run(main)
+    assert fake.calls[0] == [50]
+    # 7 is the oldest waiting: it goes first with the two closest in length (9, 8); the next
+    # batch starts from the oldest left (100) with its neighbours (98, 101).
+    assert fake.calls[1][0] == 7 and sorted(fake.calls[1]) == [7, 8, 9]
+    assert sorted(fake.calls[2]) == [98, 100, 101]

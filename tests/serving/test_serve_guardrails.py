@@ -1,18 +1,25 @@
 """Guardrails of a live server: no personal data in any log or table, and no server error for any
-request the OpenAPI document allows (schemathesis)."""
+request the OpenAPI document allows (schemathesis).
+
+The personal-data check runs on every backend: the shared PyTorch server, and one more server
+with ``--backend onnx --quantize int8`` (ONNX Runtime and int8 in one start, not two)."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from live_server import LiveServer, json_rows
+import pytest
+from live_server import LiveServer, create_key, json_rows, live_server
 
+from ethos.rundir import RunDir
 from ethos.text.pii import mask_texts
 
 FIRST = ["John", "Maria", "Wei", "Aisha", "Carlos", "Olga", "James", "Fatima", "Liam", "Sofia"]
@@ -37,11 +44,48 @@ def pii_corpus(seed: int = 7, n: int = 24) -> tuple[list[str], list[str]]:
     return texts, secrets
 
 
+@pytest.fixture(scope="module")
+def onnx_place(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve_onnx")
+
+
+@pytest.fixture(scope="module")
+def onnx_server(pass_run: RunDir, onnx_place: Path, ledger: str) -> Iterator[LiveServer]:
+    """`ethos serve --backend onnx --quantize int8` of a copy of the gated run (the export is
+    written into the copy's exports/, not into the shared run)."""
+    run = RunDir.open(shutil.copytree(pass_run.path, onnx_place / "run"))
+    extra = ("--backend", "onnx", "--quantize", "int8")
+    with live_server(run, onnx_place, *extra, ledger=ledger) as live:
+        yield live
+
+
+@pytest.fixture(params=["torch", "onnx-int8"])
+def backend_server(request: pytest.FixtureRequest) -> tuple[LiveServer, str, Path]:
+    """(server, a predict key, the folder everything it wrote is under), per backend."""
+    if request.param == "torch":
+        keys = request.getfixturevalue("keys")
+        return request.getfixturevalue("server"), keys["predict"], request.getfixturevalue("place")
+    live = request.getfixturevalue("onnx_server")
+    return live, create_key(live.db, "predict", name="app"), request.getfixturevalue("onnx_place")
+
+
+def test_onnx_server_serves_the_checked_variant(onnx_server: LiveServer) -> None:
+    token = create_key(onnx_server.db, "predict", name="reader")
+    with onnx_server.client(token) as client:
+        model = client.get("/v1/model").json()["model"]
+    assert model["backend"] == "onnx" and model["precision"].startswith("int8")
+    check = model["variant_check"]
+    assert check["variant"] == "onnx-int8" and check["measured"] and check["accepted"]
+    assert check["export_sha256"] == model["export"]["sha256"]
+    assert "onnx-int8 on" in onnx_server.log_path.read_text()  # the CLI's one-line summary
+
+
 def test_no_personal_data_reaches_any_log_or_table(
-    server: LiveServer, keys: dict[str, str], place: Path
+    backend_server: tuple[LiveServer, str, Path],
 ) -> None:
+    server, token, place = backend_server
     texts, secrets = pii_corpus()
-    with server.client(keys["predict"]) as client:
+    with server.client(token) as client:
         ids = []
         for start in range(0, len(texts), 6):  # several requests, several batches
             body = {"inputs": [{"text": t} for t in texts[start : start + 6]]}

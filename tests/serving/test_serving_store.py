@@ -1,4 +1,6 @@
-"""The serving store: API keys (no secrets at rest), the prediction log, feedback and alerts."""
+"""The serving store: API keys (no secrets at rest), the prediction log, feedback, alerts raised
+once across processes, the monitor's observations, an older schema, and a database that goes
+away and comes back."""
 
 from __future__ import annotations
 
@@ -19,9 +21,11 @@ from ethos.serving.store import (
     SCOPES,
     IssuedKey,
     KeyRecord,
+    ObservationRow,
     PredictionRecord,
     ServingStore,
     StoreError,
+    StoreUnavailable,
     UnknownKey,
     UnknownPrediction,
     hash_masked_text,
@@ -394,3 +398,110 @@ def test_postgresql_round_trip(postgres_url: str) -> None:
     finally:
         engine.dispose()
     assert _secret(issued.token) not in dumped and issued.key_id in dumped
+
+
+# -- shared state: alerts raised once, monitor observations, an older schema, outages --------
+
+
+def test_an_alert_is_active_once_and_cleared_once(store: ServingStore) -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    raised = store.raise_alert("run-1", "length_psi", 0.9, 0.2, "lengths drifted", when)
+    assert raised is not None and raised.active and raised.model_id == "run-1"
+    assert store.raise_alert("run-1", "length_psi", 1.1, 0.2, "again", when) is None
+    assert store.raise_alert("run-2", "length_psi", 1.1, 0.2, "another model", when) is not None
+    assert [a.id for a in store.active_alerts("run-1")] == [raised.id]
+    cleared = store.clear_alert("run-1", "length_psi", when + timedelta(minutes=5))
+    assert cleared is not None and cleared.id == raised.id and not cleared.active
+    assert cleared.cleared_at == when + timedelta(minutes=5)
+    assert store.clear_alert("run-1", "length_psi", when) is None  # only one clearer
+    assert store.active_alerts("run-1") == []
+    again = store.raise_alert("run-1", "length_psi", 0.7, 0.2, "a new crossing", when)
+    assert again is not None and again.id != raised.id
+    assert [a.id for a in store.alerts(model_id="run-1")] == [again.id, raised.id]
+    assert len(store.alerts()) == 3
+
+
+def test_observations_keep_their_shared_order_labels_and_bytes(store: ServingStore) -> None:
+    rows = [
+        ObservationRow(f"p{i}", 10 + i, 0.1, 0.2 * i, i % 2 == 0, "a" if i else None, bytes([i]))
+        for i in range(5)
+    ]
+    first = store.add_observations("run-1", rows[:3], observed_at=1.0)
+    second = store.add_observations("run-1", rows[3:], observed_at=2.0)
+    assert first + second == sorted(first + second)
+    assert store.label_observation("run-1", "p1", True, at=5.0)
+    assert store.label_observation("run-1", "p3", False, at=6.0)
+    assert store.label_observation("run-1", "p1", False, at=7.0)  # a correction replaces
+    assert not store.label_observation("run-2", "p1", True, at=8.0)  # another model's
+    window = store.observation_window("run-1", 4)
+    assert [r.prediction_id for r in window.observations] == ["p1", "p2", "p3", "p4"]
+    assert window.observations[0] == rows[1]
+    assert [(x.predicted_positive, x.true_positive) for x in window.labelled] == [
+        (False, False),  # p3, labelled at 6
+        (False, False),  # p1, relabelled at 7
+    ]
+    assert (window.total, window.retained) == (5, 5)
+    assert store.trim_observations("run-1", keep=2) == 3
+    trimmed = store.observation_window("run-1", 10)
+    assert [r.prediction_id for r in trimmed.observations] == ["p3", "p4"]
+    assert (trimmed.total, trimmed.retained) == (5, 2)
+    assert trimmed.version != window.version
+
+
+def test_an_older_store_gains_the_shared_alert_columns(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:  # the alerts table as the first release made it
+        conn.execute(
+            "CREATE TABLE alerts (id INTEGER PRIMARY KEY, created_at DATETIME NOT NULL, "
+            "metric VARCHAR(255) NOT NULL, value FLOAT, threshold FLOAT, message TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO alerts VALUES (1, '2025-01-01 00:00:00', 'oov_rate', 0.3, 0.2, 'old')"
+        )
+    with ServingStore(db_path) as store:
+        (old,) = store.alerts()
+        assert (old.metric, old.model_id, old.cleared_at) == ("oov_rate", None, None)
+        when = datetime.now(UTC)
+        assert store.raise_alert("run-1", "oov_rate", 0.4, 0.2, "new", when) is not None
+        assert store.raise_alert("run-1", "oov_rate", 0.4, 0.2, "twice", when) is None
+    assert {"model_id", "cleared_at", "active_metric"} <= set(_columns(db_path, "alerts"))
+
+
+def _refuse_connections(postgres_url: str, allow: bool) -> None:
+    """Stop (or again allow) connections to the test database and end those it has."""
+    import psycopg
+
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
+def test_a_database_that_goes_away_is_unavailable_and_then_back(postgres_url: str) -> None:
+    with ServingStore(postgres_url, cache_ttl_s=0) as store:
+        issued = store.create_key("svc", ["predict"])
+        assert store.verify(issued.token) is not None
+        assert store.take_token(issued.key_id, 10.0, 1.0)[0]
+        _refuse_connections(postgres_url, allow=False)
+        for call in (
+            lambda: store.verify(issued.token),
+            lambda: store.take_token(issued.key_id, 10.0, 1.0),
+            lambda: store.log_predictions([_prediction(0)]),
+            lambda: store.add_observations(
+                "run", [ObservationRow("p", 1, 0, 0, False, None, b"")], 0
+            ),
+            lambda: store.observation_window("run", 5),
+            lambda: store.alerts(),
+        ):
+            with pytest.raises(StoreUnavailable) as caught:
+                call()
+            assert "is unavailable" in caught.value.message and caught.value.hint
+        _refuse_connections(postgres_url, allow=True)
+        assert store.verify(issued.token) is not None
+        assert store.take_token(issued.key_id, 10.0, 1.0)[0]
+        store.log_predictions([_prediction(1)])
+        assert store.count_predictions() == 1

@@ -3,10 +3,11 @@
 The card is ``model/README.md`` (a YAML metadata block, then Markdown) and ``card.html`` in the run
 directory. Its sections follow Mitchell et al. 2019, "Model Cards for Model Reporting" (FAT* 2019):
 model details, intended use, out-of-scope use, factors, metrics, evaluation data, training data,
-ethical considerations, caveats and recommendations; ethos adds fairness, robustness, privacy and
-the governance decision. Every number is read from ``manifest.json``, ``metrics.json``,
-``config.yaml``, ``audit/audit.json`` and ``decision.json``; nothing is invented, and a section
-without data says so rather than disappearing.
+ethical considerations, caveats and recommendations; ethos adds fairness, robustness, privacy,
+serving variants and the governance decision. Every number is read from ``manifest.json``,
+``metrics.json``, ``config.yaml``, ``audit/audit.json``, ``decision.json`` and
+``serving_variants.json`` (how each variant ``ethos serve`` ran compared with the float model);
+nothing is invented, and a section without data says so rather than disappearing.
 
 The metadata block follows the Hugging Face model card spec (``license``, ``language``,
 ``library_name``, ``tags``, ``base_model``, ``pipeline_tag`` and ``model-index`` with the test
@@ -78,7 +79,8 @@ class CardDocuments(TypedDict, total=False):
     local), ``license`` and ``language`` (from the base model's own card, when it has one);
     ``data_description`` the bundled set's one-line description; ``approval`` the run's
     approval.json when it approves the decision shown (an approval of an earlier decision is left
-    out: it does not cover this one).
+    out: it does not cover this one); ``serving_variants`` the run's serving_variants.json
+    (``ethos serve``'s start-up comparison of each served variant with the float model).
     """
 
     manifest: dict[str, Any]
@@ -91,6 +93,7 @@ class CardDocuments(TypedDict, total=False):
     policy: dict[str, Any] | None
     base_model: dict[str, Any] | None
     data_description: str | None
+    serving_variants: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ def card_documents(run: RunDir) -> CardDocuments:
         policy=policy,
         base_model=_base_model(manifest.get("model", {})),
         data_description=description,
+        serving_variants=run.serving_variants(),
     )
 
 
@@ -656,6 +660,65 @@ def _metrics(documents: CardDocuments) -> list[str]:
         ]
     else:
         lines += ["Calibration: no calibration audit was run.", ""]
+    return lines
+
+
+def _serving_variants(documents: CardDocuments) -> list[str]:
+    """How each variant `ethos serve` ran (ONNX, int8) compared with the float model."""
+    lines = ["## Serving variants", ""]
+    recorded = documents.get("serving_variants") or {}
+    weights = documents["manifest"].get("model", {}).get("weights_sha256")
+    variants = recorded.get("variants") if recorded.get("weights_sha256") == weights else None
+    if not isinstance(variants, dict) or not variants:
+        return [
+            *lines,
+            "No serving variant was measured: served as trained (PyTorch, float32), the model is "
+            "the one evaluated above. `ethos serve --backend onnx` or `--quantize int8` compares "
+            "its variant with it at start-up; run `ethos card` afterwards to include the result.",
+            "",
+        ]
+    lines += [
+        "Measured by `ethos serve` at start-up on the run's test part, against the float PyTorch "
+        "model as trained (accuracy with the served decision rule; speed over the same rows in "
+        "batches of 64, on the serving machine). A variant that loses more accuracy than its "
+        "limit is refused. Explanations always use the float model.",
+        "",
+    ]
+    rows = []
+    for name, entry in sorted(variants.items()):
+        entry = entry if isinstance(entry, dict) else {}
+        if not entry.get("measured"):
+            status = f"not measured: {_md(entry.get('reason', 'no reason recorded'))}"
+        elif entry.get("accepted") is False:
+            status = f"refused (limit {_num(entry.get('max_accuracy_drop'), 2)} points)"
+        else:
+            status = f"served (limit {_num(entry.get('max_accuracy_drop'), 2)} points)"
+        change = entry.get("accuracy_drop_points")
+        rows.append(
+            [
+                _code(name, table=True),
+                _num(entry.get("n")),
+                _num(entry.get("agreement"), 4),
+                _num(None if change is None else -change, 2),
+                _num(entry.get("max_probability_change"), 4),
+                "n/a" if not _finite(entry.get("speedup")) else f"{entry['speedup']:.2f}x",
+                status,
+                _md(entry.get("measured_utc", "n/a")),
+            ]
+        )
+    lines += _table(
+        [
+            "variant",
+            "test rows",
+            "decision agreement",
+            "accuracy change (points)",
+            "largest probability change",
+            "speed vs float",
+            "status",
+            "measured (UTC)",
+        ],
+        rows,
+    )
     return lines
 
 
@@ -1103,6 +1166,7 @@ def card_body(documents: CardDocuments) -> str:
         _out_of_scope,
         _factors,
         _metrics,
+        _serving_variants,
         _evaluation_data,
         _training_data,
         _fairness,

@@ -47,7 +47,7 @@ from ethos.serving.batching import MicroBatcher, QueueFull
 from ethos.serving.cardinfo import CARD_URL, card_summary
 from ethos.serving.logwriter import LogQueueFull, LogWriter, PendingLog
 from ethos.serving.metrics import ServingMetrics
-from ethos.serving.model import ServedModel
+from ethos.serving.model import ServedModel, load_served_model
 from ethos.serving.observe import DriftFeed
 from ethos.serving.ratelimit import RateLimiter
 from ethos.serving.schemas import (
@@ -67,7 +67,7 @@ from ethos.serving.schemas import (
     PredictResponse,
 )
 from ethos.serving.settings import SETTINGS_ENV, ServeSettings
-from ethos.serving.store import KeyRecord, ServingStore, UnknownPrediction
+from ethos.serving.store import KeyRecord, ServingStore, StoreUnavailable, UnknownPrediction
 
 log = logging.getLogger("ethos.serving")
 API_VERSION = "v1"
@@ -139,7 +139,7 @@ class ServingState:
         return card_summary(self.run, self.admission.decision_id)
 
 
-def _load_state(settings: ServeSettings) -> ServingState:
+def _load_state(settings: ServeSettings, model: ServedModel | None = None) -> ServingState:
     run = RunDir.open(settings.run_dir)
     admission = admit(
         run,
@@ -147,7 +147,8 @@ def _load_state(settings: ServeSettings) -> ServingState:
         ledger_url=settings.ledger_url,
         override_entry=settings.review_override_entry,
     )
-    model = ServedModel.load(run, quantize=settings.quantize, measure=settings.measure_quantization)
+    if model is None:  # `ethos serve` loads (and checks) it before binding the port
+        model = load_served_model(settings, run)
     store = ServingStore(settings.db_url)
     metrics = ServingMetrics()
     drift = DriftFeed.for_run(run, model, store)
@@ -168,13 +169,14 @@ def _load_state(settings: ServeSettings) -> ServingState:
         max_batch=settings.max_batch,
         max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
+        length_of=lambda item: len(item.text) + len(item.pair or ""),  # padding follows length
     )
     return ServingState(
         settings=settings,
         admission=admission,
         model=model,
         store=store,
-        limiter=RateLimiter(),
+        limiter=RateLimiter(store),  # buckets in the database: one limit across workers
         batcher=batcher,
         logs=LogWriter(store),
         drift=drift,
@@ -192,13 +194,21 @@ _basic = HTTPBasic(
 )
 
 
-def create_app(settings: ServeSettings, *, state: ServingState | None = None) -> FastAPI:
-    """The app for one run; loading (model, reference, quantisation check) happens at start-up."""
+def create_app(
+    settings: ServeSettings,
+    *,
+    state: ServingState | None = None,
+    model: ServedModel | None = None,
+) -> FastAPI:
+    """The app for one run; loading (model, reference, variant check) happens at start-up,
+    except for a ``model`` already loaded (and checked) by the caller."""
     holder: dict[str, ServingState] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = state if state is not None else await asyncio.to_thread(_load_state, settings)
+        loaded = (
+            state if state is not None else await asyncio.to_thread(_load_state, settings, model)
+        )
         holder["state"] = loaded
         loaded.batcher.start()
         loaded.logs.start()
@@ -261,7 +271,8 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
                     f"this key's scopes ({', '.join(record.scopes)}) do not include '{scope}'",
                     hint=f"use a key created with `ethos keys create --scope {scope}`",
                 )
-            wait = st.limiter.check(record.key_id, record.rate_per_minute)
+            # A write to the shared database (off the event loop); StoreUnavailable -> 503.
+            wait = await asyncio.to_thread(st.limiter.check, record.key_id, record.rate_per_minute)
             if wait is not None:
                 retry = max(1, math.ceil(wait))
                 raise ApiError(
@@ -482,14 +493,14 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
             )
         except UnknownPrediction as exc:
             raise ApiError.of(404, exc) from None
-        st.drift.feedback(body.prediction_id, body.label)
+        await asyncio.to_thread(st.drift.feedback, body.prediction_id, body.label)
         return FeedbackResponse(prediction_id=body.prediction_id, recorded=True)
 
     @app.get(f"/{API_VERSION}/model", response_model=ModelInfo, tags=["model"], responses=ERRORS)
     async def model_info(
         key: KeyRecord = Depends(requires("predict")), st: ServingState = Depends(current)
     ) -> ModelInfo:
-        """The served model: gate decision, policy score, card summary, int8 accuracy change.
+        """The served model: gate decision, policy score, card summary, the variant's check.
 
         The card summary is read from the run's card files on each call (``available: false``
         without a card) and says whether the card describes the decision being served.
@@ -539,7 +550,7 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         ``state.drift_judged`` is false while the window is too small for a drift alert to be
         raised: then an empty ``active`` list means "too few to judge", not "all clear".
         """
-        active, recent, state = st.drift.alerts()
+        active, recent, state = await asyncio.to_thread(st.drift.alerts)
         return AlertsResponse(
             active=[AlertOut(**a) for a in active],
             recent=[AlertOut(**a) for a in recent],
@@ -554,7 +565,7 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         """The monitoring page: drift, positive rates and feedback over time, and alerts."""
         card = await asyncio.to_thread(st.card)
         info = {**st.admission.to_json(), "model_id": st.model.model_id, "card": card}
-        return HTMLResponse(st.drift.dashboard(info))
+        return HTMLResponse(await asyncio.to_thread(st.drift.dashboard, info))
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
@@ -595,7 +606,9 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
         st = holder.get("state")
         if st is None:
             return PlainTextResponse("", status_code=503)
-        st.metrics.set_gauges(st.drift.gauges(), st.batcher.queue_depth, st.logs)
+        st.metrics.set_gauges(
+            await asyncio.to_thread(st.drift.gauges), st.batcher.queue_depth, st.logs
+        )
         payload, content_type = st.metrics.render()
         return Response(payload, media_type=content_type)
 
@@ -623,6 +636,13 @@ def create_app(settings: ServeSettings, *, state: ServingState | None = None) ->
     @app.exception_handler(EthosError)
     async def ethos_error(request: Request, exc: EthosError) -> JSONResponse:
         return JSONResponse(error_body(exc.message, exc.hint), status_code=422)
+
+    @app.exception_handler(StoreUnavailable)
+    async def database_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # Limits, monitor and logs live in the database: without it nothing is served blind.
+        return JSONResponse(
+            error_body(exc.message, exc.hint), status_code=503, headers={"Retry-After": "5"}
+        )
 
     return app
 

@@ -7,6 +7,18 @@ dedicated worker thread, never on the event loop, so a slow batch never blocks a
 authenticating or refusing the next requests; and one thread means one forward pass at a time,
 which is what a CPU with a few cores does best anyway.
 
+Adaptive window: waiting for company only pays when the worker is idle and company is coming.
+Items that arrived while the previous batch ran have already waited, so they go at once; a lone
+request under light traffic (the mean gap between requests longer than ``max_wait_ms``) goes at
+once too; otherwise the first item waits for the batch to fill, at most ``max_wait_ms`` and at most
+about as long as the missing items are expected to take to arrive (an exponentially weighted mean
+of the gaps between requests, as Clipper's and Triton's dynamic batchers do with queue delay).
+
+Batching by length: with ``length_of``, when more items wait than one batch holds, the oldest
+request goes first and the rest of the batch is filled with the waiting requests closest to it in
+length, so padding to the longest input wastes less; no request waits behind more than one batch
+of newer ones (the oldest is always taken).
+
 Back-pressure: at most ``max_queue`` items wait. A request that would go over is refused at once
 with :class:`QueueFull` (the app answers 503 with Retry-After) instead of queueing into a timeout.
 
@@ -68,6 +80,30 @@ class BatcherStats:
         return self.items / self.batches if self.batches else 0.0
 
 
+def batch_window_s(
+    *,
+    oldest_arrival: float,
+    last_batch_end: float,
+    gap_s: float | None,
+    max_wait_s: float,
+    missing: int,
+) -> float:
+    """Seconds the oldest waiting item may wait for company, counted from its arrival.
+
+    0 when it arrived while the previous batch ran (it has waited already) or when requests come
+    further apart than ``max_wait_s`` (company will not come in time); otherwise about as long as
+    the ``missing`` items are expected to take (``gap_s``, the mean gap between requests), at most
+    ``max_wait_s``. Without a gap estimate yet, ``max_wait_s``.
+    """
+    if oldest_arrival <= last_batch_end:
+        return 0.0
+    if gap_s is None:
+        return max_wait_s
+    if gap_s >= max_wait_s:
+        return 0.0
+    return min(max_wait_s, gap_s * max(missing, 0))
+
+
 @dataclass(eq=False)
 class _Request(Generic[T, R]):
     """One ``submit`` call: its items, the results filled in so far, and its future."""
@@ -96,6 +132,8 @@ class MicroBatcher(Generic[T, R]):
             refuses with :class:`QueueFull`.
         on_batch: called on the event loop after each batch with (size, seconds in process), e.g.
             to observe a Prometheus histogram; its exceptions are logged, never raised.
+        length_of: an item's length (e.g. characters or tokens), to batch similar lengths
+            together when more items wait than fit in one batch; None keeps arrival order.
     """
 
     def __init__(
@@ -106,6 +144,7 @@ class MicroBatcher(Generic[T, R]):
         max_wait_ms: float = 5.0,
         max_queue: int = 1024,
         on_batch: Callable[[int, float], None] | None = None,
+        length_of: Callable[[T], int] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -118,6 +157,10 @@ class MicroBatcher(Generic[T, R]):
         self.max_wait_ms = max_wait_ms
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.length_of = length_of
+        self._gap_s: float | None = None  # EWMA of the seconds between submits
+        self._last_submit: float | None = None
+        self._last_batch_end = float("-inf")  # loop time the previous batch finished
         self._queue: deque[_Request[T, R]] = deque()
         self._depth = 0
         self._wakeup: asyncio.Event | None = None
@@ -196,6 +239,7 @@ class MicroBatcher(Generic[T, R]):
             results=[None] * len(items),
         )
         request.future.add_done_callback(lambda _: self._forget(request))
+        self._note_arrival(request.enqueued_at)
         self._queue.append(request)
         self._depth += len(items)
         self._requests += 1
@@ -229,6 +273,22 @@ class MicroBatcher(Generic[T, R]):
         per_item = self._seconds / self._items if self._items else 0.0
         return max(1.0, round(self._depth * per_item, 1))
 
+    def _note_arrival(self, now: float) -> None:
+        if self._last_submit is not None:
+            gap = now - self._last_submit
+            self._gap_s = gap if self._gap_s is None else 0.8 * self._gap_s + 0.2 * gap
+        self._last_submit = now
+
+    def _window_s(self) -> float:
+        """How long the oldest waiting item may still wait for company (0: go now)."""
+        return batch_window_s(
+            oldest_arrival=self._queue[0].enqueued_at,
+            last_batch_end=self._last_batch_end,
+            gap_s=self._gap_s,
+            max_wait_s=self.max_wait_ms / 1000,
+            missing=self.max_batch - self._depth,
+        )
+
     def _forget(self, request: _Request[T, R]) -> None:
         """A finished request (answered, failed or cancelled) gives back its unbatched items."""
         self._depth -= request.waiting
@@ -236,6 +296,10 @@ class MicroBatcher(Generic[T, R]):
 
     def _take(self) -> list[tuple[_Request[T, R], int]]:
         """Up to ``max_batch`` waiting items, oldest request first, a request split if needed."""
+        while self._queue and (self._queue[0].future.done() or self._queue[0].waiting == 0):
+            self._queue.popleft()
+        if self.length_of is not None and self._depth > self.max_batch and self._queue:
+            self._order_by_length()
         batch: list[tuple[_Request[T, R], int]] = []
         while self._queue and len(batch) < self.max_batch:
             request = self._queue[0]
@@ -249,6 +313,19 @@ class MicroBatcher(Generic[T, R]):
             if request.waiting == 0:
                 self._queue.popleft()
         return batch
+
+    def _order_by_length(self) -> None:
+        """Oldest request first, then the others by closeness of length to it (stable)."""
+        assert self.length_of is not None
+        length_of = self.length_of
+        oldest, *rest = self._queue
+
+        def length(request: _Request[T, R]) -> int:
+            return length_of(request.items[min(request.taken, len(request.items) - 1)])
+
+        reference = length(oldest)
+        rest.sort(key=lambda request: abs(length(request) - reference))
+        self._queue = deque([oldest, *rest])
 
     async def _collect(self) -> None:
         try:
@@ -274,9 +351,10 @@ class MicroBatcher(Generic[T, R]):
                     return
                 wakeup.clear()
                 await wakeup.wait()
-            # Wait for the batch to fill, but never past the oldest item's deadline.
+            # Wait for the batch to fill, but only while waiting pays (see the module docstring)
+            # and never past the oldest item's deadline.
             while self._depth < self.max_batch and not self._closing and self._queue:
-                remaining = self._queue[0].enqueued_at + self.max_wait_ms / 1000 - loop.time()
+                remaining = self._queue[0].enqueued_at + self._window_s() - loop.time()
                 if remaining <= 0:
                     break
                 wakeup.clear()
@@ -287,6 +365,7 @@ class MicroBatcher(Generic[T, R]):
             batch = self._take()
             if batch:
                 await self._run(batch, loop)
+                self._last_batch_end = loop.time()
             else:  # only finished requests were left: let their callbacks give back the count
                 await asyncio.sleep(0)
 

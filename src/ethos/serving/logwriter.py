@@ -9,6 +9,11 @@ new requests are refused (503) rather than served unlogged or remembered without
 The writer remembers which prediction ids it has been handed and not yet written (queued, or
 being masked and committed), so that feedback sent right after a prediction can wait for its
 row instead of being told the prediction does not exist (:meth:`LogWriter.unwritten`).
+
+Masking keeps up with the model: :func:`ethos.text.pii.find_pii` runs only the recognizers of
+the logged entity types and spaCy's NER batched, and tags and lemmatises only texts with a hit
+(the same spans as Presidio's plain path; measured in ``benchmarks/pii_masking.py``). The
+writer builds the detector when it starts, not on the first request.
 """
 
 from __future__ import annotations
@@ -22,16 +27,31 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ethos.serving.store import PredictionRecord, ServingStore
+from ethos.text.pii import DEFAULT_ENTITIES, mask_texts
 
 log = logging.getLogger("ethos.serving")
 
 Masker = Callable[[Sequence[str]], list[str]]
+"""Raw texts in, the same texts with personal data replaced out. A masker may also have a
+``warm()`` method, which the writer calls once when it starts (building a detector takes
+seconds)."""
 
 
-def presidio_masker(texts: Sequence[str]) -> list[str]:
-    from ethos.text.pii import mask_texts
+class PresidioMasker:
+    """Masks with Presidio (:func:`ethos.text.pii.mask_texts`), the detector the audit uses."""
 
-    return mask_texts(texts)
+    def __init__(self, entities: Sequence[str] = DEFAULT_ENTITIES) -> None:
+        self.entities = tuple(entities)
+
+    def __call__(self, texts: Sequence[str]) -> list[str]:
+        return mask_texts(texts, entities=self.entities)
+
+    def warm(self) -> None:
+        """Build the process's analyzer and this entity list's plan before the first request."""
+        self(["warm-up: Jane Doe, jane@example.com, (212) 555-0147"])
+
+
+presidio_masker = PresidioMasker()
 
 
 @dataclass
@@ -51,7 +71,7 @@ class PendingLog:
 
 
 class LogQueueFull(Exception):
-    """Logging is behind; the request is refused rather than served unlogged."""
+    """Logging is behind (or stopped); the request is refused rather than served unlogged."""
 
 
 class LogWriter:
@@ -70,6 +90,8 @@ class LogWriter:
         self._thread = threading.Thread(target=self._run, name="ethos-log-writer", daemon=True)
         self._unwritten: set[str] = set()
         self._unwritten_lock = threading.Lock()
+        self._submit_lock = threading.Lock()
+        self._closed = False
         self.written = 0
         self.failed = 0
 
@@ -81,13 +103,19 @@ class LogWriter:
         return self._queue.qsize()
 
     def submit(self, items: Sequence[PendingLog]) -> None:
-        """Queue a request's predictions; all or nothing, so a request is never half-logged."""
-        if self._queue.maxsize - self._queue.qsize() < len(items):
-            raise LogQueueFull
-        with self._unwritten_lock:
-            self._unwritten.update(item.prediction_id for item in items)
-        for item in items:
-            self._queue.put_nowait(item)
+        """Queue a request's predictions; all or nothing, so a request is never half-logged.
+
+        Raises :class:`LogQueueFull` when they do not all fit, or once :meth:`stop` has begun
+        (nothing would write them). Submissions are serialised: the room checked is the room
+        used, as only the writer takes from the queue in between.
+        """
+        with self._submit_lock:
+            if self._closed or self._queue.maxsize - self._queue.qsize() < len(items):
+                raise LogQueueFull
+            with self._unwritten_lock:
+                self._unwritten.update(item.prediction_id for item in items)
+            for item in items:
+                self._queue.put_nowait(item)
 
     def unwritten(self, prediction_id: str) -> bool:
         """Whether this prediction was handed to the writer and its row is not written yet.
@@ -99,12 +127,23 @@ class LogWriter:
             return prediction_id in self._unwritten
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Write everything queued, then end the thread (server shutdown)."""
+        """Refuse new predictions, write everything queued, then end the thread (shutdown)."""
+        with self._submit_lock:
+            self._closed = True
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)
 
+    def _warm(self) -> None:
+        warm = getattr(self._mask, "warm", None)
+        if callable(warm):
+            try:
+                warm()
+            except Exception:  # the first batch will say what is wrong, and count as failed
+                log.exception("warming the PII masker failed")
+
     def _run(self) -> None:
+        self._warm()
         done = False
         while not done:
             first = self._queue.get()

@@ -2,30 +2,38 @@
 
 :class:`ServedModel` is the run model (:class:`ethos.models.inference.RunModel`, the same one
 ``ethos predict`` and the audit use, so the same input gets the same answer in a file, in the
-audit and over HTTP) plus what serving alone needs: locks between threads, an int8 copy and its
-measurement, and the answer shapes of the API. It never imports ``ethos.training``: a run is the
-hand-off, and a server must not depend on the code that trained it.
+audit and over HTTP) plus what serving alone needs: locks between threads, the served variant and
+its measurement, and the answer shapes of the API. It never imports ``ethos.training``: a run is
+the hand-off, and a server must not depend on the code that trained it.
+
+Variants (:mod:`ethos.serving.quantize`). The model is served as trained (``backend="torch"``,
+float32) or as a faster variant: a dynamically quantised int8 PyTorch copy, or the run's graph on
+ONNX Runtime in float32 or int8 (:class:`ethos.models.onnx_backend.OnnxRunModel`, exported once
+and cached in the run). Every variant scores through the run model's own encoding, gives the
+probabilities and the drift monitor's embeddings from one forward pass, and is compared with the
+float model on the run's test part at load: a variant that loses more than ``max_accuracy_drop``
+accuracy points is refused (:class:`ethos.serving.quantize.VariantRefused`).
 
 Concurrency. :meth:`ServedModel.predict` is meant to be called from one worker thread (the
 micro-batcher's). :meth:`ServedModel.explain` may run in another thread; captum hooks the input
 embedding layer while it attributes, which would leak into a concurrent forward pass on the same
-module, so predictions and explanations of one module take turns under a lock. Under int8 the
-two use different modules (see below) and do not wait for each other.
+module, so predictions and explanations of one module take turns under a lock. Under another
+variant the two use different engines (see below) and do not wait for each other.
 
-Int8. ``quantize="int8"`` serves a dynamically quantised copy (:mod:`ethos.serving.quantize`) and
-keeps the float model for explanations only: integrated gradients need gradients and quantised
-Linear layers have none. Explanations therefore attribute the float model's probabilities, which
-may differ slightly from the served int8 ones; ``info()["explanations"]`` says so. The float copy
-costs one more copy of the weights in memory (about 90 MB for the default model).
+Explanations always run on the float PyTorch model: integrated gradients need gradients, which
+quantised Linear layers and ONNX Runtime sessions do not give. They therefore attribute the float
+model's probabilities, which may differ slightly from the served ones;
+``info()["explanations"]`` says so. The float model costs one more copy of the weights in memory
+(about 90 MB for the default model) beside the variant.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -36,16 +44,24 @@ from ethos.models.group_thresholds import POOLED, GroupThresholds
 from ethos.models.inference import RunModel, checked_texts
 from ethos.rundir import RunDir
 from ethos.serving.quantize import (
-    QuantizationReport,
+    DEFAULT_MAX_ACCURACY_DROP,
+    Backend,
+    Variant,
+    VariantReport,
     count_quantized_linear,
-    measure_quantization,
+    judge_accuracy_drop,
+    measure_variant,
     not_measured,
     quantize_int8,
+    record_variant,
+    refusal,
 )
+from ethos.serving.settings import ServeSettings
 
 Quantize = Literal["none", "int8"]
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
 MEASURE_ROWS = 1000
-"""Test rows the int8 report compares at most: enough for a decision-agreement estimate within
+"""Test rows a variant's report compares at most: enough for a decision-agreement estimate within
 about 3 points (binomial standard error at n=1000), cheap enough to run at every start."""
 MEASURE_BATCH = 64
 MAX_EXPLAIN_STEPS = 1024
@@ -108,6 +124,27 @@ class Explanation:
         }
 
 
+class Engine(Protocol):
+    """What scores a batch: :meth:`RunModel.forward`'s signature and meaning."""
+
+    def forward(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, embed: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+class TorchEngine:
+    """The run model's forward pass on one PyTorch module (the float model or its int8 copy)."""
+
+    def __init__(self, scorer: RunModel, module: Any) -> None:
+        self.scorer = scorer
+        self.module = module
+
+    def forward(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, embed: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.scorer.forward(texts, pairs, embed=embed, model=self.module)
+
+
 class ServedModel:
     """A finished classification run, ready to serve. Build it with :meth:`load`."""
 
@@ -116,7 +153,9 @@ class ServedModel:
         *,
         scorer: RunModel,
         model: Any,
-        quantization: QuantizationReport | None,
+        quantization: VariantReport | None,
+        engine: Engine | None = None,
+        variant: Variant | None = None,
     ) -> None:
         self.scorer = scorer
         self.run = scorer.run
@@ -124,55 +163,128 @@ class ServedModel:
         assert scorer.data is not None
         self.data: DataConfig = scorer.data
         self.model = model
+        """What serves: the float or int8 PyTorch module, or the ONNX Runtime model."""
         self.float_model = scorer.model
+        self.engine: Engine = engine if engine is not None else TorchEngine(scorer, model)
+        self.float_engine = TorchEngine(scorer, scorer.model)
+        if variant is None:
+            variant = Variant("torch", "float32" if model is scorer.model else "int8")
+        self.variant = variant
         self.tokenizer = scorer.tokenizer
         self.label_names: tuple[str, ...] = scorer.label_names
         self.record_fields: tuple[str, ...] = scorer.record_fields
         self.quantization = quantization
+        """How the served variant compared with the float model (None when it is that model)."""
         self.merged_lora = scorer.merged_lora
         manifest = scorer.run.manifest
         self.model_id: str = str(manifest["run_id"])
         self._manifest = manifest
         self._vocab: frozenset[str] | None = None
         self._predict_lock = threading.Lock()
-        self._explain_lock = self._predict_lock if model is self.float_model else threading.Lock()
+        self._explain_lock = self._predict_lock if variant.is_reference else threading.Lock()
 
     # --- loading -------------------------------------------------------------------------------
 
     @classmethod
     def load(
-        cls, run: RunDir | str | Path, *, quantize: Quantize = "none", measure: bool = True
+        cls,
+        run: RunDir | str | Path,
+        *,
+        quantize: Quantize = "none",
+        backend: Backend = "torch",
+        measure: bool = True,
+        max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+        threads: int | None = None,
+        record: bool = False,
+        measured: VariantReport | None = None,
     ) -> ServedModel:
-        """Load a finished classification run for serving.
+        """Load a finished classification run for serving, as ``backend`` at ``quantize``.
 
-        ``quantize="int8"`` serves dynamically quantised Linear layers; with ``measure`` the float
-        and int8 decisions on the run's test part (up to :data:`MEASURE_ROWS` rows) are compared
-        at load and kept in :attr:`quantization` (data that cannot be loaded is reported as not
-        measured, with the reason, and does not stop serving). A LoRA run's adapter is merged into
-        its base model: one matrix product per layer instead of two, and plain Linear layers to
-        quantise.
+        Any variant but PyTorch float32 is compared with the float model on the run's test part
+        (up to :data:`MEASURE_ROWS` rows) when ``measure`` is set, kept in :attr:`quantization`,
+        and refused (:class:`~ethos.serving.quantize.VariantRefused`) if it loses more than
+        ``max_accuracy_drop`` accuracy points. Data that cannot be loaded is reported as not
+        measured, with the reason, and does not stop serving. ``record`` keeps the measurement
+        in the run's ``serving_variants.json`` for the model card; ``measured`` is a report
+        made by another process for the same variant (and the same ONNX file), shown instead of
+        measuring again. ``threads`` sets ONNX Runtime's intra-op threads (default: every usable
+        core). A LoRA run's adapter is merged into its base model: one matrix product per layer
+        instead of two, plain Linear layers to quantise, and a plain graph to export.
         """
         if quantize not in ("none", "int8"):
             raise ModelError(f"unknown quantization {quantize!r}", hint="use 'none' or 'int8'")
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend {backend!r}", hint="use 'torch' or 'onnx'")
         run = run if isinstance(run, RunDir) else RunDir.open(run)
         if run.config.task != "classification":
             raise ModelError(
                 f"{run.path} is an {run.config.task} run; ethos serve serves classification runs"
             )
         scorer = RunModel.from_dir(run, merge_lora=True)
-        served = cls(
-            scorer=scorer,
-            model=quantize_int8(scorer.model) if quantize == "int8" else scorer.model,
-            quantization=None,
-        )
-        if served.quantized:
-            layers = count_quantized_linear(served.model)
-            served.quantization = (
-                served._measure_int8(layers)
-                if measure
-                else not_measured("measurement was switched off", linear_layers=layers)
-            )
+        variant = Variant(backend, "int8" if quantize == "int8" else "float32")
+        served = cls._for_variant(scorer, variant, threads)
+        if variant.is_reference:
+            return served
+        report = served._report(measure, measured)
+        report = judge_accuracy_drop(report, max_accuracy_drop)
+        served.quantization = report
+        if record and measured is None:
+            record_variant(run, report, export=served.export_info())
+        if report.accepted is False:
+            raise refusal(report)
         return served
+
+    @classmethod
+    def _for_variant(cls, scorer: RunModel, variant: Variant, threads: int | None) -> ServedModel:
+        if variant.backend == "onnx":
+            from ethos.models.onnx_backend import OnnxRunModel
+
+            onnx = OnnxRunModel.load(scorer, variant.precision, threads=threads)
+            return cls(scorer=scorer, model=onnx, quantization=None, engine=onnx, variant=variant)
+        model = quantize_int8(scorer.model) if variant.precision == "int8" else scorer.model
+        return cls(scorer=scorer, model=model, quantization=None, variant=variant)
+
+    def _report(self, measure: bool, measured: VariantReport | None) -> VariantReport:
+        """The measurement given by another process if it is of this very variant, else a new
+        one (or a note that measuring was switched off)."""
+        layers, engine, sha256 = self._variant_details()
+        if (
+            measured is not None
+            and measured.variant == self.variant
+            and measured.export_sha256 == sha256
+        ):
+            return measured
+        if not measure:
+            return replace(
+                not_measured(
+                    "measurement was switched off",
+                    linear_layers=layers,
+                    variant=self.variant,
+                    engine=engine,
+                ),
+                export_sha256=sha256,
+            )
+        return replace(self._measure_variant(layers, engine), export_sha256=sha256)
+
+    def _variant_details(self) -> tuple[int, str | None, str | None]:
+        """(int8 layers, engine description, ONNX file sha256) of the served variant."""
+        from ethos.models.onnx_backend import OnnxRunModel
+
+        if isinstance(self.model, OnnxRunModel):
+            info = self.model.describe()
+            engine = (
+                f"onnxruntime {info['onnxruntime']} (CPU, {info['intra_op_threads']} intra-op "
+                "threads)"
+            )
+            return self.model.quantized_matmuls, engine, self.model.file.sha256
+        layers = count_quantized_linear(self.model) if self.quantized else 0
+        return layers, None, None
+
+    def export_info(self) -> dict[str, Any] | None:
+        """The served ONNX graph (sha256, opset, quantisation, threads), or None under torch."""
+        from ethos.models.onnx_backend import OnnxRunModel
+
+        return self.model.describe() if isinstance(self.model, OnnxRunModel) else None
 
     # --- what the server reads -----------------------------------------------------------------
 
@@ -197,7 +309,11 @@ class ServedModel:
 
     @property
     def quantized(self) -> bool:
-        return self.model is not self.float_model
+        return self.variant.precision == "int8"
+
+    @property
+    def backend(self) -> Backend:
+        return self.variant.backend
 
     @property
     def text_pairs(self) -> bool:
@@ -255,11 +371,16 @@ class ServedModel:
                 "unknown_groups": "pooled rule" if POOLED in thresholds.groups else "refused",
                 "without_group": "argmax (thresholds_applied: false)",
             },
-            "precision": "int8 (dynamic, Linear layers)" if self.quantized else "float32",
-            "quantization": None if self.quantization is None else self.quantization.to_json(),
+            "backend": self.variant.backend,
+            "precision": _precision(self.variant),
+            "variant_check": None if self.quantization is None else self.quantization.to_json(),
+            "quantization": None
+            if self.quantization is None or not self.quantized
+            else self.quantization.to_json(),
+            "export": self.export_info(),
             "explanations": {
                 "method": "layer integrated gradients on the input embeddings (captum)",
-                "model": _explained_model(self.quantized),
+                "model": _explained_model(self.variant),
             },
         }
 
@@ -271,7 +392,7 @@ class ServedModel:
         )
         return (
             f"<ServedModel {self.model_id}: {self.config.model.name}, labels "
-            f"{list(self.label_names)}, {'int8' if self.quantized else 'float32'}, {rule}>"
+            f"{list(self.label_names)}, {self.variant.name}, {rule}>"
         )
 
     # --- inputs --------------------------------------------------------------------------------
@@ -347,7 +468,7 @@ class ServedModel:
 
     def embed(self, texts: Sequence[str], *, pairs: Sequence[str] | None = None) -> np.ndarray:
         """Mean of the last hidden states over real (unmasked) tokens: float32, (n, hidden)."""
-        embeddings = self._forward(self.model, texts, pairs, embed=True)[1]
+        embeddings = self._forward(self.engine, texts, pairs, embed=True)[1]
         assert embeddings is not None
         return embeddings
 
@@ -368,7 +489,7 @@ class ServedModel:
         self, texts: Sequence[str], *, pairs: Sequence[str] | None = None
     ) -> np.ndarray:
         """Softmax probabilities (n, classes), float64, from the served model."""
-        return self._forward(self.model, texts, pairs, embed=False)[0]
+        return self._forward(self.engine, texts, pairs, embed=False)[0]
 
     # --- explanations --------------------------------------------------------------------------
 
@@ -414,7 +535,7 @@ class ServedModel:
             completeness_delta=result.total - result.delta,
             relative_gap=result.relative_gap,
             n_steps=result.n_steps,
-            model=_explained_model(self.quantized),
+            model=_explained_model(self.variant),
         )
 
     # --- internals -----------------------------------------------------------------------------
@@ -434,21 +555,16 @@ class ServedModel:
                 raise DataError(f"{len(values)} {name} for {n} texts; give one per text")
         if groups is not None and self.thresholds is not None:
             self.check_groups(groups)  # before the forward pass: fail fast and cheaply
-        probabilities, embeddings = self._forward(self.model, texts, pairs, embed=embed)
+        probabilities, embeddings = self._forward(self.engine, texts, pairs, embed=embed)
         return self._decide(probabilities, groups, keys), embeddings
 
     def _forward(
-        self, model: Any, texts: Sequence[str], pairs: Sequence[str] | None, *, embed: bool
+        self, engine: Engine, texts: Sequence[str], pairs: Sequence[str] | None, *, embed: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        lock = self._explain_lock if model is self.float_model else self._predict_lock
+        """One padded forward pass of ``engine`` (the served or the float one) over the batch."""
+        lock = self._explain_lock if engine is self.float_engine else self._predict_lock
         with lock:
-            return self._forward_locked(model, texts, pairs, embed=embed)
-
-    def _forward_locked(
-        self, model: Any, texts: Sequence[str], pairs: Sequence[str] | None, *, embed: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """One padded forward pass of ``model`` (the served or the float one) over the batch."""
-        return self.scorer.forward(texts, pairs, embed=embed, model=model)
+            return engine.forward(texts, pairs, embed=embed)
 
     def _decide(
         self,
@@ -473,13 +589,16 @@ class ServedModel:
             for k, row, rule in zip(decided.indices, probabilities, decided.rules, strict=True)
         ]
 
-    def _measure_int8(self, layers: int) -> QuantizationReport:
-        """The int8 report on the run's test part, or why it could not be measured."""
+    def _measure_variant(self, layers: int, engine: str | None) -> VariantReport:
+        """The variant's report on the run's test part, or why it could not be measured."""
         try:
             test = self.run.dataset("test")  # refused if the data changed since training
         except EthosError as exc:
             return not_measured(
-                f"the run's test part cannot be used here: {exc.message}", linear_layers=layers
+                f"the run's test part cannot be used here: {exc.message}",
+                linear_layers=layers,
+                variant=self.variant,
+                engine=engine,
             )
         n = min(len(test), MEASURE_ROWS)
         texts = test.texts[:n]
@@ -490,13 +609,13 @@ class ServedModel:
         if attribute is not None and attribute in test.groups.columns:
             groups = [str(g) for g in test.groups[attribute].iloc[:n]]
 
-        def score(model: Any) -> tuple[np.ndarray, np.ndarray]:
+        def score(engine: Engine) -> tuple[np.ndarray, np.ndarray]:
             decided: list[int] = []
             chunks: list[np.ndarray] = []
             for start in range(0, n, MEASURE_BATCH):
                 end = min(start + MEASURE_BATCH, n)
                 probabilities = self._forward(
-                    model,
+                    engine,
                     texts[start:end],
                     None if pairs is None else pairs[start:end],
                     embed=False,
@@ -511,31 +630,63 @@ class ServedModel:
             return np.asarray(decided), np.concatenate(chunks) if chunks else np.zeros((0, 2))
 
         def warm_up() -> None:
-            for model in (self.float_model, self.model):
-                self._forward(model, texts[:8], None if pairs is None else pairs[:8], embed=False)
+            for engine in (self.float_engine, self.engine):
+                self._forward(engine, texts[:8], None if pairs is None else pairs[:8], embed=False)
 
         try:
-            return measure_quantization(
-                lambda: score(self.float_model),
-                lambda: score(self.model),
+            return measure_variant(
+                lambda: score(self.float_engine),
+                lambda: score(self.engine),
                 test.labels[:n],
+                variant=self.variant,
                 linear_layers=layers,
+                engine=engine,
                 warm_up=warm_up,
             )
         except EthosError as exc:
             return not_measured(
-                f"scoring the test part failed: {exc.message}", linear_layers=layers
+                f"scoring the test part failed: {exc.message}",
+                linear_layers=layers,
+                variant=self.variant,
+                engine=engine,
             )
+
+
+def load_served_model(settings: ServeSettings, run: RunDir | None = None) -> ServedModel:
+    """The model as ``ethos serve`` was asked to serve it: the variant checked against the
+    accuracy limit and its measurement recorded in the run (unless another process of the same
+    server measured it and passed the report on in ``settings.variant_check``)."""
+    from ethos.models.onnx_backend import default_threads
+
+    measured = settings.variant_check
+    return ServedModel.load(
+        run if run is not None else settings.run_dir,
+        quantize=settings.quantize,
+        backend=settings.backend,
+        measure=settings.measure_quantization,
+        max_accuracy_drop=settings.max_accuracy_drop,
+        threads=settings.onnx_threads or default_threads(settings.workers),
+        record=True,
+        measured=None if measured is None else VariantReport.from_json(measured),
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _explained_model(quantized: bool) -> str:
-    if quantized:
-        return (
-            "float32 copy of the served int8 model (integrated gradients need gradients, which "
-            "quantised Linear layers lack); its probabilities can differ slightly from the served "
-            "ones"
-        )
-    return "float32 (the served model)"
+def _precision(variant: Variant) -> str:
+    if variant.precision == "float32":
+        return "float32"
+    if variant.backend == "onnx":
+        return "int8 (ONNX Runtime dynamic quantisation, per-channel MatMul weights)"
+    return "int8 (dynamic, Linear layers)"
+
+
+def _explained_model(variant: Variant) -> str:
+    if variant.is_reference:
+        return "float32 (the served model)"
+    return (
+        f"float32 copy of the served {variant.name} model, in PyTorch (integrated gradients "
+        "need gradients, which quantised layers and ONNX Runtime lack); its probabilities can "
+        "differ slightly from the served ones"
+    )

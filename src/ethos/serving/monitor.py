@@ -2,11 +2,14 @@
 
 The reference (:class:`Reference`) is what the model saw when it was audited: input lengths,
 out-of-vocabulary rates, embedding mean and spread, positive-class probabilities and decisions,
-per-group positive rates. The :class:`Monitor` keeps the last ``window`` predictions and the last
-``window`` fed-back labels, turns them into one :class:`MonitorSnapshot` of statistics (drift.py
-computes each), and compares it with the policy's :class:`MonitorThresholds`. An alert is raised
-when a statistic crosses its limit, kept while it stays crossed (not raised again), and cleared
-when it comes back; every raise and clear is logged.
+per-group positive rates. The :class:`Monitor` reads the last ``window`` predictions and the last
+``window`` fed-back labels from its :class:`Windows`, turns them into one :class:`MonitorSnapshot`
+of statistics (drift.py computes each), and compares it with the policy's
+:class:`MonitorThresholds`. An alert is raised when a statistic crosses its limit, kept while it
+stays crossed (not raised again), and cleared when it comes back; every raise and clear is
+logged, once. The windows live in this process (:class:`MemoryWindows`) or, for a server with
+several workers or replicas, in the serving database (``observe.SharedWindows``), so that all of
+them fill one window and share one set of alerts.
 
 Everything here works on numbers and arrays the app hands in; the model is never touched, so the
 monitor can be tested, and replayed from logs, without one.
@@ -20,10 +23,10 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,6 +37,8 @@ from ethos.serving import drift
 
 __all__ = [
     "Alert",
+    "Labelled",
+    "MemoryWindows",
     "Monitor",
     "MonitorSnapshot",
     "MonitorThresholds",
@@ -41,6 +46,8 @@ __all__ = [
     "Reference",
     "ReferenceFileError",
     "RuleStatus",
+    "WindowData",
+    "Windows",
     "rule_statuses",
 ]
 
@@ -396,21 +403,177 @@ def rule_statuses(snapshot: MonitorSnapshot, thresholds: MonitorThresholds) -> l
 
 
 @dataclass(frozen=True)
-class _Labelled:
+class Labelled:
+    """A fed-back label beside what the model decided for that prediction."""
+
     predicted_positive: bool
     true_positive: bool
     group: str | None
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """What one check reads from a :class:`Windows`: the newest observations and labels.
+
+    Both oldest first and at most ``window`` long; ``observed_total`` counts every observation
+    ever added; ``version`` changes whenever an observation or a label is added (so a check
+    knows whether there is anything new to draw).
+    """
+
+    observations: Sequence[Observation]
+    labelled: Sequence[Labelled]
+    observed_total: int
+    version: Hashable
+
+
+class Windows(Protocol):
+    """Where a :class:`Monitor` keeps its observations, labels and alerts.
+
+    :class:`MemoryWindows` keeps them in this process; ``ethos.serving.observe.SharedWindows``
+    in the serving database, so that every worker and replica of a model adds to, and checks,
+    one window and raises each alert once. The monitor's statistics and rules do not depend on
+    which.
+    """
+
+    def add(self, observations: Sequence[Observation], at: float) -> list[int]:
+        """Record observations; their positions (1, 2, ... in order of arrival, shared by
+        everyone adding to these windows; gaps allowed)."""
+        ...
+
+    def label(self, prediction_id: str, true_positive: bool, at: float) -> bool:
+        """Attach a true label to a held observation (replacing an earlier one); False when
+        the observation is not held."""
+        ...
+
+    def read(self, window: int) -> WindowData:
+        """The newest ``window`` observations and most recently labelled ``window`` ones."""
+        ...
+
+    def trim(self) -> None:
+        """Forget observations too old to matter (called after each check)."""
+        ...
+
+    def active(self) -> dict[str, Alert]:
+        """Active alerts by metric."""
+        ...
+
+    def open(self, alert: Alert) -> bool:
+        """Make ``alert`` active; False when its metric already has an active alert."""
+        ...
+
+    def close(self, metric: str, at: float) -> Alert | None:
+        """Clear ``metric``'s active alert; the cleared alert, or None when none was active."""
+        ...
+
+    def history(self) -> list[Alert]:
+        """Recent alerts, active and cleared, oldest first (bounded)."""
+        ...
+
+
+class MemoryWindows:
+    """Windows in this process: right for one process, and for tests and replays.
+
+    Keeps the last ``window`` observations, the last ``window`` labels, the last ``remember``
+    predictions' decisions (so feedback can find them) and the last ``alert_history_size``
+    alerts. Thread-safe.
+    """
+
+    def __init__(self, window: int, *, remember: int = 10_000, alert_history_size: int = 200):
+        self._lock = threading.Lock()
+        self._window: deque[Observation] = deque(maxlen=window)
+        self._labels: OrderedDict[str, Labelled] = OrderedDict()
+        self._label_limit = window
+        self._recent: OrderedDict[str, tuple[bool, str | None]] = OrderedDict()
+        self._remember = remember
+        self._observed = 0
+        self._labels_added = 0
+        self._active: dict[str, Alert] = {}
+        self._alerts: deque[Alert] = deque(maxlen=alert_history_size)
+
+    def add(self, observations: Sequence[Observation], at: float) -> list[int]:
+        with self._lock:
+            positions = []
+            for obs in observations:
+                self._window.append(obs)
+                self._recent[obs.prediction_id] = (bool(obs.predicted_positive), obs.group)
+                self._recent.move_to_end(obs.prediction_id)
+                while len(self._recent) > self._remember:
+                    self._recent.popitem(last=False)
+                self._observed += 1
+                positions.append(self._observed)
+            return positions
+
+    def label(self, prediction_id: str, true_positive: bool, at: float) -> bool:
+        with self._lock:
+            remembered = self._recent.get(prediction_id)
+            if remembered is None:
+                return False
+            predicted, group = remembered
+            self._labels[prediction_id] = Labelled(predicted, bool(true_positive), group)
+            self._labels.move_to_end(prediction_id)
+            while len(self._labels) > self._label_limit:
+                self._labels.popitem(last=False)
+            self._labels_added += 1
+            return True
+
+    def read(self, window: int) -> WindowData:
+        with self._lock:
+            return WindowData(
+                observations=list(self._window)[-window:],
+                labelled=list(self._labels.values())[-window:],
+                observed_total=self._observed,
+                version=(self._observed, self._labels_added),
+            )
+
+    def trim(self) -> None:
+        """Nothing to do: every collection here is bounded as it grows."""
+
+    def active(self) -> dict[str, Alert]:
+        with self._lock:
+            return dict(self._active)
+
+    def open(self, alert: Alert) -> bool:
+        with self._lock:
+            if alert.metric in self._active:
+                return False
+            self._active[alert.metric] = alert
+            self._alerts.append(alert)
+            return True
+
+    def close(self, metric: str, at: float) -> Alert | None:
+        with self._lock:
+            active = self._active.pop(metric, None)
+            if active is None:
+                return None
+            cleared = replace(active, cleared_at=at)
+            self._alerts = deque(
+                (cleared if a is active else a for a in self._alerts), maxlen=self._alerts.maxlen
+            )
+            return cleared
+
+    def history(self) -> list[Alert]:
+        with self._lock:
+            return list(self._alerts)
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"MemoryWindows({len(self._window)} observations, {len(self._labels)} labels, "
+                f"{self._observed} observed, active alerts {sorted(self._active)})"
+            )
 
 
 class Monitor:
     """Rolling windows of served predictions and fed-back labels, checked against thresholds.
 
     Thread-safe: the app calls it from request handlers and the batching worker at once.
-    ``observe`` adds predictions (and, with ``check_every``, runs a check every that many, so
-    alerts need no caller to check), ``feedback`` adds a true label for a remembered prediction,
-    ``check`` compares the current statistics with the thresholds. ``history`` keeps up to
-    ``history_size`` snapshots (one per check that saw new data) for the dashboard;
-    ``remember`` bounds how many recent predictions can still receive feedback.
+    ``observe`` adds predictions (and, with ``check_every``, runs a check whenever the windows'
+    shared count of observations passes a multiple of it, so alerts need no caller to check),
+    ``feedback`` adds a true label for a held prediction, ``check`` compares the current
+    statistics with the thresholds. ``windows`` holds the data and the active alerts (default:
+    :class:`MemoryWindows` in this process, with ``remember`` and ``alert_history_size``);
+    ``history`` keeps up to ``history_size`` snapshots of this process's checks (one per
+    check that saw new data) for the dashboard.
     """
 
     def __init__(
@@ -423,23 +586,18 @@ class Monitor:
         history_size: int = 500,
         alert_history_size: int = 200,
         remember: int = 10_000,
+        windows: Windows | None = None,
     ) -> None:
         self.reference = reference
         self.thresholds = thresholds or MonitorThresholds()
         self.clock = clock
         self.check_every = check_every
+        self.windows: Windows = windows or MemoryWindows(
+            self.thresholds.window, remember=remember, alert_history_size=alert_history_size
+        )
         self._lock = threading.RLock()
-        self._window: deque[Observation] = deque(maxlen=self.thresholds.window)
-        self._labels: OrderedDict[str, _Labelled] = OrderedDict()
-        self._recent: OrderedDict[str, tuple[bool, str | None]] = OrderedDict()
-        self._remember = remember
-        self._observed = 0
-        self._since_check = 0
-        self._changes = 0  # observations and labels, so a check knows whether anything is new
-        self._changes_at_last_history = 0
+        self._version_at_last_history: Hashable = None
         self._history: deque[MonitorSnapshot] = deque(maxlen=history_size)
-        self._active: dict[str, Alert] = {}
-        self._alert_history: deque[Alert] = deque(maxlen=alert_history_size)
         self._length_edges = drift.quantile_edges(reference.lengths)
         # PSI of probabilities on the reference's deciles (equal reference share per bin: the
         # least sampling noise); the histogram shown on the dashboard uses fixed tenths of [0, 1].
@@ -451,46 +609,35 @@ class Monitor:
 
     def observe(self, observations: Iterable[Observation]) -> list[Alert]:
         """Add served predictions to the window; returns alerts newly raised by this call."""
-        raised: list[Alert] = []
-        with self._lock:
-            for obs in observations:
-                self._window.append(obs)
-                self._recent[obs.prediction_id] = (bool(obs.predicted_positive), obs.group)
-                self._recent.move_to_end(obs.prediction_id)
-                while len(self._recent) > self._remember:
-                    self._recent.popitem(last=False)
-                self._observed += 1
-                self._since_check += 1
-                self._changes += 1
-                if self.check_every is not None and self._since_check >= self.check_every:
-                    raised.extend(self.check())
-        return raised
+        return self.check() if self.record(observations) else []
+
+    def record(self, observations: Iterable[Observation]) -> bool:
+        """Add served predictions without checking; whether a check is due (see ``check_every``).
+
+        Due when the added positions include a multiple of ``check_every``. Positions are shared
+        by everyone adding to the same windows, so with N workers a check runs about every
+        ``check_every`` observations in all (by whichever worker passed the mark), not every
+        ``check_every`` observations of each worker.
+        """
+        positions = self.windows.add(list(observations), self.clock())
+        every = self.check_every
+        return every is not None and any(p % every == 0 for p in positions)
 
     def feedback(self, prediction_id: str, true_label_positive: bool) -> bool:
         """Record the true label of a served prediction.
 
-        False when the prediction is no longer remembered (older than the last ``remember``
-        predictions, or never served here). A second label for the same prediction replaces the
-        first, so a correction does not count twice.
+        False when the prediction is not held (older than the windows remember, or never
+        served to this model). A second label for the same prediction replaces the first, so a
+        correction does not count twice.
         """
-        with self._lock:
-            remembered = self._recent.get(prediction_id)
-            if remembered is None:
-                return False
-            predicted, group = remembered
-            self._labels[prediction_id] = _Labelled(predicted, bool(true_label_positive), group)
-            self._labels.move_to_end(prediction_id)
-            while len(self._labels) > self.thresholds.window:
-                self._labels.popitem(last=False)
-            self._changes += 1
-            return True
+        return self.windows.label(prediction_id, bool(true_label_positive), self.clock())
 
     def snapshot(self) -> MonitorSnapshot:
         """Every statistic of the current windows (see MonitorSnapshot)."""
-        with self._lock:
-            window = list(self._window)
-            labelled = list(self._labels.values())
-            observed = self._observed
+        return self._snapshot(self.windows.read(self.thresholds.window))
+
+    def _snapshot(self, data: WindowData) -> MonitorSnapshot:
+        window, labelled = list(data.observations), list(data.labelled)
         ref, t = self.reference, self.thresholds
         now = self.clock()
         feedback = {
@@ -503,7 +650,7 @@ class Monitor:
             return MonitorSnapshot(
                 created_at=now,
                 n=0,
-                observed_total=observed,
+                observed_total=data.observed_total,
                 reference_probability_histogram=self._reference_histogram,
                 reference_positive_rate=ref.positive_rate,
                 reference_accuracy=ref.accuracy,
@@ -523,7 +670,7 @@ class Monitor:
         return MonitorSnapshot(
             created_at=now,
             n=len(window),
-            observed_total=observed,
+            observed_total=data.observed_total,
             probability_psi=drift.population_stability_index(
                 ref.positive_probs, probs, edges=self._probability_psi_edges
             ),
@@ -554,7 +701,7 @@ class Monitor:
             **feedback,
         )
 
-    def _feedback_stats(self, labelled: Sequence[_Labelled]) -> dict[str, Any]:
+    def _feedback_stats(self, labelled: Sequence[Labelled]) -> dict[str, Any]:
         t = self.thresholds
         if len(labelled) < t.feedback_min:
             return {"feedback_n": len(labelled)}
@@ -570,66 +717,67 @@ class Monitor:
         }
 
     def check(self) -> list[Alert]:
-        """Compare the current statistics with the thresholds; returns alerts newly raised.
+        """Compare the current statistics with the thresholds; returns alerts newly raised here.
 
         A statistic that crosses its limit raises one alert, which stays active (and is not
         raised again) until the statistic comes back, when it is cleared. Nothing is raised
         while the window holds fewer than ``min_window`` predictions, and a statistic that
-        cannot be computed yet (None) neither raises nor clears.
+        cannot be computed yet (None) neither raises nor clears. With shared windows several
+        processes may see the same crossing; the windows let exactly one of them raise the
+        alert (and log it), and one clear it.
         """
         with self._lock:
-            snap = self.snapshot()
-            self._since_check = 0
-            if self._changes != self._changes_at_last_history:
-                self._history.append(snap)
-                self._changes_at_last_history = self._changes
+            data = self.windows.read(self.thresholds.window)
+            snap = self._snapshot(data)
+            has_data = bool(data.observations or data.labelled)
+            if has_data and data.version != self._version_at_last_history:
+                self._history.append(snap)  # a poll without new data draws no new point
+                self._version_at_last_history = data.version
+            active = self.windows.active()
             raised: list[Alert] = []
             for rule, status in zip(RULES, rule_statuses(snap, self.thresholds), strict=True):
-                value, limit = status.value, status.limit
-                if value is None or status.state == "too few to judge":
+                if status.value is None or status.state == "too few to judge":
                     continue
                 crossed = status.state == "beyond the limit"
-                active = self._active.get(rule.metric)
-                if crossed and active is None:
-                    alert = Alert(
-                        metric=rule.metric,
-                        value=value,
-                        threshold=limit,
-                        message=_message(rule, value, limit, snap),
-                        created_at=snap.created_at,
-                    )
-                    self._active[rule.metric] = alert
-                    self._alert_history.append(alert)
-                    raised.append(alert)
-                    log.warning("monitoring alert: %s", alert.message)
-                elif not crossed and active is not None:
-                    del self._active[rule.metric]
-                    cleared = replace(active, cleared_at=snap.created_at)
-                    self._alert_history = deque(
-                        (cleared if a is active else a for a in self._alert_history),
-                        maxlen=self._alert_history.maxlen,
-                    )
-                    log.info(
-                        "monitoring alert cleared: %s is %.4g (limit %.4g)",
-                        rule.metric,
-                        value,
-                        limit,
-                    )
+                if crossed and rule.metric not in active:
+                    alert = self._raise(rule, status.value, status.limit, snap)
+                    if alert is not None:
+                        raised.append(alert)
+                elif not crossed and rule.metric in active:
+                    self._clear(rule.metric, status.value, status.limit, snap.created_at)
+            self.windows.trim()
             return raised
+
+    def _raise(
+        self, rule: _Rule, value: float, limit: float, snap: MonitorSnapshot
+    ) -> Alert | None:
+        alert = Alert(
+            metric=rule.metric,
+            value=value,
+            threshold=limit,
+            message=_message(rule, value, limit, snap),
+            created_at=snap.created_at,
+        )
+        if not self.windows.open(alert):
+            return None  # another process raised it since this check read the active alerts
+        log.warning("monitoring alert: %s", alert.message)
+        return alert
+
+    def _clear(self, metric: str, value: float, limit: float, at: float) -> None:
+        if self.windows.close(metric, at) is not None:
+            log.info("monitoring alert cleared: %s is %.4g (limit %.4g)", metric, value, limit)
 
     def active_alerts(self) -> list[Alert]:
         """Alerts raised and not yet cleared, oldest first."""
-        with self._lock:
-            return sorted(self._active.values(), key=lambda a: a.created_at)
+        return sorted(self.windows.active().values(), key=lambda a: a.created_at)
 
     @property
     def alert_history(self) -> list[Alert]:
         """Recent alerts, active and cleared, oldest first (bounded); a copy."""
-        with self._lock:
-            return list(self._alert_history)
+        return self.windows.history()
 
     def history(self) -> list[MonitorSnapshot]:
-        """Snapshots over time, oldest first (bounded), for the dashboard's charts."""
+        """Snapshots of this process's checks, oldest first (bounded), for the dashboard."""
         with self._lock:
             return list(self._history)
 
@@ -675,12 +823,7 @@ class Monitor:
         return out
 
     def __repr__(self) -> str:
-        with self._lock:
-            return (
-                f"<Monitor window={len(self._window)}/{self.thresholds.window} "
-                f"observed={self._observed} labels={len(self._labels)} "
-                f"active_alerts={sorted(self._active)}>"
-            )
+        return f"<Monitor window={self.thresholds.window} windows={self.windows!r}>"
 
 
 _DRIFT = {r.metric for r in RULES if not r.metric.startswith("feedback_")}
@@ -699,7 +842,7 @@ def _message(rule: _Rule, value: float, limit: float, snap: MonitorSnapshot) -> 
     return f"{base} (last {snap.n} predictions)"
 
 
-def _error_rate_gap(labelled: Sequence[_Labelled], minimum: int, *, with_fpr: bool) -> float | None:
+def _error_rate_gap(labelled: Sequence[Labelled], minimum: int, *, with_fpr: bool) -> float | None:
     """Range of true-positive rates (and false-positive rates, for equalized odds) between groups.
 
     Written here rather than with fairlearn's ``equalized_odds_difference`` because a group must

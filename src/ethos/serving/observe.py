@@ -2,33 +2,53 @@
 
 The reference is the run's own test part, pushed through the served model once at start-up: the
 same tokenizer lengths, out-of-vocabulary rates, embeddings and positive-class scores that live
-traffic produces, so a shift means the inputs changed, not the measuring. Alerts are raised by the
-thresholds in the run's policy (its ``monitoring:`` section), written to the serving database and
-to the server log, and shown on `/v1/alerts`, `/metrics` and `/dashboard`.
+traffic produces, so a shift means the inputs changed, not the measuring. It is computed in each
+process (it is deterministic). The traffic is not: every worker and replica writes what it served
+to the serving database (:class:`SharedWindows`), and every check reads the last ``window``
+observations of all of them, so N processes judge one window instead of N windows of 1/N of the
+traffic. Alerts are raised by the thresholds in the run's policy (its ``monitoring:`` section),
+once across processes (one active row per metric in the database), written to the server log of
+the process that raised it, and shown on `/v1/alerts`, `/metrics` and `/dashboard`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ethos.errors import EthosError
 from ethos.governance.monitoring import MonitorThresholds
 from ethos.rundir import RunDir
 from ethos.serving.drift import oov_rate
-from ethos.serving.model import ServedModel
-from ethos.serving.monitor import Alert, Monitor, Observation, Reference, rule_statuses
-from ethos.serving.store import ServingStore
+from ethos.serving.monitor import (
+    Alert,
+    Labelled,
+    Monitor,
+    Observation,
+    Reference,
+    WindowData,
+    rule_statuses,
+)
+from ethos.serving.store import AlertRecord, ObservationRow, ServingStore, StoreError
+
+if TYPE_CHECKING:  # the model's libraries are not needed to replay or test the monitor
+    from ethos.serving.model import ServedModel
 
 log = logging.getLogger("ethos.serving")
 
 CHECK_EVERY = 20
-"""Observations between alert checks (a check recomputes the window's statistics)."""
+"""Observations between alert checks (a check recomputes the window's statistics), counted over
+every process sharing the window: whichever worker's observations pass a multiple checks."""
+KEEP_OBSERVATIONS = 10_000
+"""Observations of a model kept in the database (for windows and late feedback) at least; the
+oldest are deleted once there are a tenth more."""
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 REFERENCE_ROWS = 2000
 """Test rows the reference is built from at most (start-up time grows with it)."""
 
@@ -46,6 +66,148 @@ def _thresholds(run: RunDir) -> MonitorThresholds:
     return policy.monitoring or MonitorThresholds()
 
 
+def encode_embedding(vector: ArrayLike) -> bytes:
+    """An embedding as little-endian float16 bytes (2 bytes a dimension; 768 for MiniLM's 384).
+
+    Why float16 and not a projection: the monitor's embedding statistic is the distance of the
+    window's mean from the reference mean in reference spreads. float16 keeps every dimension
+    with a relative rounding error of at most 2**-11 (0.05 %), which moves that statistic by far
+    less than its sampling noise (about 1/sqrt(window): 0.07 at 200): by under 1e-5 for 384-wide
+    embeddings whose mean lies 10 spreads from zero (tests/serving/test_drift_monitor.py). A
+    random projection to a few dimensions would change the statistic itself, and float32
+    doubles the bytes for nothing the statistic can see.
+    Values beyond float16's range are clipped to it rather than becoming infinite.
+    """
+    values = np.asarray(vector, dtype=np.float32).ravel()
+    return np.clip(values, -FLOAT16_MAX, FLOAT16_MAX).astype("<f2").tobytes()
+
+
+def decode_embedding(raw: bytes) -> NDArray[np.float64]:
+    """The embedding :func:`encode_embedding` stored, as float64."""
+    return np.frombuffer(raw, dtype="<f2").astype(np.float64)
+
+
+def _utc_datetime(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _alert(record: AlertRecord) -> Alert:
+    return Alert(
+        metric=record.metric,
+        value=math.nan if record.value is None else record.value,
+        threshold=math.nan if record.threshold is None else record.threshold,
+        message=record.message,
+        created_at=record.created_at.timestamp(),
+        cleared_at=None if record.cleared_at is None else record.cleared_at.timestamp(),
+    )
+
+
+class SharedWindows:
+    """A monitor's windows and alerts in the serving database, shared by every process serving
+    ``model_id`` on it (see :class:`ethos.serving.monitor.Windows`).
+
+    Each observation is one compact row (length, OOV rate, positive probability, decision,
+    group, float16 embedding; the fed-back label joins it later); positions are the rows' ids.
+    At most about ``keep`` observations are kept (:data:`KEEP_OBSERVATIONS`).
+    """
+
+    def __init__(
+        self,
+        store: ServingStore,
+        model_id: str,
+        *,
+        keep: int = KEEP_OBSERVATIONS,
+        alert_history_size: int = 200,
+    ) -> None:
+        self._store = store
+        self._model_id = model_id
+        self._keep = keep
+        self._alert_history_size = alert_history_size
+        self._retained = 0
+
+    def add(self, observations: Sequence[Observation], at: float) -> list[int]:
+        rows = [
+            ObservationRow(
+                prediction_id=o.prediction_id,
+                length=int(o.length),
+                oov_rate=float(o.oov_rate),
+                positive_prob=float(o.positive_prob),
+                predicted_positive=bool(o.predicted_positive),
+                group=o.group,
+                embedding=encode_embedding(o.embedding),
+            )
+            for o in observations
+        ]
+        return self._store.add_observations(self._model_id, rows, at)
+
+    def label(self, prediction_id: str, true_positive: bool, at: float) -> bool:
+        return self._store.label_observation(self._model_id, prediction_id, true_positive, at)
+
+    def read(self, window: int) -> WindowData:
+        found = self._store.observation_window(self._model_id, window)
+        self._retained = found.retained
+        return WindowData(
+            observations=[
+                Observation(
+                    prediction_id=row.prediction_id,
+                    length=row.length,
+                    oov_rate=row.oov_rate,
+                    embedding=decode_embedding(row.embedding),
+                    positive_prob=row.positive_prob,
+                    predicted_positive=row.predicted_positive,
+                    group=row.group,
+                )
+                for row in found.observations
+            ],
+            labelled=[
+                Labelled(x.predicted_positive, x.true_positive, x.group) for x in found.labelled
+            ],
+            observed_total=found.total,
+            version=found.version,
+        )
+
+    def trim(self) -> None:
+        """Delete the oldest observations once a tenth more than ``keep`` are held (so the
+        delete runs once per ``keep / 10`` observations, not at every check)."""
+        if self._retained > self._keep + max(1, self._keep // 10):
+            self._store.trim_observations(self._model_id, self._keep)
+            self._retained = self._keep
+
+    def active(self) -> dict[str, Alert]:
+        return {r.metric: _alert(r) for r in self._store.active_alerts(self._model_id)}
+
+    def open(self, alert: Alert) -> bool:
+        record = self._store.raise_alert(
+            self._model_id,
+            alert.metric,
+            alert.value,
+            alert.threshold,
+            alert.message,
+            _utc_datetime(alert.created_at),
+        )
+        return record is not None
+
+    def close(self, metric: str, at: float) -> Alert | None:
+        record = self._store.clear_alert(self._model_id, metric, _utc_datetime(at))
+        return None if record is None else _alert(record)
+
+    def history(self) -> list[Alert]:
+        records = self._store.alerts(self._alert_history_size, model_id=self._model_id)
+        return [_alert(r) for r in reversed(records)]
+
+    def __repr__(self) -> str:
+        return f"SharedWindows({self._model_id!r} in {self._store.url})"
+
+
+def shared_monitor(
+    reference: Reference, thresholds: MonitorThresholds, store: ServingStore | None, model_id: str
+) -> Monitor:
+    """The served model's monitor: windows shared through ``store`` (in this process without
+    one), checked every :data:`CHECK_EVERY` observations of all processes together."""
+    windows = None if store is None else SharedWindows(store, model_id)
+    return Monitor(reference, thresholds, check_every=CHECK_EVERY, windows=windows)
+
+
 class DriftFeed:
     """Feeds the monitor from the batch thread and answers the monitoring endpoints."""
 
@@ -61,8 +223,7 @@ class DriftFeed:
         self.model = model
         self.store = store
         self.group_attribute = group_attribute
-        self._since_check = 0
-        self._lock = threading.Lock()
+        self._gauge_names: list[str] = []
 
     @classmethod
     def for_run(cls, run: RunDir, model: ServedModel, store: ServingStore | None) -> DriftFeed:
@@ -97,14 +258,21 @@ class DriftFeed:
             positive_probs=probs,
             groups=groups,
         )
-        return cls(Monitor(reference, _thresholds(run)), model, store, group_attribute=attribute)
+        monitor = shared_monitor(reference, _thresholds(run), store, model.model_id)
+        return cls(monitor, model, store, group_attribute=attribute)
 
     def observe(self, items: Sequence[Any], predictions: Sequence[Any], embeddings: Any) -> None:
-        """Called from the batch thread after each forward pass."""
+        """Called from the batch thread after each forward pass.
+
+        Recording the batch may raise :class:`~ethos.serving.store.StoreUnavailable`: the batch
+        then fails and its requests are answered 503, so nothing is served that the monitor
+        did not see. A check that fails after the batch was recorded is only logged (the next
+        check catches up).
+        """
         texts = [item.text for item in items]
         lengths = self.model.token_lengths(texts)
         positive = self.model.label_names[-1]
-        self.monitor.observe(
+        due = self.monitor.record(
             [
                 Observation(
                     prediction_id=item.key,
@@ -120,24 +288,18 @@ class DriftFeed:
                 )
             ]
         )
-        with self._lock:
-            self._since_check += len(items)
-            due = self._since_check >= CHECK_EVERY
-            if due:
-                self._since_check = 0
         if due:
-            self.check()
+            try:
+                self.check()
+            except StoreError as exc:
+                log.warning("monitoring check skipped: %s", exc.message)
 
     def feedback(self, prediction_id: str, label: str) -> bool:
         return self.monitor.feedback(prediction_id, label == self.model.label_names[-1])
 
     def check(self) -> list[Alert]:
-        """New alerts, recorded in the database."""
-        raised = self.monitor.check()
-        for alert in raised:  # the monitor has written each to the server log already
-            if self.store is not None:
-                self.store.log_alert(alert.metric, alert.value, alert.threshold, alert.message)
-        return raised
+        """Alerts newly raised by this process (in the database, and logged, already)."""
+        return self.monitor.check()
 
     def alerts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
         """Active alerts, recent alerts, and what the monitor can judge yet (see ``state``)."""
@@ -177,7 +339,15 @@ class DriftFeed:
         }
 
     def gauges(self) -> dict[str, float]:
-        return self.monitor.gauges()
+        """The monitor's gauges; every one NaN (unknown) while the database does not answer,
+        so /metrics still serves the request counters that show the outage."""
+        try:
+            gauges = self.monitor.gauges()
+        except StoreError as exc:
+            log.warning("monitoring gauges unknown: %s", exc.message)
+            return dict.fromkeys(self._gauge_names, math.nan)
+        self._gauge_names = list(gauges)
+        return gauges
 
     def dashboard(self, model_info: dict[str, Any]) -> str:
         from ethos.serving.dashboard import render_dashboard

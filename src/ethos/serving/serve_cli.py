@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ethos.errors import EthosError
+
+if TYPE_CHECKING:
+    from ethos.serving.quantize import VariantReport
 
 
 def serve_command(
@@ -27,11 +31,31 @@ def serve_command(
         "--allow-review",
         help="Serve a REVIEW decision before anyone approved it; recorded in the ledger.",
     ),
+    backend: str = typer.Option(
+        "torch",
+        "--backend",
+        help="torch: the model as trained (PyTorch); onnx: its graph on ONNX Runtime, exported "
+        "once and cached in the run's exports/onnx/ (faster on CPUs).",
+    ),
     quantize: str = typer.Option(
         "none",
         "--quantize",
-        help="int8: dynamic int8 quantisation of Linear layers; the accuracy change on the run's "
-        "test part is measured at start-up and shown in GET /v1/model.",
+        help="int8: dynamic int8 weights (PyTorch Linear layers, or ONNX Runtime MatMuls).",
+    ),
+    max_accuracy_drop: float = typer.Option(
+        1.0,
+        "--max-accuracy-drop",
+        min=0.0,
+        max=100.0,
+        help="Any variant but --backend torch --quantize none is compared with the float model "
+        "on the run's test part at start-up (shown in GET /v1/model and the model card); it is "
+        "refused if it loses more accuracy points than this.",
+    ),
+    onnx_threads: int | None = typer.Option(
+        None,
+        "--onnx-threads",
+        min=1,
+        help="ONNX Runtime threads per server process. Default: usable cores / --workers.",
     ),
     workers: int = typer.Option(
         1,
@@ -59,8 +83,11 @@ def serve_command(
     from ethos.rundir import RunDir
     from ethos.serving.admission import admit
     from ethos.serving.app import create_app
+    from ethos.serving.model import load_served_model
     from ethos.serving.settings import SETTINGS_ENV, ServeSettings
 
+    if backend not in ("torch", "onnx"):
+        raise EthosError(f"--backend {backend!r} is not known", hint="use torch or onnx")
     if quantize not in ("none", "int8"):
         raise EthosError(f"--quantize {quantize!r} is not known", hint="use none or int8")
     settings = ServeSettings(
@@ -68,7 +95,11 @@ def serve_command(
         db_url=db,
         ledger_url=ledger,
         allow_review=allow_review,
+        backend=backend,  # type: ignore[arg-type]
         quantize=quantize,  # type: ignore[arg-type]
+        max_accuracy_drop=max_accuracy_drop,
+        workers=workers,
+        onnx_threads=onnx_threads,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         request_timeout_s=timeout,
@@ -87,9 +118,17 @@ def serve_command(
         )
         + f") on http://{host}:{port}"
     )
+    # Load and check the served variant before binding the port too: a variant that loses too
+    # much accuracy is refused here, with exit code 2, not in a worker's start-up log.
+    model = load_served_model(settings)
+    if model.quantization is not None:
+        typer.echo(variant_summary(model.quantization))
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, model=model), host=host, port=port, log_level="info")
         return
+    check = None if model.quantization is None else model.quantization.to_json()
+    settings = settings.model_copy(update={"variant_check": check})
+    del model  # each worker loads its own; this process only supervises them
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     uvicorn.run(
         "ethos.serving.app:app_from_env",
@@ -98,4 +137,19 @@ def serve_command(
         port=port,
         workers=workers,
         log_level="info",
+    )
+
+
+def variant_summary(report: VariantReport) -> str:
+    """One line on how the served variant compares with the float model."""
+    name = report.variant.name
+    if not report.measured:
+        return f"{name}: not compared with the float model ({report.reason})"
+    speed = f", {report.speedup:.2f}x the float model's speed" if report.speedup else ""
+    return (
+        f"{name} on {report.n} test rows: decisions agree {100 * (report.agreement or 0):.1f} %, "
+        f"accuracy {report.accuracy_float:.4f} -> {report.accuracy_served:.4f} "
+        f"({-(report.accuracy_drop_points or 0.0):+.2f} points, limit "
+        f"-{report.max_accuracy_drop:g}), largest probability change "
+        f"{report.max_probability_change:.4f}{speed}"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,18 @@ class ServeSettings(BaseModel):
     allow_review: bool = False
     review_override_entry: str | None = None
     """Set by the CLI once it has recorded ``--allow-review`` in the ledger."""
+    backend: Literal["torch", "onnx"] = "torch"
+    """torch: the model as trained (PyTorch eager); onnx: its graph on ONNX Runtime, exported
+    once and cached in the run (``exports/onnx/``)."""
     quantize: Literal["none", "int8"] = "none"
+    """int8: dynamic int8 weights (PyTorch Linear layers, or ONNX Runtime MatMuls)."""
+    max_accuracy_drop: Annotated[float, Field(ge=0, le=100)] = 1.0
+    """Accuracy points on the run's test part a variant (anything but torch float32) may lose
+    against the float model; beyond it the server refuses to start."""
+    workers: Annotated[int, Field(ge=1)] = 1
+    """Server processes: ONNX Runtime's threads per process are the cores divided by this."""
+    onnx_threads: Annotated[int, Field(ge=1)] | None = None
+    """ONNX Runtime intra-op threads per process; None: usable cores // workers (at least 1)."""
     max_batch: Annotated[int, Field(ge=1, le=1024)] = 32
     """Inputs that share one forward pass at most."""
     max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
@@ -35,4 +46,8 @@ class ServeSettings(BaseModel):
     """Inputs in one request at most (413 beyond)."""
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     measure_quantization: bool = True
-    """Measure int8's accuracy change on the run's test part at start-up (seconds)."""
+    """Compare the served variant with the float model on the run's test part at start-up
+    (seconds); off, the variant is served unchecked and ``/v1/model`` says so."""
+    variant_check: dict[str, Any] | None = None
+    """Set by the CLI once it has checked the variant: worker processes show this measurement
+    (when it is of the very variant and ONNX file they load) instead of repeating it."""

@@ -1,16 +1,29 @@
-"""What `ethos serve` remembers: API keys, the prediction log, feedback and alerts.
+"""What `ethos serve` remembers: API keys, the prediction log, feedback, rate-limit buckets, the
+monitor's windows and alerts.
 
 One SQLAlchemy database, SQLite by default (``~/.ethos/serving.db``) or PostgreSQL by URL, opened
-the same way as the ledger (:mod:`ethos.database`). Two rules shape it:
+the same way as the ledger (:mod:`ethos.database`). It is the one place every worker process and
+every replica of a model shares, so whatever must hold across them lives here: a key's rate limit
+(:meth:`ServingStore.take_token`), the monitor's rolling windows (:meth:`ServingStore.
+add_observations`) and which alerts are active (one row per active alert, raised and cleared
+once). Three rules shape it:
 
 * **No secrets at rest.** An API key's secret is shown once, when it is created; the store keeps
   a random salt and ``sha256(salt + secret)``. A stolen database does not let anyone call the API.
 * **No inputs at rest.** The prediction log holds the SHA-256 of the *PII-masked* input, never
   the text itself (masked or not): enough to tell whether the same input came back, not enough
   to read it. The caller masks; this module never sees raw text.
+* **Unavailable is said, not guessed.** A database that cannot be reached, whose file is gone or
+  that stays locked raises :class:`StoreUnavailable` (the API answers 503); nothing is served on
+  the assumption that it would have said yes.
 
-Tables are created when the store is opened. Every write is one transaction; a micro-batch of
-predictions is logged in one, so it is logged whole or not at all.
+Tables are created when the store is opened (and the alerts table of an older store gains its
+columns). Every write is one transaction; a micro-batch of predictions is logged in one, so it is
+logged whole or not at all. Rate-limit buckets and monitor observations are written through a
+second connection pool that does not wait for the disk on commit (SQLite ``synchronous=NORMAL``,
+PostgreSQL ``synchronous_commit=off``): a crash can roll back their last fraction of a second,
+which costs a few tokens or observations, never consistency, and makes a limit check about 0.1 ms
+instead of 4 ms (docs/serving.md, "Workers and replicas").
 """
 
 from __future__ import annotations
@@ -24,7 +37,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,26 +46,35 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Double,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    TextClause,
     TypeDecorator,
+    delete,
+    event,
     func,
     inspect,
     select,
     text,
+    update,
 )
-from sqlalchemy.engine import Engine, Row
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ethos import database
 from ethos.errors import EthosError
@@ -63,9 +86,13 @@ __all__ = [
     "AlertRecord",
     "IssuedKey",
     "KeyRecord",
+    "LabelRow",
+    "ObservationRow",
+    "ObservationWindow",
     "PredictionRecord",
     "ServingStore",
     "StoreError",
+    "StoreUnavailable",
     "UnknownKey",
     "UnknownPrediction",
     "hash_masked_text",
@@ -100,6 +127,14 @@ _SCHEMA_LOCK_KEY = 0x7365727665
 
 class StoreError(EthosError):
     """A serving store that cannot be opened, or a key request that cannot be honoured."""
+
+
+class StoreUnavailable(StoreError):
+    """The database did not answer: down, unreachable, its file gone, or locked for too long.
+
+    The API answers 503 with it: a request whose rate limit cannot be checked, or whose
+    prediction cannot be recorded for the monitor, is refused rather than served blind.
+    """
 
 
 class UnknownKey(StoreError):
@@ -201,6 +236,52 @@ alerts_table = Table(
     Column("value", Float()),
     Column("threshold", Float()),
     Column("message", Text(), nullable=False),
+    # Added after the first release (see _upgrade_alerts): whose monitor raised it, when it was
+    # cleared, and the metric again while it is active. NULLs are distinct in a unique index on
+    # both backends, so (model_id, active_metric) allows one active alert per metric and model
+    # and any number of cleared ones: a second worker's INSERT of the same alert fails.
+    Column("model_id", String(255)),
+    Column("cleared_at", _UTCDateTime()),
+    Column("active_metric", String(255)),
+    Index("ux_alerts_active", "model_id", "active_metric", unique=True),
+)
+_ADDED_ALERT_COLUMNS = ("model_id", "cleared_at", "active_metric")
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key_id", String(_KEY_ID_HEX), primary_key=True),
+    Column("tokens", Double(), nullable=False),
+    Column("updated_at", Double(), nullable=False),  # epoch seconds on the database's clock
+    Column("granted", Boolean(), nullable=False),  # whether the last request took a token
+)
+
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+monitor_observations = Table(
+    "monitor_observations",
+    metadata,
+    Column("id", _BIG_ID, primary_key=True, autoincrement=True),  # the shared order of arrival
+    Column("model_id", String(255), nullable=False),
+    Column("prediction_id", String(64), nullable=False),
+    Column("observed_at", Double(), nullable=False),
+    Column("length", Integer(), nullable=False),
+    Column("oov_rate", Double(), nullable=False),
+    Column("positive_prob", Double(), nullable=False),
+    Column("predicted_positive", Boolean(), nullable=False),
+    Column("group", Text()),
+    Column("embedding", LargeBinary(), nullable=False),  # little-endian float16
+    Column("true_positive", Boolean()),  # the fed-back label, once there is one
+    Column("labelled_at", Double()),
+    Index("ux_monitor_observations_prediction", "model_id", "prediction_id", unique=True),
+    Index("ix_monitor_observations_model", "model_id", "id"),
+    Index("ix_monitor_observations_labelled", "model_id", "labelled_at"),
+)
+
+monitor_totals = Table(
+    "monitor_totals",
+    metadata,
+    Column("model_id", String(255), primary_key=True),
+    Column("pruned", BigInteger(), nullable=False),  # observations trimmed away so far
 )
 
 
@@ -278,7 +359,11 @@ class PredictionRecord:
 
 @dataclass(frozen=True)
 class AlertRecord:
-    """A monitoring alert: ``metric`` crossed ``threshold`` with ``value``."""
+    """A monitoring alert: ``metric`` crossed ``threshold`` with ``value``.
+
+    ``model_id`` is the served model whose monitor raised it (None for :meth:`ServingStore.
+    log_alert`'s one-off records); ``cleared_at`` is set once the metric came back.
+    """
 
     id: int
     created_at: datetime
@@ -286,6 +371,50 @@ class AlertRecord:
     value: float | None
     threshold: float | None
     message: str
+    model_id: str | None = None
+    cleared_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+@dataclass(frozen=True)
+class ObservationRow:
+    """One served prediction as the monitor keeps it, compactly: about 0.8 kB with a 384-wide
+    embedding, which is stored as little-endian float16 bytes (the caller encodes it)."""
+
+    prediction_id: str
+    length: int
+    oov_rate: float
+    positive_prob: float
+    predicted_positive: bool
+    group: str | None
+    embedding: bytes
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """A fed-back label with what the model decided for that prediction."""
+
+    predicted_positive: bool
+    true_positive: bool
+    group: str | None
+
+
+@dataclass(frozen=True)
+class ObservationWindow:
+    """What one monitor check reads: the newest observations and labels, oldest first.
+
+    ``total`` counts every observation recorded for the model (trimmed ones too), ``retained``
+    those still held; ``version`` changes whenever an observation or a label is added.
+    """
+
+    observations: list[ObservationRow]
+    labelled: list[LabelRow]
+    total: int
+    retained: int
+    version: tuple[int, int, int, float]
 
 
 # -- the store -----------------------------------------------------------------------------
@@ -311,6 +440,8 @@ class ServingStore:
             raise ValueError(f"cache_ttl_s must be >= 0, not {cache_ttl_s}")
         self._url = database.resolve_url(url, ROLE)
         self._engine: Engine = database.make_engine(self._url, ROLE)
+        self._relaxed: Engine = database.make_engine(self._url, ROLE)
+        event.listen(self._relaxed, "connect", _relaxer(self._relaxed.dialect.name))
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
         self._cache: dict[str, tuple[float, KeyRecord]] = {}
@@ -318,18 +449,47 @@ class ServingStore:
         try:
             self._create_tables()
         except DBAPIError as exc:
-            self._engine.dispose()
+            self.close()
             raise database.connection_error(self._url, exc, ROLE) from None
 
     def _create_tables(self) -> None:
         with self._engine.connect() as conn:
-            if set(metadata.tables) <= set(inspect(conn).get_table_names()):
+            if _schema_current(conn):
                 return
             conn.rollback()
             with database.for_writing(conn).begin():
                 if conn.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
                 metadata.create_all(conn)
+                _upgrade_alerts(conn)
+
+    @contextmanager
+    def _connect(self, *, write: bool = False, relaxed: bool = False) -> Iterator[Connection]:
+        """A connection (in a write transaction with ``write``) whose loss is a StoreUnavailable.
+
+        ``relaxed`` uses the pool that commits without waiting for the disk (module docstring).
+        Only failures to reach or use the database are translated; an IntegrityError and the
+        store's own errors pass through unchanged.
+        """
+        engine = self._relaxed if relaxed else self._engine
+        try:
+            with engine.connect() as conn:
+                if write:
+                    with database.for_writing(conn).begin():
+                        yield conn
+                else:
+                    yield conn
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        cause = getattr(exc, "orig", None) or exc
+        detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        return StoreUnavailable(
+            f"the serving database {self.url} is unavailable: {database.mask(detail)}",
+            hint="requests are refused (503) until it answers again: check that the database "
+            "server is running and reachable, or that the SQLite file is in place and writable",
+        )
 
     @property
     def url(self) -> str:
@@ -339,6 +499,7 @@ class ServingStore:
     def close(self) -> None:
         """Release the database connections."""
         self._engine.dispose()
+        self._relaxed.dispose()
 
     def __enter__(self) -> ServingStore:
         return self
@@ -381,7 +542,7 @@ class ServingStore:
         for _attempt in range(5):  # a 48-bit id collides about never; retry if it does
             key_id = secrets.token_hex(_KEY_ID_HEX // 2)
             try:
-                with self._engine.connect() as conn, database.for_writing(conn).begin():
+                with self._connect(write=True) as conn:
                     conn.execute(
                         api_keys.insert().values(
                             key_id=key_id,
@@ -406,7 +567,7 @@ class ServingStore:
         TTL (:data:`DEFAULT_CACHE_TTL_S` seconds by default).
         """
         now = datetime.now(UTC)
-        with self._engine.connect() as conn, database.for_writing(conn).begin():
+        with self._connect(write=True) as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one_or_none()
             if row is None:
                 raise UnknownKey(
@@ -429,14 +590,14 @@ class ServingStore:
 
     def key(self, key_id: str) -> KeyRecord | None:
         """The key with this id (revoked or not), or None."""
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one_or_none()
         return None if row is None else _key_record(row)
 
     def list_keys(self) -> list[KeyRecord]:
         """Every key, oldest first, revoked ones included (their ``revoked_at`` is set)."""
         query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             return [_key_record(row) for row in conn.execute(query)]
 
     def verify(self, token: str) -> KeyRecord | None:
@@ -464,7 +625,7 @@ class ServingStore:
                 if cached[0] > now:
                     return cached[1]
                 del self._cache[digest]
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one_or_none()
         if row is None:
             return None
@@ -495,7 +656,7 @@ class ServingStore:
         if not rows:
             return
         values = [_prediction_values(row) for row in rows]
-        with self._engine.connect() as conn, database.for_writing(conn).begin():
+        with self._connect(write=True) as conn:
             conn.execute(prediction_log.insert(), values)
 
     def prediction(self, prediction_id: str) -> PredictionRecord | None:
@@ -503,13 +664,13 @@ class ServingStore:
         if not isinstance(prediction_id, str) or not _HEX32.fullmatch(prediction_id):
             return None
         query = select(prediction_log).where(prediction_log.c.prediction_id == prediction_id)
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(query).one_or_none()
         return None if row is None else _prediction_record(row)
 
     def count_predictions(self) -> int:
         """How many predictions the log holds."""
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(prediction_log)).scalar_one())
 
     def log_feedback(self, prediction_id: str, true_label: str, key_id: str | None) -> None:
@@ -524,7 +685,7 @@ class ServingStore:
         exists = select(prediction_log.c.prediction_id).where(
             prediction_log.c.prediction_id == prediction_id
         )
-        with self._engine.connect() as conn, database.for_writing(conn).begin():
+        with self._connect(write=True) as conn:
             if conn.execute(exists).one_or_none() is None:
                 raise UnknownPrediction(prediction_id)
             conn.execute(
@@ -555,7 +716,7 @@ class ServingStore:
         )
         if since is not None:
             query = query.where(feedback.c.created_at >= since)
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             return [(_prediction_record(row), str(row.true_label)) for row in conn.execute(query)]
 
     # -- alerts --------------------------------------------------------------------------------
@@ -572,30 +733,221 @@ class ServingStore:
             "threshold": _finite_or_none(threshold),
             "message": str(message),
         }
-        with self._engine.connect() as conn, database.for_writing(conn).begin():
+        with self._connect(write=True) as conn:
             result = conn.execute(alerts_table.insert().values(**values))
             alert_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         return AlertRecord(id=alert_id, **values)
 
-    def alerts(self, limit: int = 100) -> list[AlertRecord]:
-        """The newest ``limit`` alerts, newest first."""
+    def alerts(self, limit: int = 100, *, model_id: str | None = None) -> list[AlertRecord]:
+        """The newest ``limit`` alerts (of ``model_id``'s monitor, when given), newest first."""
         query = (
             select(alerts_table)
             .order_by(alerts_table.c.created_at.desc(), alerts_table.c.id.desc())
             .limit(max(0, int(limit)))
         )
-        with self._engine.connect() as conn:
-            return [
-                AlertRecord(
-                    id=int(row.id),
-                    created_at=row.created_at,
-                    metric=str(row.metric),
-                    value=row.value,
-                    threshold=row.threshold,
-                    message=str(row.message),
-                )
-                for row in conn.execute(query)
-            ]
+        if model_id is not None:
+            query = query.where(alerts_table.c.model_id == model_id)
+        with self._connect() as conn:
+            return [_alert_record(row) for row in conn.execute(query)]
+
+    def raise_alert(
+        self,
+        model_id: str,
+        metric: str,
+        value: float | None,
+        threshold: float | None,
+        message: str,
+        created_at: datetime,
+    ) -> AlertRecord | None:
+        """Make ``metric`` an active alert of ``model_id``'s monitor; None if it already is one.
+
+        Every worker that sees the metric cross its limit tries; the unique index on
+        (model_id, active_metric) lets exactly one INSERT succeed, so the alert is raised (and
+        logged by its raiser) once however many processes check the shared window.
+        """
+        values: dict[str, Any] = {
+            "created_at": created_at,
+            "metric": str(metric)[:255],
+            "value": _finite_or_none(value),
+            "threshold": _finite_or_none(threshold),
+            "message": str(message),
+            "model_id": model_id,
+            "active_metric": str(metric)[:255],
+        }
+        try:
+            with self._connect(write=True) as conn:
+                row = conn.execute(alerts_table.insert().values(**values).returning(alerts_table))
+                return _alert_record(row.one())
+        except IntegrityError:
+            return None
+
+    def clear_alert(self, model_id: str, metric: str, at: datetime) -> AlertRecord | None:
+        """Clear ``model_id``'s active ``metric`` alert; the cleared alert, or None when it was
+        not active (another worker cleared it first: only one UPDATE finds the row)."""
+        query = (
+            update(alerts_table)
+            .where(alerts_table.c.model_id == model_id, alerts_table.c.active_metric == metric)
+            .values(active_metric=None, cleared_at=at)
+            .returning(alerts_table)
+        )
+        with self._connect(write=True) as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else _alert_record(row)
+
+    def active_alerts(self, model_id: str) -> list[AlertRecord]:
+        """``model_id``'s active alerts, oldest first."""
+        query = (
+            select(alerts_table)
+            .where(alerts_table.c.model_id == model_id, alerts_table.c.active_metric.is_not(None))
+            .order_by(alerts_table.c.created_at, alerts_table.c.id)
+        )
+        with self._connect() as conn:
+            return [_alert_record(row) for row in conn.execute(query)]
+
+    # -- rate limits ---------------------------------------------------------------------------
+
+    def take_token(
+        self, key_id: str, capacity: float, per_second: float, now: float | None = None
+    ) -> tuple[bool, float]:
+        """Take one token from ``key_id``'s bucket: (whether one was taken, tokens left).
+
+        One atomic statement (:data:`_TAKE_TOKEN`): the bucket is refilled by the time since
+        its last use, ``min(capacity, tokens + elapsed * per_second)``, and a token taken if
+        at least one is there; a refused request takes nothing. Concurrent requests from any
+        number of processes are serialised on the bucket's row (SQLite: the write lock that
+        ``BEGIN IMMEDIATE`` takes; PostgreSQL: the row lock of ``INSERT .. ON CONFLICT DO
+        UPDATE``), so together they never get more than the bucket holds.
+
+        Time is the database's clock (``now`` overrides it, for tests): on PostgreSQL the
+        server's, so hosts with skewed clocks share one time line; on SQLite the one host's
+        wall clock. A clock that steps back refills nothing (elapsed is at least 0 and the
+        bucket's time never moves back). A dropped connection is retried once on a fresh one,
+        so the first request after the database returns is not refused for a dead connection.
+        """
+        params = {
+            "key": key_id,
+            "cap": float(capacity),
+            "per_s": float(per_second),
+            "now": None if now is None else float(now),
+        }
+        statement = _TAKE_TOKEN[self._relaxed.dialect.name]
+        for attempt in (1, 2):
+            try:
+                with self._connect(write=True, relaxed=True) as conn:
+                    granted, tokens = conn.execute(statement, params).one()
+                return bool(granted), float(tokens)
+            except StoreUnavailable as exc:
+                cause = exc.__cause__
+                if attempt == 2 or not getattr(cause, "connection_invalidated", False):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the monitor's windows -----------------------------------------------------------------
+
+    def add_observations(
+        self, model_id: str, rows: Sequence[ObservationRow], observed_at: float
+    ) -> list[int]:
+        """Record served predictions for ``model_id``'s monitor; their ids, in order.
+
+        The ids come from one sequence shared by every process, so they say in which order
+        observations arrived across workers (a check reads the newest ids) and let each worker
+        tell when the shared count crosses a multiple of its check interval.
+        """
+        if not rows:
+            return []
+        values = [
+            {
+                "model_id": model_id,
+                "prediction_id": row.prediction_id,
+                "observed_at": float(observed_at),
+                "length": int(row.length),
+                "oov_rate": float(row.oov_rate),
+                "positive_prob": float(row.positive_prob),
+                "predicted_positive": bool(row.predicted_positive),
+                "group": row.group,
+                "embedding": bytes(row.embedding),
+                "true_positive": None,
+                "labelled_at": None,
+            }
+            for row in rows
+        ]
+        insert = monitor_observations.insert().returning(monitor_observations.c.id)
+        with self._connect(write=True, relaxed=True) as conn:
+            return [int(i) for i in conn.execute(insert, values).scalars()]
+
+    def label_observation(
+        self, model_id: str, prediction_id: str, true_positive: bool, at: float
+    ) -> bool:
+        """Attach a fed-back label to an observation; False when the monitor does not hold it
+        (never observed for this model, or trimmed away). A later label replaces an earlier."""
+        c = monitor_observations.c
+        query = (
+            update(monitor_observations)
+            .where(c.model_id == model_id, c.prediction_id == prediction_id)
+            .values(true_positive=bool(true_positive), labelled_at=float(at))
+        )
+        with self._connect(write=True, relaxed=True) as conn:
+            return bool(conn.execute(query).rowcount)
+
+    def observation_window(self, model_id: str, size: int) -> ObservationWindow:
+        """The newest ``size`` observations and the ``size`` most recently labelled ones of
+        ``model_id``, from every process, read in one snapshot (PostgreSQL: REPEATABLE READ)."""
+        c = monitor_observations.c
+        mine = c.model_id == model_id
+        stats = select(
+            func.count(), func.max(c.id), func.count(c.labelled_at), func.max(c.labelled_at)
+        )
+        columns = (c.prediction_id, c.length, c.oov_rate, c.positive_prob, c.predicted_positive)
+        newest = (
+            select(*columns, c.group, c.embedding).where(mine).order_by(c.id.desc()).limit(size)
+        )
+        labelled = (
+            select(c.predicted_positive, c.true_positive, c.group)
+            .where(mine, c.labelled_at.is_not(None))
+            .order_by(c.labelled_at.desc(), c.id.desc())
+            .limit(size)
+        )
+        pruned = select(monitor_totals.c.pruned).where(monitor_totals.c.model_id == model_id)
+        with self._connect(relaxed=True) as conn:
+            database.for_snapshot(conn)
+            with conn.begin():
+                count, last_id, n_labelled, last_label = conn.execute(stats.where(mine)).one()
+                rows = conn.execute(newest).all()
+                labels = conn.execute(labelled).all()
+                trimmed = conn.execute(pruned).scalar_one_or_none() or 0
+        total = int(count) + int(trimmed)
+        return ObservationWindow(
+            observations=[_observation_row(row) for row in reversed(rows)],
+            labelled=[
+                LabelRow(bool(r.predicted_positive), bool(r.true_positive), r.group)
+                for r in reversed(labels)
+            ],
+            total=total,
+            retained=int(count),
+            version=(total, int(last_id or 0), int(n_labelled), float(last_label or 0.0)),
+        )
+
+    def trim_observations(self, model_id: str, keep: int) -> int:
+        """Delete all but ``model_id``'s newest ``keep`` observations; how many went.
+
+        Older observations can no longer be in a window or receive feedback the monitor uses;
+        their number is added to the model's total so the count of observations stays whole.
+        """
+        c = monitor_observations.c
+        mine = c.model_id == model_id
+        cut = select(c.id).where(mine).order_by(c.id.desc()).offset(max(0, keep)).limit(1)
+        with self._connect(write=True, relaxed=True) as conn:
+            last_dropped = conn.execute(cut).scalar_one_or_none()
+            if last_dropped is None:
+                return 0
+            gone = int(
+                conn.execute(
+                    delete(monitor_observations).where(mine, c.id <= last_dropped)
+                ).rowcount
+            )
+            if gone:
+                conn.execute(_add_pruned(conn.dialect.name, model_id, gone))
+        return gone
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -712,4 +1064,129 @@ def _prediction_record(row: Row[Any]) -> PredictionRecord:
         group=row.group,
         latency_ms=float(row.latency_ms),
         thresholds_applied=bool(row.thresholds_applied),
+    )
+
+
+def _alert_record(row: Row[Any]) -> AlertRecord:
+    return AlertRecord(
+        id=int(row.id),
+        created_at=row.created_at,
+        metric=str(row.metric),
+        value=row.value,
+        threshold=row.threshold,
+        message=str(row.message),
+        model_id=row.model_id,
+        cleared_at=row.cleared_at,
+    )
+
+
+def _observation_row(row: Row[Any]) -> ObservationRow:
+    return ObservationRow(
+        prediction_id=str(row.prediction_id),
+        length=int(row.length),
+        oov_rate=float(row.oov_rate),
+        positive_prob=float(row.positive_prob),
+        predicted_positive=bool(row.predicted_positive),
+        group=row.group,
+        embedding=bytes(row.embedding),
+    )
+
+
+# -- schema and connections ------------------------------------------------------------------
+
+
+def _schema_current(conn: Connection) -> bool:
+    """Whether every table exists with every column (so opening needs no write lock)."""
+    found = inspect(conn)
+    if not set(metadata.tables) <= set(found.get_table_names()):
+        return False
+    return set(_ADDED_ALERT_COLUMNS) <= {c["name"] for c in found.get_columns("alerts")}
+
+
+def _upgrade_alerts(conn: Connection) -> None:
+    """Give an alerts table from before shared monitoring its new columns and unique index.
+
+    ``create_all`` creates missing tables but never alters an existing one; the added columns
+    are nullable, so old rows stay valid (one-off alerts with no model and no active state).
+    """
+    have = {c["name"] for c in inspect(conn).get_columns("alerts")}
+    missing = [name for name in _ADDED_ALERT_COLUMNS if name not in have]
+    for name in missing:
+        kind = alerts_table.c[name].type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE alerts ADD COLUMN {name} {kind}"))
+    if missing:
+        for index in alerts_table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+_RELAXED_COMMIT = {
+    "sqlite": "PRAGMA synchronous = NORMAL",
+    "postgresql": "SET synchronous_commit TO off",
+}
+
+
+def _relaxer(dialect: str) -> Callable[[Any, Any], None]:
+    """A connect hook that makes a pool commit without waiting for the disk (module docstring).
+
+    It runs after :mod:`ethos.database`'s own hook. SQLite in WAL mode with NORMAL stays
+    consistent after a crash and may lose only the last commits; PostgreSQL's asynchronous
+    commit likewise (at most about three ``wal_writer_delay``s, 0.6 s by default).
+    """
+
+    def relax(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(_RELAXED_COMMIT[dialect])
+        finally:
+            cursor.close()
+        if dialect == "postgresql":
+            dbapi_connection.commit()  # a SET in a transaction that is rolled back is undone
+
+    return relax
+
+
+def _take_token_sql(least: str, greatest: str, now: str, true: str) -> TextClause:
+    """The token-bucket statement in one dialect's words (``least``/``greatest`` are SQLite's
+    two-argument ``min``/``max``); the refill is written out three times because SET expressions
+    see the old row and cannot name each other."""
+    refill = (
+        f"{least}(:cap, rate_buckets.tokens + "
+        f"{greatest}(0.0, excluded.updated_at - rate_buckets.updated_at) * :per_s)"
+    )
+    return text(
+        "INSERT INTO rate_buckets (key_id, tokens, updated_at, granted) "
+        f"VALUES (:key, :cap - 1, {now}, {true}) "
+        "ON CONFLICT (key_id) DO UPDATE SET "
+        f"tokens = {refill} - CASE WHEN {refill} >= 1 THEN 1 ELSE 0 END, "
+        f"granted = {refill} >= 1, "
+        f"updated_at = {greatest}(rate_buckets.updated_at, excluded.updated_at) "
+        "RETURNING granted, tokens"
+    )
+
+
+_TAKE_TOKEN = {
+    "sqlite": _take_token_sql(
+        "min", "max", "coalesce(:now, (julianday('now') - 2440587.5) * 86400.0)", "1"
+    ),
+    "postgresql": _take_token_sql(
+        "LEAST",
+        "GREATEST",
+        "coalesce(CAST(:now AS double precision), "
+        "CAST(extract(epoch FROM statement_timestamp()) AS double precision))",
+        "true",
+    ),
+}
+"""Take a token in one statement. ``now`` is computed once, in VALUES, and read back as
+``excluded.updated_at``: SQLite's ``'now'`` is fixed for a statement, and PostgreSQL's
+``statement_timestamp()`` is the statement's start (``clock_timestamp()`` would move between
+uses). A new key's bucket starts full, less the token this request takes."""
+
+
+def _add_pruned(dialect: str, model_id: str, count: int) -> Any:
+    """Add ``count`` to a model's trimmed-observation total (an upsert on either backend)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(monitor_totals).values(model_id=model_id, pruned=count)
+    return statement.on_conflict_do_update(
+        index_elements=[monitor_totals.c.model_id],
+        set_={"pruned": monitor_totals.c.pruned + count},
     )
