@@ -2,7 +2,8 @@
 
 After a warm-up (the first batches allocate the allocator's pools, tokenizer caches and the
 monitor's windows), the server's resident memory may not grow by more than 10 %, and its threads
-and open file descriptors must come back to where they were. Read from /proc, so Linux only.
+and open file descriptors may not grow by more than the one or two a lazily filled pool adds.
+Read from /proc, so Linux only.
 Marked slow: it runs for over a minute by design.
 """
 
@@ -85,5 +86,7 @@ def test_32_clients_for_60_s_leave_no_errors_growth_or_leaks(server: LiveServer)
     assert set(codes) == {200}, codes  # no 5xx, no 429 (the key's rate is high), nothing else
     assert sum(codes.values()) > CLIENTS  # it did serve under load
     assert after["rss_kb"] <= 1.10 * before["rss_kb"], (before, after)
-    assert after["threads"] <= before["threads"], (before, after)
+    # Thread pools (asyncio's default executor, anyio's worker threads) start threads lazily up
+    # to fixed bounds, so one more may appear; a leak grows with the requests (thousands here).
+    assert after["threads"] <= before["threads"] + 2, (before, after)
     assert after["fds"] <= before["fds"] + 2, (before, after)  # a pooled connection may open

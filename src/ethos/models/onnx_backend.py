@@ -462,6 +462,11 @@ def open_session(content: bytes, *, threads: int) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ONNX Runtime's warnings are not the user's
+    # No spinning: idle pool threads busy-wait for the next operator by default, which on a
+    # server whose cores also mask, log and answer HTTP takes the cores from that work. Measured
+    # on 2 cores with one busy: 2 threads spinning 7.2 ms a record (9.2 ms of CPU), not
+    # spinning 4.6 ms (6.4 ms of CPU); quiet, the two are within 4 %.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own exception types (InvalidGraph, Fail...)
