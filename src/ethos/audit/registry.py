@@ -18,6 +18,7 @@ from ethos.audit.informativeness import InformativenessCheck
 from ethos.audit.privacy import PrivacyCheck
 from ethos.audit.protocol import AuditContext, Check, to_jsonable
 from ethos.audit.robustness import RobustnessCheck
+from ethos.audit.slices import SlicesCheck
 
 CHECKS: dict[str, Callable[..., Check]] = {
     InformativenessCheck.name: InformativenessCheck,
@@ -26,6 +27,7 @@ CHECKS: dict[str, Callable[..., Check]] = {
     RobustnessCheck.name: RobustnessCheck,
     PrivacyCheck.name: PrivacyCheck,
     ExplanationsCheck.name: ExplanationsCheck,
+    SlicesCheck.name: SlicesCheck,
 }
 """Check name -> check class (called with keyword options, or none for the defaults).
 

@@ -2,10 +2,11 @@
 
 Summary (red/amber/green per dimension), informativeness (is the model better than a constant?),
 fairness (group rates and disparities with confidence intervals, and the groups too small to read),
-calibration (reliability diagrams), robustness, explanations (token heatmaps) and privacy. A model
-that is not informative gets a red banner above everything else. Figures are inline SVG, styles
-are inline, there is no script and no network request, so the file can be attached to a review or
-archived as it is. Escaping, tables, numbers, figures and the page shell are :mod:`ethos.html`'s.
+calibration (reliability diagrams), robustness, explanations (token heatmaps), privacy and the
+worst slices found by slice discovery. A model that is not informative gets a red banner above
+everything else. Figures are inline SVG, styles are inline, there is no script and no network
+request, so the file can be attached to a review or archived as it is. Escaping, tables, numbers,
+figures and the page shell are :mod:`ethos.html`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from ethos.audit import svg
 from ethos.audit.informativeness import is_not_informative
 from ethos.audit.sample_size import group_size_warnings
-from ethos.html import Cell, badge, escape, figure, page, show, table, tag
+from ethos.html import Cell, badge, escape, figure, page, show, significant, table, tag
 
 RATES = ("selection_rate", "tpr", "fpr", "ppv")
 CSS = """
@@ -375,6 +376,49 @@ def _banner(audit: dict[str, Any]) -> str:
     )
 
 
+def _slices(section: dict[str, Any]) -> str:
+    """The worst significant slices as a table, with what was searched and how it was tested."""
+    out = ["<h2 id='slices'>Slices</h2>"]
+    skipped = section.get("skipped_attributes") or {}
+    out.append(
+        tag(
+            "p",
+            f"Searched {show(section.get('n_slices_tested'))} slices (attribute values and pairs "
+            f"of them, at least {show(section.get('min_slice_size'))} rows) of "
+            f"{', '.join(section.get('attributes') or []) or 'no attributes'}; each tested against "
+            f"the other rows ({section.get('test', '')}), p-values adjusted by "
+            f"{section.get('adjustment', '')} at FDR {show(section.get('fdr'))}.",
+            class_="note",
+        )
+    )
+    rows = [
+        [
+            Cell(s.get("description"), "text"),
+            s.get("metric"),
+            s.get("n"),
+            s.get("rate"),
+            s.get("rest_rate"),
+            s.get("gap"),
+            Cell(show(s.get("p_value"), significant), "num"),
+            Cell(show(s.get("p_adjusted"), significant), "num"),
+        ]
+        for s in section.get("top_slices") or []
+    ]
+    if rows:
+        header = ["slice", "metric", "rows", "rate", "rest", "gap", "p", "adjusted p"]
+        out.append(table(header, rows, columns=["text", "text"]))
+    else:
+        out.append(tag("p", "No slice is significantly worse than the rest.", class_="note"))
+    out.append(
+        tag("p", f"Largest significant error-rate gap: {show(section.get('max_error_gap'))}.")
+    )
+    out.extend(
+        tag("p", f"Not sliced on {name}: {why}.", class_="note") for name, why in skipped.items()
+    )
+    out.extend(_notes(section))
+    return "".join(out)
+
+
 def _notes(section: dict[str, Any]) -> list[str]:
     return [tag("p", n, class_="note") for n in section.get("notes", []) or []]
 
@@ -386,6 +430,7 @@ SECTIONS = {
     "robustness": _robustness,
     "explanations": _explanations,
     "privacy": _privacy,
+    "slices": _slices,
 }
 
 

@@ -5,10 +5,11 @@ policy (``ethos gate``) is where an organisation's own limits decide PASS / REVI
 means "nothing flagged by these screens", amber "look closer", red "a large effect", grey "not
 measured" or "not meaningful".
 
-The informativeness screen comes first because it decides how to read three others. A model that
+The informativeness screen comes first because it decides how to read four others. A model that
 is not informative (:mod:`ethos.audit.informativeness`: a constant prediction, accuracy not above
-the majority baseline, or AUROC not above chance) is red there, and its fairness, calibration and
-robustness screens are **grey**, "not meaningful (model not informative)", with the measured
+the majority baseline, or AUROC not above chance) is red there, and its fairness, calibration,
+robustness and slices screens are **grey** (a constant model's worst slices are just the slices
+with the most rows of the other class), "not meaningful (model not informative)", with the measured
 numbers kept after that reason. Grey, not amber: amber asks the reader to look closer at that
 dimension, but there is nothing in it to find; the red informativeness screen is the finding.
 Explanations and privacy keep their own status (attributions and membership leakage are about the
@@ -37,11 +38,13 @@ SCREENS = {
     "robustness": "worst flip rate over perturbation families < 0.05 green, < 0.15 amber",
     "explanations": "attribution completeness within tolerance green, else amber",
     "privacy": "membership-inference AUC < 0.55 green, < 0.60 amber; PII found is at least amber",
+    "slices": "no slice's error rate, FPR or FNR significantly above the rest's (FDR-adjusted) "
+    "green; any such slice amber, red when its error-rate gap is 0.20 or more",
     "sample_size": f"groups under {RELIABLE_GROUP_SIZE} rows (rates unreliable) or under "
     "min_group_size (left out) are listed; amber when a compared group is under "
     f"{RELIABLE_GROUP_SIZE} rows",
 }
-MEANINGLESS_WHEN_UNINFORMATIVE = ("fairness", "calibration", "robustness")
+MEANINGLESS_WHEN_UNINFORMATIVE = ("fairness", "calibration", "robustness", "slices")
 """Screens that read grey "not meaningful" for a model that is not informative."""
 
 
@@ -77,6 +80,20 @@ def _fairness(section: dict[str, Any]) -> tuple[str, list[str]]:
             f"({', '.join(sizes)}) rows"
         )
     return status, reasons
+
+
+def _slices(section: dict[str, Any]) -> tuple[str, list[str]]:
+    """Amber for any significant slice (look closer), red for a large error-rate gap."""
+    if not section.get("n_slices_tested"):
+        return "grey", ["no slice large enough to test"]
+    found = section.get("top_slices") or []
+    if not found:
+        return "green", [f"no significant slice among {section['n_slices_tested']} tested"]
+    gap = section.get("max_error_gap") or 0.0
+    status = "red" if gap >= 0.20 else "amber"
+    return status, [f"worst slice: {found[0]['description']} ({found[0]['metric']})"] + (
+        [f"largest error-rate gap {gap:.3f}"] if gap else []
+    )
 
 
 def _informativeness(section: dict[str, Any]) -> tuple[str, list[str]]:
@@ -127,6 +144,8 @@ def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 if section.get("pii", {}).get("texts_with_pii"):
                     status = _worse(status, "amber")
                     reasons.append(f"PII in {section['pii']['texts_with_pii']} scanned texts")
+            elif dimension == "slices":
+                status, reasons = _slices(section)
         if dimension in MEANINGLESS_WHEN_UNINFORMATIVE and is_not_informative(audit):
             measured = [] if status == "grey" else [f"measured: {r}" for r in reasons]
             status, reasons = "grey", [NOT_MEANINGFUL, *measured]

@@ -2,5 +2,7 @@
 
 The stratified bootstrap (:mod:`ethos.stats.bootstrap`) and the informativeness rule
 (:mod:`ethos.stats.informativeness`) are used by training (metrics.json) and the audit
-(audit.json) alike, so they depend on numpy alone.
+(audit.json) alike, so they depend on numpy alone. The governance diff and the evidence-aware
+gate (issue 17) add paired parent/child bootstrap deltas (:mod:`ethos.stats.paired`) and sample
+sizes for a difference of two proportions (:mod:`ethos.stats.power`, on scipy's normal law).
 """
