@@ -276,6 +276,47 @@ def test_pipes_and_markup_in_values_are_escaped(carded: Carded) -> None:
     assert "<i>" not in html
 
 
+def test_slices_table_lists_the_top_slices_with_readable_p_values(carded: Carded) -> None:
+    # The fixture's audit has no slice search: the card says so rather than dropping the section.
+    assert "the audit did not search for slices" in section(
+        carded.full, "Slices where the model errs most"
+    )
+    documents = copy.deepcopy(card_documents(carded.run))
+    assert documents["audit"] is not None
+
+    def top(metric: str, description: str, n: int, p: float) -> dict[str, Any]:
+        return {
+            "metric": metric,
+            "description": description,
+            "n": n,
+            "rate": 0.9,
+            "rest_rate": 0.11,
+            "gap": 0.79,
+            "p_value": p,
+            "p_adjusted": p,
+        }
+
+    documents["audit"]["slices"] = {
+        "test": "one-sided Fisher exact",
+        "adjustment": "Benjamini-Yekutieli",
+        "fdr": 0.1,
+        "n_slices_tested": 172,
+        "max_error_gap": 0.177,
+        "top_slices": [
+            top("fpr", "priors_count in [4, 29]", 101, 5.9e-50),
+            top("error_rate", "sex = Male | x", 40, 0.0421),
+        ],
+    }
+    text = section(render_card(documents), "Slices where the model errs most")
+    assert "172 slices" in text and "0.177" in text and "Benjamini-Yekutieli" in text
+    rows = table_after(text, "| metric")
+    assert [r[1] for r in rows] == ["priors_count in [4, 29]", "sex = Male | x"]
+    assert [r[5] for r in rows] == ["5.9e-50", "0.042"]  # not "0.000"
+    documents["audit"]["slices"]["top_slices"] = []
+    empty = section(render_card(documents), "Slices where the model errs most")
+    assert "No slice is significantly worse than the rest." in empty and "|" not in empty
+
+
 def test_consistency_problems_and_dp_budget_are_reported(carded: Carded) -> None:
     documents = copy.deepcopy(card_documents(carded.run))
     assert documents["decision"] is not None

@@ -143,6 +143,13 @@ def _num(value: Any, digits: int = 3) -> str:
     return _md(value)
 
 
+def _p_value(value: Any) -> str:
+    """A p-value: three decimals, or two significant digits below 0.001 (not "0.000")."""
+    if isinstance(value, float) and math.isfinite(value) and 0 < value < 0.001:
+        return f"{value:.1e}"
+    return _num(value)
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -846,6 +853,40 @@ def _fairness(documents: CardDocuments) -> list[str]:
     return lines
 
 
+def _slices(documents: CardDocuments) -> list[str]:
+    """The audit's slice discovery: where the model errs most beyond the declared groups."""
+    lines = ["## Slices where the model errs most", ""]
+    audit = documents.get("audit")
+    slices = (audit or {}).get("slices")
+    if not slices:
+        why = "no audit was run" if audit is None else "the audit did not search for slices"
+        return [*lines, f"No slice search: {why}.", ""]
+    tested = slices.get("n_slices_tested")
+    lines += [
+        f"Every value and two-value conjunction of the group columns and record fields was tested "
+        f"against the rest of the test rows ({_num(tested)} slices, "
+        f"{_md(slices.get('test'))}; false discovery rate {_num(slices.get('fdr'))}, "
+        f"{_md(slices.get('adjustment'))}). Largest significant error-rate gap: "
+        f"{_num(slices.get('max_error_gap'))}.",
+        "",
+    ]
+    top = slices.get("top_slices") or []
+    if not top:
+        return [*lines, "No slice is significantly worse than the rest.", ""]
+    rows = [
+        [
+            _code(t.get("metric"), table=True),
+            _code(t.get("description"), table=True),
+            _num(t.get("n")),
+            _num(t.get("rate")),
+            _num(t.get("rest_rate")),
+            _p_value(t.get("p_adjusted")),
+        ]
+        for t in top
+    ]
+    return [*lines, *_table(["metric", "slice", "rows", "rate", "rest", "adjusted p"], rows)]
+
+
 def _families(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
     """Every robustness entry with a flip rate, wherever the check nested it."""
     if not isinstance(node, dict):
@@ -1170,6 +1211,7 @@ def card_body(documents: CardDocuments) -> str:
         _evaluation_data,
         _training_data,
         _fairness,
+        _slices,
         _robustness,
         _privacy,
         _governance,
