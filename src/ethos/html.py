@@ -28,7 +28,12 @@ MISSING = "n/a"
 INFINITY = "∞"
 STATUS_COLOURS = {"green": "#2e7d32", "amber": "#e69b00", "red": "#c62828", "grey": "#777"}
 """The red/amber/green (and grey: not judged) of screens and gate decisions, on every page."""
-DECISION_STATUS = {"PASS": "green", "REVIEW": "amber", "FAIL": "red"}
+DECISION_STATUS = {
+    "PASS": "green",
+    "REVIEW": "amber",
+    "INSUFFICIENT_EVIDENCE": "amber",
+    "FAIL": "red",
+}
 """Each gate decision's status, so its colour on every page."""
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#222;padding:0 1rem}

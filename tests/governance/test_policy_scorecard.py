@@ -306,17 +306,23 @@ def fake_run(tmp: Path, audit: dict[str, Any]) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("threshold", "constraint", "code", "decision"),
-    [(0.5, 0.2, 0, "PASS"), (0.5, 0.1, 1, "FAIL"), (0.9, 0.2, 3, "REVIEW")],
+    ("threshold", "constraint", "thin", "code", "decision"),
+    [
+        (0.5, 0.2, "review", 0, "PASS"),
+        (0.5, 0.1, "review", 1, "FAIL"),
+        (0.9, 0.2, "review", 3, "REVIEW"),
+        # race's EOD is 0.12 with interval [0.05, 0.19]: it cannot tell <= 0.15 from > 0.15
+        (0.5, 0.15, "insufficient_evidence", 4, "INSUFFICIENT_EVIDENCE"),
+    ],
 )
 def test_gate_cli_exit_codes_decision_file_and_ledger(
-    tmp_path: Path, threshold: float, constraint: float, code: int, decision: str
+    tmp_path: Path, threshold: float, constraint: float, thin: str, code: int, decision: str
 ) -> None:
     run = fake_run(tmp_path, DOCUMENTS["audit"])
     raw = {
         **THREE_LEVELS,
         "threshold": threshold,
-        "constraints": [{"metric": EOD, "op": "<=", "value": constraint}],
+        "constraints": [{"metric": EOD, "op": "<=", "value": constraint, "on_thin_evidence": thin}],
     }
     ledger = tmp_path / "ledger.db"
     done = run_ethos(

@@ -36,7 +36,8 @@ def gate_command(
         "(recorded in the ledger with the decision).",
     ),
 ) -> None:
-    """Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW, 2 error.
+    """Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW,
+    4 INSUFFICIENT_EVIDENCE, 2 error.
 
     Prints the scorecard (composites with weights and scores), every constraint, the reasons and
     how much each weight would have to change to flip the decision; writes decision.json and

@@ -43,7 +43,8 @@ COMMANDS = (
     LazyCommand(
         "gate",
         "ethos.cli.gate:gate_command",
-        "Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW, 2 error.",
+        "Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW, "
+        "4 INSUFFICIENT_EVIDENCE, 2 error.",
     ),
     LazyCommand(
         "approve",

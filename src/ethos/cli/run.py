@@ -21,7 +21,7 @@ def run_command(
 ) -> None:
     """Train, audit, gate, write the card and record it all: the governed run in one command.
 
-    Exit code is the gate's: 0 PASS, 1 FAIL, 3 REVIEW (2 for a user error).
+    Exit code is the gate's: 0 PASS, 1 FAIL, 3 REVIEW, 4 INSUFFICIENT_EVIDENCE (2 for a user error).
     """
     from ethos import load_config, run_pipeline
 

@@ -53,8 +53,10 @@ if TYPE_CHECKING:  # governance loads the audit vocabulary; import it only when 
 
 DEFAULT_POLICY = "genome-edit"
 LEDGER_KIND = "genome.edit_review"
-EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3}  # as ethos gate (governance.gate.EXIT_CODES)
-Decision = Literal["PASS", "REVIEW", "FAIL"]
+# as ethos gate (governance.gate.EXIT_CODES); INSUFFICIENT_EVIDENCE only under a policy that asks
+# for it on a constrained value with an interval
+EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3, "INSUFFICIENT_EVIDENCE": 4}
+Decision = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT_EVIDENCE"]
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,13 @@ def approve_run(run: RunDir, *, actor: str, note: str, ledger_url: str | None = 
         decision = recorded.decision
         if recorded.verdict == "PASS":
             raise EthosError(f"{run.path} passed its policy gate; there is nothing to approve")
+        if recorded.verdict == "INSUFFICIENT_EVIDENCE":
+            raise EthosError(
+                f"{run.path} has too little evidence to decide; there is nothing a reviewer can "
+                "approve yet",
+                hint="label the examples its decision.json asks for (examples_needed), then "
+                "audit and gate again",
+            )
         if recorded.verdict != "REVIEW":
             reasons = "; ".join(str(r) for r in (decision.get("reasons") or [])[:2])
             raise EthosError(

@@ -548,6 +548,11 @@ def _out_of_scope(documents: CardDocuments) -> list[str]:
             f"Any deployment before a human review: the gate decided REVIEW under "
             f"{_code(decision.get('policy'))}."
         )
+    elif decision and decision.get("decision") == "INSUFFICIENT_EVIDENCE":
+        items.append(
+            f"Any deployment: under {_code(decision.get('policy'))} the test data were too few "
+            "to decide (INSUFFICIENT_EVIDENCE); see Governance decision for the examples needed."
+        )
     declared = ((documents.get("config") or {}).get("intended_use") or {}).get("out_of_scope")
     if declared:  # the config's intended_use.out_of_scope, before what ethos derives
         return [
@@ -1172,7 +1177,7 @@ def _caveats(documents: CardDocuments) -> list[str]:
         items.append(f"Calibration: {_md(calibration[0])}{more if len(calibration) > 1 else ''}")
     items += [f"Consistency: {_md(m)}." for m in _mismatches(documents)]
     decision = documents.get("decision") or {}
-    if decision.get("decision") in ("FAIL", "REVIEW"):
+    if decision.get("decision") in ("FAIL", "REVIEW", "INSUFFICIENT_EVIDENCE"):
         items.append(
             f"The governance gate decided {_md(decision['decision'])}; see Governance decision."
         )

@@ -280,6 +280,11 @@ def governance_warning(run: RunDir, ledger_url: str | None = None) -> str | None
             f"{run.path} FAILED its policy gate ({reasons}): use its output for analysis only, "
             "not for decisions about people"
         )
+    if recorded.verdict == "INSUFFICIENT_EVIDENCE":
+        return (
+            f"{run.path} has too little evidence for its gate to decide (INSUFFICIENT_EVIDENCE): "
+            "use its output for analysis only until more labelled examples settle it"
+        )
     if recorded.verdict == "REVIEW" and recorded.approval is None:
         return (
             f"{run.path} awaits human review (its gate decided REVIEW and nobody has approved "

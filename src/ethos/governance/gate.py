@@ -1,7 +1,8 @@
 """`ethos gate`: score a run against a policy, decide, write decision.json, record it.
 
-Exit codes make the gate a CI step: 0 PASS, 1 FAIL, 3 REVIEW, 2 a user error (bad policy, run
-without an audit). The decision is written into the run directory atomically and appended to the
+Exit codes make the gate a CI step: 0 PASS, 1 FAIL, 3 REVIEW, 4 INSUFFICIENT_EVIDENCE (label more
+examples: the decision says how many, per group), 2 a user error (bad policy, run without an
+audit). The decision is written into the run directory atomically and appended to the
 ledger with the digests that tie it to exactly this model, data, config and audit.
 """
 
@@ -23,7 +24,7 @@ from ethos.governance.scorecard import Scorecard, score_run
 from ethos.governance.sensitivity import weight_sensitivity
 from ethos.rundir import RunDir
 
-EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3}
+EXIT_CODES = {"PASS": 0, "FAIL": 1, "REVIEW": 3, "INSUFFICIENT_EVIDENCE": 4}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def gate_run(
     record: bool = True,
     why: str | None = None,
 ) -> GateResult:
-    """Decide PASS / REVIEW / FAIL for ``run`` under the policy, write and record it.
+    """Decide PASS / REVIEW / FAIL / INSUFFICIENT_EVIDENCE for ``run``, write and record it.
 
     A recorded decision is the run's decision: decision.json is its receipt, bound to the ledger
     entry by its digest (:mod:`ethos.governance.decision_record`). A policy other than the run's
@@ -112,6 +113,11 @@ def gate_run(
                 "welfare": round(card.welfare, 6),
                 "threshold": policy.threshold,
                 "reasons": card.reasons[:20],
+                "examples_needed": {
+                    c.label: c.examples_needed
+                    for c in card.constraints
+                    if c.status == "insufficient_evidence"
+                },
                 "decision_sha256": decision_sha256(decision),
             },
         )

@@ -129,6 +129,14 @@ class Constraint(_Strict):
         "named human's approval recorded in the ledger can then clear it).",
     )
 
+    on_thin_evidence: Literal["review", "insufficient_evidence"] = Field(
+        default="review",
+        description="When the value's 95% interval contains the limit (it cannot tell PASS from "
+        "FAIL): review makes the decision REVIEW when the value holds (a broken value still "
+        "fails); insufficient_evidence makes it INSUFFICIENT_EVIDENCE either way, with the "
+        "labelled examples per group that would settle it.",
+    )
+
     @property
     def label(self) -> str:
         return self.name or f"{self.metric} {self.op} {self.value:g}"
@@ -144,6 +152,19 @@ class Constraint(_Strict):
                 "!=": not math.isclose(observed, self.value),
             }[self.op]
         )
+
+
+class EvidenceSettings(_Strict):
+    """How sure "more examples would settle it" must be: the test behind the estimate."""
+
+    alpha: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.05, description="Significance: the interval is the (1 - alpha) one."
+    )
+    power: Annotated[float, Field(ge=0.5, lt=1)] = Field(
+        default=0.8,
+        description="Probability that the interval clears the limit after labelling the "
+        "estimated examples, if the observed rates are the true ones.",
+    )
 
 
 class Policy(_Strict):
@@ -165,6 +186,10 @@ class Policy(_Strict):
     review_uncertain: bool = Field(
         default=True,
         description="REVIEW when a constrained value holds but its 95% interval crosses the limit.",
+    )
+    evidence: EvidenceSettings = Field(
+        default_factory=EvidenceSettings,
+        description="Alpha and power for the examples an INSUFFICIENT_EVIDENCE decision asks for.",
     )
     monitoring: MonitorThresholds | None = Field(
         default=None,

@@ -1,10 +1,13 @@
 """Scoring a run against a policy: the composite tree, W, the constraints, and the decision.
 
-Decision rule (stated once, here): FAIL when any constraint is broken; otherwise REVIEW when a
-constraint marked ``on_break: review`` is broken (status ``needs_review``), when W is below the
-threshold, when a metric the policy needs is missing, or when a constrained value holds but its
-95 % interval crosses the limit; otherwise PASS. A missing indicator scores 0 (the
-conservative choice) and is listed as a reason, so it can never raise W.
+Decision rule (stated once, here): FAIL when any constraint is broken; otherwise
+INSUFFICIENT_EVIDENCE when a constraint marked ``on_thin_evidence: insufficient_evidence`` has a
+95 % interval that contains its limit (whichever side the value is on: the data cannot tell PASS
+from FAIL; :mod:`ethos.governance.evidence` says how many labelled examples per group would);
+otherwise REVIEW when a constraint marked ``on_break: review`` is broken (status
+``needs_review``), when W is below the threshold, when a metric the policy needs is missing, or
+when a constrained value holds but its 95 % interval crosses the limit; otherwise PASS. A missing
+indicator scores 0 (the conservative choice) and is listed as a reason, so it can never raise W.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ethos.governance.evidence import examples_needed, straddles
 from ethos.governance.metric_paths import lookup
-from ethos.governance.policy import Composite, Constraint, Indicator, Policy
+from ethos.governance.policy import Composite, Constraint, EvidenceSettings, Indicator, Policy
 
-Decision = Literal["PASS", "REVIEW", "FAIL"]
+Decision = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT_EVIDENCE"]
 
 
 @dataclass
@@ -57,9 +61,14 @@ class ConstraintResult:
     op: str
     limit: float
     value: float | None
-    status: Literal["holds", "broken", "needs_review", "uncertain", "missing"]
+    status: Literal[
+        "holds", "broken", "needs_review", "uncertain", "missing", "insufficient_evidence"
+    ]
     detail: str
     why: str | None = None
+    examples_needed: list[dict[str, Any]] | None = None
+    """For ``insufficient_evidence``: per group behind it, the labelled examples that would
+    settle it (empty when the metric is not a group disparity)."""
 
 
 @dataclass
@@ -115,7 +124,12 @@ def _score_node(
     return Node(node.name, path, weight, score, "composite", children=children)
 
 
-def _check(constraint: Constraint, documents: dict[str, Any], uncertain: bool) -> ConstraintResult:
+def _check(
+    constraint: Constraint,
+    documents: dict[str, Any],
+    uncertain: bool,
+    evidence: EvidenceSettings,
+) -> ConstraintResult:
     upper = constraint.op in ("<=", "<")
     found = lookup(documents, constraint.metric, larger_is_worse=upper)
     base: dict[str, Any] = dict(
@@ -129,6 +143,20 @@ def _check(constraint: Constraint, documents: dict[str, Any], uncertain: bool) -
     if found.value is None:
         return ConstraintResult(**base, status="missing", detail=found.missing or "missing")
     shown = f"{found.resolved} = {found.value:.4g} (limit {constraint.op} {constraint.value:g})"
+    if constraint.on_thin_evidence == "insufficient_evidence" and straddles(
+        constraint, found.ci_low, found.ci_high
+    ):
+        needs = examples_needed(constraint, found.resolved, documents.get("audit"), evidence)
+        settle = "; ".join(n.sentence() for n in needs) or (
+            "no per-group estimate for this metric: label more examples of every group"
+        )
+        return ConstraintResult(
+            **base,
+            status="insufficient_evidence",
+            detail=f"{shown}, but its 95% interval [{found.ci_low:.4g}, {found.ci_high:.4g}] "
+            f"contains the limit: {settle}",
+            examples_needed=[n.to_dict() for n in needs],
+        )
     if not constraint.holds(found.value):
         status: Literal["broken", "needs_review"] = (
             "broken" if constraint.on_break == "fail" else "needs_review"
@@ -154,11 +182,16 @@ def _missing_indicators(node: Node) -> list[Node]:
 def score_run(policy: Policy, documents: dict[str, Any]) -> Scorecard:
     """Score the run's ``{"audit": ..., "metrics": ..., "manifest": ...}`` against a policy."""
     tree = _score_node(policy.score, 1.0, documents, "")
-    results = [_check(c, documents, policy.review_uncertain) for c in policy.constraints]
+    results = [
+        _check(c, documents, policy.review_uncertain, policy.evidence) for c in policy.constraints
+    ]
     reasons: list[str] = []
     broken = [r for r in results if r.status == "broken"]
     for r in broken:
         reasons.append(f"constraint broken: {r.label}: {r.detail}")
+    thin = [r for r in results if r.status == "insufficient_evidence"]
+    for r in thin:
+        reasons.append(f"insufficient evidence: {r.label}: {r.detail}")
     for r in results:
         if r.status == "needs_review":
             reasons.append(f"review required: {r.label}: {r.detail}")
@@ -172,6 +205,8 @@ def score_run(policy: Policy, documents: dict[str, Any]) -> Scorecard:
     decision: Decision
     if broken:
         decision = "FAIL"
+    elif thin:
+        decision = "INSUFFICIENT_EVIDENCE"
     elif reasons:
         decision = "REVIEW"
     else:

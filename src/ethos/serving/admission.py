@@ -93,6 +93,14 @@ def admit(
             "and a FAIL is never served",
             hint="fix the model or the data and train again; a FAIL cannot be approved",
         )
+    if recorded.verdict == "INSUFFICIENT_EVIDENCE":
+        reasons = "; ".join(str(r) for r in (decision.get("reasons") or [])[:1])
+        raise NotServable(
+            f"{run.path} cannot be served: its gate found too little evidence to decide "
+            f"({reasons or 'no reason recorded'})",
+            hint="label the examples the decision asks for, audit and gate again; an "
+            "INSUFFICIENT_EVIDENCE decision cannot be approved or overridden",
+        )
     if recorded.verdict != "REVIEW":
         raise NotServable(f"{run.decision_path} holds no PASS, REVIEW or FAIL decision")
     if recorded.approval is not None:

@@ -159,8 +159,14 @@ def required_n_for_margin(
     confidence: float = 0.95,
     ratio: float = 1.0,
     n2: float | None = None,
+    power: float = 0.5,
 ) -> float:
     """Rows of group 1 for the interval of ``p1 - p2`` to have half-width below ``margin``.
+
+    ``power`` above 0.5 asks for more: that the interval clear the limit with that probability
+    if the true difference is the observed one (the half-width plus ``z_{power}`` standard
+    errors must fit in ``margin``, the sample size of a test of the limit at
+    ``alpha = 1 - confidence`` with that power). At the default 0.5 it is the half-width alone.
 
     The Wald interval's half-width is ``z·√(p1(1-p1)/n1 + p2(1-p2)/n2)`` with
     ``z = z_{(1+confidence)/2}`` (Fleiss, Levin & Paik 2003). ``margin`` is the distance from the
@@ -179,7 +185,10 @@ def required_n_for_margin(
         raise ValueError(f"margin must be a finite distance >= 0, got {margin!r}")
     if margin == 0.0:
         return NEVER
-    z = float(norm.ppf(0.5 + confidence / 2.0))
+    _check_open_unit("power", power)
+    if power < 0.5:
+        raise ValueError(f"power must be at least 0.5 for a margin, got {power!r}")
+    z = float(norm.ppf(0.5 + confidence / 2.0)) + float(norm.ppf(power))
     budget = (margin / z) ** 2  # the variance the interval may have
     var1, var2 = p1 * (1.0 - p1), p2 * (1.0 - p2)
     if n2 is not None:
