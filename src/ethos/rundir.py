@@ -48,6 +48,7 @@ CHECKPOINTS = "checkpoints"
 DATA_RECORD = "data.json"  # written when a run first loads its data; a resume must match it
 EXPORTS = "exports"  # serving's cached exports of model/ (ONNX); safe to delete
 SERVING_VARIANTS = "serving_variants.json"  # what each served backend/precision was measured at
+DIFF = "diff.json"  # `ethos diff PARENT CHILD`: the child's changes against its parent
 
 
 class RunDirError(EthosError):
@@ -185,6 +186,11 @@ class RunDir:
         Derived from the weights and verified against its own record on every load, so deleting
         it is always safe: the next ``ethos serve --backend onnx`` exports again."""
         return self.path / EXPORTS
+
+    @property
+    def diff_path(self) -> Path:
+        """The child's governance diff against its parent (``ethos diff``)."""
+        return self.path / DIFF
 
     @property
     def serving_variants_path(self) -> Path:

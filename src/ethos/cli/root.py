@@ -52,6 +52,12 @@ COMMANDS = (
         "Record a human sign-off on a REVIEW decision (a FAIL cannot be approved).",
     ),
     LazyCommand(
+        "diff",
+        "ethos.cli.diff:diff_command",
+        "Compare a child run with its parent: paired bootstrap deltas with 95% intervals on the "
+        "shared test rows, and the gate decisions side by side; writes the child's diff.json.",
+    ),
+    LazyCommand(
         "card",
         "ethos.cli.card:card_command",
         "Write the model card (model/README.md, Hugging Face format) and its HTML rendering.",
