@@ -233,6 +233,10 @@ class RunDir:
         """approval.json (the receipt of the newest approval), or None."""
         return self._json(self.approval_path, "approval")
 
+    def diff(self) -> dict[str, Any] | None:
+        """diff.json (``ethos diff PARENT THIS``), or None when the run was never diffed."""
+        return self._json(self.diff_path, "diff")
+
     def serving_variants(self) -> dict[str, Any] | None:
         """serving_variants.json (serving's start-up measurements), or None before any."""
         return self._json(self.serving_variants_path, "serving variants")

@@ -116,3 +116,21 @@ def test_cli_prints_the_deltas_and_writes_diff_json(
     written = json.loads(child.diff_path.read_text())
     assert written["parent"]["run_id"] == tiny_run.manifest["run_id"]
     assert written["bootstrap"]["n_resamples"] == 50
+
+
+def test_the_card_shows_the_changes_against_the_parent(
+    tiny_run: RunDir, tiny_threshold_run: RunDir, tmp_path: Path
+) -> None:
+    from ethos.governance.card import card_documents, render_card
+
+    child = copy_run(tiny_threshold_run, tmp_path / "child")
+    before = render_card(card_documents(child))
+    assert "No parent run was compared with this one" in before
+    diff, _ = write_diff(tiny_run, child, n_resamples=50)
+    card = render_card(card_documents(child))
+    section = card.split("## Changes against the parent run", 1)[1].split("\n## ", 1)[0]
+    assert f"`{tiny_run.manifest['run_id']}`" in section
+    accuracy = diff["metrics"]["accuracy"]
+    row = next(line for line in section.splitlines() if line.startswith("| `accuracy`"))
+    assert f"{accuracy['parent']:.3f}" in row and f"{accuracy['child']:.3f}" in row
+    assert "equalized odds difference (sex)" in section

@@ -80,7 +80,8 @@ class CardDocuments(TypedDict, total=False):
     ``data_description`` the bundled set's one-line description; ``approval`` the run's
     approval.json when it approves the decision shown (an approval of an earlier decision is left
     out: it does not cover this one); ``serving_variants`` the run's serving_variants.json
-    (``ethos serve``'s start-up comparison of each served variant with the float model).
+    (``ethos serve``'s start-up comparison of each served variant with the float model);
+    ``diff`` the run's diff.json (``ethos diff PARENT RUN``: the changes against its parent).
     """
 
     manifest: dict[str, Any]
@@ -94,6 +95,7 @@ class CardDocuments(TypedDict, total=False):
     base_model: dict[str, Any] | None
     data_description: str | None
     serving_variants: dict[str, Any] | None
+    diff: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,7 @@ def card_documents(run: RunDir) -> CardDocuments:
         base_model=_base_model(manifest.get("model", {})),
         data_description=description,
         serving_variants=run.serving_variants(),
+        diff=run.diff(),
     )
 
 
@@ -892,6 +895,58 @@ def _slices(documents: CardDocuments) -> list[str]:
     return [*lines, *_table(["metric", "slice", "rows", "rate", "rest", "adjusted p"], rows)]
 
 
+def _changes(documents: CardDocuments) -> list[str]:
+    """``ethos diff``'s paired comparison with the parent run, when there is one."""
+    diff = documents.get("diff")
+    lines = ["## Changes against the parent run", ""]
+    if not diff:
+        return [*lines, "No parent run was compared with this one (`ethos diff PARENT RUN`).", ""]
+    parent, rows = diff.get("parent") or {}, diff.get("rows") or {}
+    boot = diff.get("bootstrap") or {}
+    lines += [
+        f"Compared with {_code(parent.get('run_id'))} on its {_num(rows.get('shared_test_rows'))} "
+        f"test rows ({_num(rows.get('predictions_changed'))} decided differently); changes with "
+        f"95 % paired-bootstrap intervals ({_num(boot.get('n_resamples'))} resamples).",
+        "",
+    ]
+    entries = [(name, d) for name, d in (diff.get("metrics") or {}).items()]
+    for attribute, section in (diff.get("fairness") or {}).items():
+        if section.get("equalized_odds_difference"):
+            entries.append(
+                (f"equalized odds difference ({attribute})", section["equalized_odds_difference"])
+            )
+    rows_out = []
+    for name, d in entries:
+        low, high = (d.get("ci95") or [None, None])[:2]
+        rows_out.append(
+            [
+                _code(name, table=True),
+                _num(d.get("parent")),
+                _num(d.get("child")),
+                _num(d.get("delta")),
+                f"[{_num(low)}, {_num(high)}]",
+            ]
+        )
+    lines += _table(["metric", "parent", "this run", "change", "95 % interval"], rows_out)
+    decisions = diff.get("decisions") or {}
+    before, after = decisions.get("parent") or {}, decisions.get("child") or {}
+    if before or after:
+        lines += [
+            f"Gate decision: {_md(before.get('decision', 'none'))} -> "
+            f"{_md(after.get('decision', 'none'))}.",
+            "",
+        ]
+    changed = decisions.get("constraints_changed") or []
+    lines += _bullets(
+        [
+            f"{_code(c.get('constraint'))}: {_md((c.get('parent') or {}).get('status'))} -> "
+            f"{_md((c.get('child') or {}).get('status'))}"
+            for c in changed
+        ]
+    )
+    return lines
+
+
 def _families(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
     """Every robustness entry with a flip rate, wherever the check nested it."""
     if not isinstance(node, dict):
@@ -1220,6 +1275,7 @@ def card_body(documents: CardDocuments) -> str:
         _robustness,
         _privacy,
         _governance,
+        _changes,
         _ethical,
         _caveats,
     ):
