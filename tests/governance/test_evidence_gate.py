@@ -131,7 +131,9 @@ def test_examples_needed_reproduce_the_two_proportion_margin_formula() -> None:
     assert needs["A"]["additional_examples"] > 0 and needs["B"]["additional_examples"] > 0
     text = card.reasons[0]
     assert text.startswith("insufficient evidence:") and "race=A: label about" in text
-    assert "tiny" not in text  # groups left out of the disparity are not asked for
+    # a group left out of the disparity is not in the estimate, but it is named, not dropped
+    assert "tiny" not in {n["group"] for n in result.examples_needed or []}
+    assert "left out of the comparison for too few rows: tiny (3 rows)" in text
 
 
 def test_the_policy_sets_alpha_and_power() -> None:

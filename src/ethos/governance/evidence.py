@@ -112,6 +112,21 @@ def examples_needed(
     return _needs_for_rate(attribute, rate, groups, disparity, constraint.value, settings)
 
 
+def left_out_groups(resolved: str | None, audit: dict[str, Any] | None) -> list[str]:
+    """Groups of the disparity's attribute that the audit left out of it (below the run's
+    ``min_group_size``), as "group (n rows)": reported, so that a small group is never silently
+    missing from what the gate asks for."""
+    parts = (resolved or "").split(".")
+    if len(parts) < 5 or parts[:2] != ["audit", "fairness"]:
+        return []
+    section = ((audit or {}).get("fairness") or {}).get(parts[2]) or {}
+    return [
+        f"{name} ({row.get('count')} rows)"
+        for name, row in (section.get("groups") or {}).items()
+        if isinstance(row, dict) and not row.get("used_for_disparities")
+    ]
+
+
 def _rates(groups: dict[str, dict[str, Any]], rate: str) -> list[float]:
     return [
         float(row[rate])

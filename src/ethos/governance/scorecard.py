@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ethos.governance.evidence import examples_needed, straddles
+from ethos.governance.evidence import examples_needed, left_out_groups, straddles
 from ethos.governance.metric_paths import lookup
 from ethos.governance.policy import Composite, Constraint, EvidenceSettings, Indicator, Policy
 
@@ -150,6 +150,12 @@ def _check(
         settle = "; ".join(n.sentence() for n in needs) or (
             "no per-group estimate for this metric: label more examples of every group"
         )
+        small = left_out_groups(found.resolved, documents.get("audit"))
+        if small:
+            settle += (
+                f"; left out of the comparison for too few rows: {', '.join(small)} (label "
+                "enough of them to reach the run's min_group_size)"
+            )
         return ConstraintResult(
             **base,
             status="insufficient_evidence",
