@@ -12,7 +12,7 @@ checked again here on every workload):
   batch, tagger and lemmatizer only for texts with a hit that context words could raise, and
   one- and two-digit runs never parsed as phone numbers.
 
-Workloads (``tests/text/pii_texts.py``, fixed and seeded): ``records``, COMPAS rows serialised as
+Workloads (``tests/pii_texts.py``, fixed and seeded): ``records``, COMPAS rows serialised as
 the served model reads them ("age: 34; juvenile felonies: 0; ..."), what ``ethos serve`` logs;
 ``personal``, free texts that each carry names, e-mails, phones, card or ID numbers. Each is cut
 into batches of 1, 16 and 64 texts, masked batch by batch as the log writer does (default entity
@@ -38,11 +38,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "text"))
-
-from pii_texts import compas_texts, free_texts, guardrail_texts  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
 
 from ethos.text import pii  # noqa: E402
+from pii_texts import compas_texts, free_texts, guardrail_texts  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "pii_masking.json"
 BATCHES = (1, 16, 64)

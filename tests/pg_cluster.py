@@ -134,3 +134,19 @@ def running_cluster(bindir: Path) -> Iterator[str]:
                 check=False,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def refuse_connections(postgres_url: str, *, allow: bool) -> None:
+    """Make a database disappear (no new connections, the open ones ended) or come back: what a
+    server sees when its database host goes away mid-run."""
+    import psycopg
+
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )

@@ -7,7 +7,6 @@ with ``--backend onnx --quantize int8`` (ONNX Runtime and int8 in one start, not
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import shutil
 import subprocess
@@ -21,27 +20,7 @@ from live_server import LiveServer, create_key, json_rows, live_server
 
 from ethos.rundir import RunDir
 from ethos.text.pii import mask_texts
-
-FIRST = ["John", "Maria", "Wei", "Aisha", "Carlos", "Olga", "James", "Fatima", "Liam", "Sofia"]
-LAST = ["Smith", "Garcia", "Chen", "Okafor", "Rodriguez", "Ivanova", "Johnson", "Khan", "Murphy"]
-CARDS = ["4111 1111 1111 1111", "5500-0000-0000-0004", "3400 000000 00009", "6011000000000004"]
-
-
-def pii_corpus(seed: int = 7, n: int = 24) -> tuple[list[str], list[str]]:
-    """Texts that carry a name, an e-mail, a phone and a card number each; and those values."""
-    rng = random.Random(seed)
-    texts, secrets = [], []
-    for i in range(n):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        email = f"{first.lower()}.{last.lower()}{i}@example.com"
-        phone = f"(212) 555-{rng.randrange(1000, 9999)}"
-        card = rng.choice(CARDS)
-        texts.append(
-            f"Client {first} {last} was arrested; contact {email} or {phone}. "
-            f"Paid bail with card {card}. age: {20 + i}; prior offences: {i % 5}"
-        )
-        secrets += [f"{first} {last}", email, phone, card]
-    return texts, secrets
+from pii_texts import guardrail_corpus
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +63,7 @@ def test_no_personal_data_reaches_any_log_or_table(
     backend_server: tuple[LiveServer, str, Path],
 ) -> None:
     server, token, place = backend_server
-    texts, secrets = pii_corpus()
+    texts, secrets = guardrail_corpus()
     with server.client(token) as client:
         ids = []
         for start in range(0, len(texts), 6):  # several requests, several batches

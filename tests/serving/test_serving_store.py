@@ -30,6 +30,7 @@ from ethos.serving.store import (
     UnknownPrediction,
     hash_masked_text,
 )
+from pg_cluster import refuse_connections
 
 TABLES = ("api_keys", "prediction_log", "feedback", "alerts")
 
@@ -466,27 +467,12 @@ def test_an_older_store_gains_the_shared_alert_columns(db_path: Path) -> None:
     assert {"model_id", "cleared_at", "active_metric"} <= set(_columns(db_path, "alerts"))
 
 
-def _refuse_connections(postgres_url: str, allow: bool) -> None:
-    """Stop (or again allow) connections to the test database and end those it has."""
-    import psycopg
-
-    name = postgres_url.rsplit("/", 1)[1]
-    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
-        if not allow:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-
-
 def test_a_database_that_goes_away_is_unavailable_and_then_back(postgres_url: str) -> None:
     with ServingStore(postgres_url, cache_ttl_s=0) as store:
         issued = store.create_key("svc", ["predict"])
         assert store.verify(issued.token) is not None
         assert store.take_token(issued.key_id, 10.0, 1.0)[0]
-        _refuse_connections(postgres_url, allow=False)
+        refuse_connections(postgres_url, allow=False)
         for call in (
             lambda: store.verify(issued.token),
             lambda: store.take_token(issued.key_id, 10.0, 1.0),
@@ -500,7 +486,7 @@ def test_a_database_that_goes_away_is_unavailable_and_then_back(postgres_url: st
             with pytest.raises(StoreUnavailable) as caught:
                 call()
             assert "is unavailable" in caught.value.message and caught.value.hint
-        _refuse_connections(postgres_url, allow=True)
+        refuse_connections(postgres_url, allow=True)
         assert store.verify(issued.token) is not None
         assert store.take_token(issued.key_id, 10.0, 1.0)[0]
         store.log_predictions([_prediction(1)])

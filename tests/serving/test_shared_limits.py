@@ -20,6 +20,7 @@ from monitor_traffic import shifted_texts
 
 from ethos.rundir import RunDir
 from ethos.serving.store import ServingStore
+from pg_cluster import refuse_connections
 
 RECORD = {"text": "age: 34; prior offences: 2; charge: Battery"}
 ERROR_FIELDS = {"error", "hint", "detail"}
@@ -122,19 +123,6 @@ def test_traffic_split_over_two_servers_raises_one_drift_alert(
     assert f"{states[-1]['state']['window_n']} of 40 predictions" in page
 
 
-def _refuse_connections(postgres_url: str, *, allow: bool) -> None:
-    """The database disappears (no new connections, the open ones ended) or comes back."""
-    name = postgres_url.rsplit("/", 1)[1]
-    admin = postgres_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
-        if not allow:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-
-
 def _label_of(answer: dict[str, Any]) -> dict[str, str]:
     """Feedback confirming an answer's first prediction."""
     first = answer["predictions"][0]
@@ -153,14 +141,14 @@ def test_a_database_that_disappears_answers_503_and_the_server_recovers(
         served = [client.post("/v1/predict", json=body)]
         assert served[0].status_code == 200
         server.wait_logged()
-        _refuse_connections(postgres_url, allow=False)
+        refuse_connections(postgres_url, allow=False)
         try:
             refused = [client.post("/v1/predict", json=body) for _ in range(3)]
             feedback = client.post("/v1/feedback", json=_label_of(served[0].json()))
             ready = client.get("/readyz")
             metrics = client.get("/metrics")
         finally:
-            _refuse_connections(postgres_url, allow=True)
+            refuse_connections(postgres_url, allow=True)
         for answer in [*refused, feedback]:
             assert answer.status_code == 503, answer.text
             assert set(answer.json()) == ERROR_FIELDS

@@ -16,22 +16,13 @@ share. Other metrics (accuracy, calibration, ...) get no per-group estimate and 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ethos.governance.deciding_groups import deciding_groups, rows_behind
 from ethos.governance.policy import Constraint, EvidenceSettings
 from ethos.stats.power import NEVER, additional_examples, required_n_for_margin
-
-RATES_OF_DISPARITY: dict[str, tuple[str, ...]] = {
-    "demographic_parity_difference": ("selection_rate",),
-    "demographic_parity_ratio": ("selection_rate",),
-    "disparate_impact_ratio": ("selection_rate",),
-    "equal_opportunity_difference": ("tpr",),
-    "equalized_odds_difference": ("tpr", "fpr"),
-    "equalized_odds_ratio": ("tpr", "fpr"),
-    "predictive_parity_difference": ("ppv",),
-}
-"""The per-group rate(s) each disparity is built from (equalized odds: the worse of the two)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +76,7 @@ def straddles(constraint: Constraint, low: float | None, high: float | None) -> 
 def examples_needed(
     constraint: Constraint,
     resolved: str | None,
+    value: float,
     audit: dict[str, Any] | None,
     settings: EvidenceSettings,
 ) -> list[GroupNeed]:
@@ -95,21 +87,15 @@ def examples_needed(
         return []
     attribute, disparity = parts[2], parts[4]
     section = ((audit or {}).get("fairness") or {}).get(attribute) or {}
-    groups = {
-        str(name): row
-        for name, row in (section.get("groups") or {}).items()
-        if isinstance(row, dict) and row.get("used_for_disparities")
-    }
-    rates = [r for r in RATES_OF_DISPARITY.get(disparity, ()) if _spread(groups, r) is not None]
-    if not rates:
+    deciding = deciding_groups(section.get("groups") or {}, disparity, value)
+    if len(deciding) < 2:
         return []
-    # The disparity's value is the widest spread among its rates (equalized odds: the larger of
-    # the TPR and FPR gaps, or the smaller ratio): that rate is the one to measure better.
-    if disparity.endswith("_ratio"):
-        rate = min(rates, key=lambda r: _ratio(groups, r))
-    else:
-        rate = max(rates, key=lambda r: _spread(groups, r) or 0.0)
-    return _needs_for_rate(attribute, rate, groups, disparity, constraint.value, settings)
+    rate = deciding[0][1]
+    high = max(deciding, key=lambda d: float(d[2][rate]))
+    low = min(deciding, key=lambda d: float(d[2][rate]))
+    return _needs(
+        attribute, rate, (high[0], high[2]), (low[0], low[2]), disparity, constraint.value, settings
+    )
 
 
 def left_out_groups(resolved: str | None, audit: dict[str, Any] | None) -> list[str]:
@@ -127,42 +113,21 @@ def left_out_groups(resolved: str | None, audit: dict[str, Any] | None) -> list[
     ]
 
 
-def _rates(groups: dict[str, dict[str, Any]], rate: str) -> list[float]:
-    return [
-        float(row[rate])
-        for row in groups.values()
-        if isinstance(row.get(rate), int | float) and math.isfinite(float(row[rate]))
-    ]
-
-
-def _spread(groups: dict[str, dict[str, Any]], rate: str) -> float | None:
-    values = _rates(groups, rate)
-    return max(values) - min(values) if len(values) >= 2 else None
-
-
-def _ratio(groups: dict[str, dict[str, Any]], rate: str) -> float:
-    values = _rates(groups, rate)
-    return min(values) / max(values) if max(values) > 0 else 1.0
-
-
-def _needs_for_rate(
+def _needs(
     attribute: str,
     rate: str,
-    groups: dict[str, dict[str, Any]],
+    highest: tuple[str, Mapping[str, Any]],
+    lowest: tuple[str, Mapping[str, Any]],
     disparity: str,
     limit: float,
     settings: EvidenceSettings,
 ) -> list[GroupNeed]:
-    rated = {
-        name: (float(row[rate]), _denominator(row, rate), int(row.get("count") or 0))
-        for name, row in groups.items()
-        if isinstance(row.get(rate), int | float) and math.isfinite(float(row[rate]))
-    }
-    if len(rated) < 2:
-        return []
-    high = max(rated, key=lambda g: rated[g][0])
-    low = min(rated, key=lambda g: rated[g][0])
-    (p_high, n_high, rows_high), (p_low, n_low, rows_low) = rated[high], rated[low]
+    """The examples each of the two deciding groups needs for the gap's interval to clear the
+    limit, both groups growing in their current proportion."""
+    (high, high_row), (low, low_row) = highest, lowest
+    p_high, p_low = float(high_row[rate]), float(low_row[rate])
+    n_high, n_low = rows_behind(high_row, rate) or 0, rows_behind(low_row, rate) or 0
+    rows_high, rows_low = int(high_row.get("count") or 0), int(low_row.get("count") or 0)
     if n_high < 1 or n_low < 1:
         return []
     observed = p_high - p_low
@@ -192,12 +157,3 @@ def _needs_for_rate(
         )
         needs.append(GroupNeed(attribute, group, rate, p, rows, n, required, extra_rows))
     return needs
-
-
-def _denominator(row: dict[str, Any], rate: str) -> int:
-    """The rows a group's rate is computed over."""
-    count = float(row.get("count") or 0)
-    base = float(row.get("base_rate") or 0.0)
-    selection = float(row.get("selection_rate") or 0.0)
-    share = {"tpr": base, "fpr": 1.0 - base, "ppv": selection}.get(rate, 1.0)
-    return round(count * share)

@@ -22,32 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ethos.audit.sample_size import RELIABLE_GROUP_SIZE, half_width
+from ethos.governance.deciding_groups import (
+    DENOMINATORS,
+    deciding_groups,
+    number,
+    rows_behind,
+)
 from ethos.governance.metric_paths import lookup
 from ethos.governance.policy import Constraint, Policy
 from ethos.governance.scorecard import ConstraintResult, Scorecard
-
-RATES: dict[str, tuple[str, ...]] = {
-    "demographic_parity_difference": ("selection_rate",),
-    "demographic_parity_ratio": ("selection_rate",),
-    "disparate_impact_ratio": ("selection_rate",),
-    "equal_opportunity_difference": ("tpr",),
-    "equalized_odds_difference": ("tpr", "fpr"),
-    "equalized_odds_ratio": ("tpr", "fpr"),
-    "predictive_parity_difference": ("ppv",),
-}
-"""Disparity -> the group rates it is a gap or ratio of (``ethos.audit.fairness.DISPARITIES``)."""
-
-DENOMINATORS: dict[str, str] = {
-    "selection_rate": "rows",
-    "accuracy": "rows",
-    "base_rate": "rows",
-    "tpr": "positives",
-    "fnr": "positives",
-    "fpr": "negatives",
-    "ppv": "predicted positives",
-    "npv": "predicted negatives",
-}
-"""Group rate -> what it is computed from (its denominator)."""
 
 
 @dataclass(frozen=True)
@@ -92,64 +75,6 @@ def _walk(node: Any, path: str) -> list[tuple[str, Any]]:
     return visited
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _rows_behind(row: Mapping[str, Any], rate: str) -> int | None:
-    """How many rows a group's ``rate`` was computed from (its denominator)."""
-    count = _number(row.get("count"))
-    if count is None:
-        return None
-    base, selected = _number(row.get("base_rate")), _number(row.get("selection_rate"))
-    share = {
-        "positives": base,
-        "negatives": None if base is None else 1 - base,
-        "predicted positives": selected,
-        "predicted negatives": None if selected is None else 1 - selected,
-    }.get(DENOMINATORS.get(rate, "rows"), 1.0)
-    return None if share is None else round(count * share)
-
-
-def _spread(values: list[float], ratio: bool) -> float:
-    low, high = min(values), max(values)
-    if ratio:
-        return low / high if high > 0 else math.nan
-    return high - low
-
-
-def _deciding_groups(
-    groups: Mapping[str, Any], disparity: str, value: float
-) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """(group, rate, row) for the groups with the highest and the lowest rate of the rate the
-    disparity's value comes from (for equalized odds, whichever of TPR and FPR gives it)."""
-    used = {
-        g: row
-        for g, row in groups.items()
-        if isinstance(row, Mapping) and row.get("used_for_disparities", True)
-    }
-    best: tuple[float, str] | None = None
-    for rate in RATES.get(disparity, ()):
-        defined = [v for row in used.values() if (v := _number(row.get(rate))) is not None]
-        if len(defined) < 2:
-            continue
-        distance = abs(_spread(defined, disparity.endswith("_ratio")) - value)
-        if best is None or distance < best[0]:
-            best = (distance, rate)
-    if best is None:
-        return []
-    rate = best[1]
-    values = {g: v for g, row in used.items() if (v := _number(row.get(rate))) is not None}
-    extremes = (min(values.values()), max(values.values()))
-    return [
-        (g, rate, used[g])
-        for g, v in values.items()
-        if any(math.isclose(v, e, abs_tol=1e-12) for e in extremes)
-    ]
-
-
 def _fairness_entry(
     visited: list[tuple[str, Any]],
 ) -> tuple[str, Mapping[str, Any], str | None, str | None]:
@@ -171,7 +96,7 @@ def _fairness_entry(
 def _class_entry(entry: Mapping[str, Any], disparity: str, value: float) -> Mapping[str, Any]:
     """For a multiclass attribute's worst-case disparity, the class entry it comes from."""
     for class_entry in (entry.get("classes") or {}).values():
-        found = _number(((class_entry.get("disparities") or {}).get(disparity) or {}).get("value"))
+        found = number(((class_entry.get("disparities") or {}).get(disparity) or {}).get("value"))
         if found is not None and math.isclose(found, value, abs_tol=1e-12):
             return dict(class_entry)
     return entry
@@ -203,22 +128,22 @@ def _constraint_warnings(item: _Item, audit: Mapping[str, Any], floor: int) -> l
             leaf = resolved.rsplit(".", 1)[-1]
             deciding = [(group, leaf, groups[group])] if group in groups else []
         elif disparity is not None:
-            deciding = _deciding_groups(groups, disparity, found.value)
+            deciding = deciding_groups(groups, disparity, found.value)
         else:
             deciding = []
         for name, rate, row in deciding:
-            n = int(_number(row.get("count")) or 0)
-            behind = _rows_behind(row, rate)
+            n = int(number(row.get("count")) or 0)
+            behind = rows_behind(row, rate)
             rows = n if behind is None else min(n, behind)
             if rows < floor:
                 what = DENOMINATORS.get(rate, "rows")
-                shown = _number(row.get(rate))
+                shown = number(row.get(rate))
                 detail = f"{rate} {shown:.3f} from {behind} {what}" if shown is not None else rate
                 where = f"{attribute}={name} (n={n})"
                 out.append(_message(item, resolved, found.value, where, detail, rows, floor))
         return out
     counted = [(k, node) for k, node in visited if isinstance(node, Mapping)]
-    counted = [(k, node) for k, node in counted if _number(node.get("count")) is not None]
+    counted = [(k, node) for k, node in counted if number(node.get("count")) is not None]
     if counted:
         key, node = counted[-1]
         n = int(node["count"])

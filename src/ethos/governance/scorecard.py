@@ -146,7 +146,9 @@ def _check(
     if constraint.on_thin_evidence == "insufficient_evidence" and straddles(
         constraint, found.ci_low, found.ci_high
     ):
-        needs = examples_needed(constraint, found.resolved, documents.get("audit"), evidence)
+        needs = examples_needed(
+            constraint, found.resolved, found.value, documents.get("audit"), evidence
+        )
         settle = "; ".join(n.sentence() for n in needs) or (
             "no per-group estimate for this metric: label more examples of every group"
         )

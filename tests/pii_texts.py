@@ -1,7 +1,8 @@
 """A fixed, seeded corpus for PII masking: what the tests mask, record texts, and free texts.
 
-Shared by ``test_pii_fast.py`` (the fast path must find exactly what Presidio's plain path
-finds) and ``benchmarks/pii_masking.py`` (the same texts, timed). Everything is generated from
+Shared by ``text/test_pii_fast.py`` (the fast path must find exactly what Presidio's plain path
+finds), ``serving/test_serve_guardrails.py`` (none of it may reach a log or a table) and
+``benchmarks/pii_masking.py`` (the same texts, timed). Everything is generated from
 seeds and the bundled COMPAS file, so the corpus is the same on every machine.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import random
 
 from ethos.data.records import records_to_text
-from ethos.datasets import compas
+from ethos.datasets import BUNDLED, compas
 
 # --- the texts other tests mask ------------------------------------------------------------------
 
@@ -19,11 +20,11 @@ LAST = ["Smith", "Garcia", "Chen", "Okafor", "Rodriguez", "Ivanova", "Johnson", 
 CARDS = ["4111 1111 1111 1111", "5500-0000-0000-0004", "3400 000000 00009", "6011000000000004"]
 
 
-def guardrail_texts(seed: int = 7, n: int = 24) -> list[str]:
-    """The texts of ``tests/serving/test_serve_guardrails.py``'s ``pii_corpus`` (same generator:
-    a name, an e-mail, a phone and a card number each; with its defaults, the same texts)."""
+def guardrail_corpus(seed: int = 7, n: int = 24) -> tuple[list[str], list[str]]:
+    """Texts that carry a name, an e-mail, a phone and a card number each; and those values
+    (what the serving guardrail test looks for in every log and table)."""
     rng = random.Random(seed)
-    texts = []
+    texts, secrets = [], []
     for i in range(n):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         email = f"{first.lower()}.{last.lower()}{i}@example.com"
@@ -33,7 +34,13 @@ def guardrail_texts(seed: int = 7, n: int = 24) -> list[str]:
             f"Client {first} {last} was arrested; contact {email} or {phone}. "
             f"Paid bail with card {card}. age: {20 + i}; prior offences: {i % 5}"
         )
-    return texts
+        secrets += [f"{first} {last}", email, phone, card]
+    return texts, secrets
+
+
+def guardrail_texts(seed: int = 7, n: int = 24) -> list[str]:
+    """The texts of :func:`guardrail_corpus`."""
+    return guardrail_corpus(seed, n)[0]
 
 
 HOSTILE = [  # the inputs of tests/audit/test_audit_privacy.py's exact-mask test
@@ -54,23 +61,9 @@ HOSTILE = [  # the inputs of tests/audit/test_audit_privacy.py's exact-mask test
 
 # --- COMPAS records as the served model reads them ------------------------------------------
 
-RECORD_FIELDS = [
-    "age",
-    "juv_fel_count",
-    "juv_misd_count",
-    "juv_other_count",
-    "priors_count",
-    "c_charge_degree",
-    "c_charge_desc",
-]
-FIELD_NAMES = {
-    "juv_fel_count": "juvenile felonies",
-    "juv_misd_count": "juvenile misdemeanors",
-    "juv_other_count": "other juvenile offences",
-    "priors_count": "prior offences",
-    "c_charge_degree": "charge degree",
-    "c_charge_desc": "charge",
-}
+# What the bundled COMPAS set serialises, as ``examples/compas.yaml`` runs read it.
+RECORD_FIELDS: list[str] = BUNDLED["compas"].defaults["record_fields"]
+FIELD_NAMES: dict[str, str] = BUNDLED["compas"].defaults["field_names"]
 IDENTIFYING_FIELDS = ["name", "dob", "c_case_number", "c_jail_in", "race", "sex"]
 
 
