@@ -45,8 +45,8 @@ test-slow: setup system-packages
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check --no-cache src tests benchmarks
+	$(BIN)/ruff format --check --no-cache src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from pii_texts import HOSTILE, compas_texts, corpus, free_texts, guardrail_texts
 
 from ethos.text import pii
+from pii_texts import HOSTILE, compas_texts, corpus, free_texts, guardrail_texts
 
 NO_NER = ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "US_PASSPORT", "US_BANK_NUMBER")
 NER_ONLY = ("PERSON", "LOCATION", "NRP", "DATE_TIME", "ORGANIZATION")
