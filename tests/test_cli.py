@@ -110,6 +110,11 @@ def test_demo_runs_to_the_end() -> None:
     assert "<Dataset 'compas': 6172 rows" in result.stdout
     assert "fine-tuned" in result.stdout and "tfidf_logreg" in result.stdout
     assert "report: " in result.stdout and "report.html" in result.stdout
+    # The parent FAILs its equalized-odds limit; the mitigated child is governed and diffed.
+    assert "a mitigated child" in result.stdout
+    assert "comparing with the parent run" in result.stdout
+    assert "shared test rows" in result.stdout and "EOD race" in result.stdout
+    assert "the mitigated child passes" in result.stdout or "still does not pass" in result.stdout
 
 
 def own_csv(folder: Path, rows_per_class: int = 30) -> Path:

@@ -20,7 +20,7 @@ from ethos.cli_usage import ethos_version
 
 USAGE_MISTAKES: list[tuple[list[str], str]] = [
     ([], "Usage: ethos"),
-    (["trian"], "No such command 'trian'. Did you mean 'train'?"),
+    (["trian"], "No such command 'trian'. Did you mean 'train', 'retrain'?"),
     (["train", "--epochs", "1"], "No such option: --epochs"),
     (["train"], "missing CONFIG"),
     (["train", "no-such-config.yaml"], "no-such-config.yaml does not exist"),
@@ -109,5 +109,8 @@ def test_installed_script_answers_a_typo_without_traceback() -> None:
         [str(script), "trian"], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == "error: No such command 'trian'. Did you mean 'train'?"
+    assert (
+        result.stderr.splitlines()[0]
+        == "error: No such command 'trian'. Did you mean 'train', 'retrain'?"
+    )
     assert "Traceback" not in result.stderr

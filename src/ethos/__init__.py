@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         TrainConfig,
         load_config,
     )
+    from ethos.continual.retrain import retrain
     from ethos.data import Dataset, load_dataset, records_to_text
     from ethos.errors import ConfigError, DataError, EthosError, ModelError
     from ethos.governance.approve import approve_run
@@ -73,6 +74,7 @@ _EXPORTS = {
     "approve_run": "ethos.governance.approve",
     "write_card": "ethos.governance.card",
     "run_pipeline": "ethos.pipeline",
+    "retrain": "ethos.continual.retrain",
     "create_app": "ethos.serving.app",
     "ServeSettings": "ethos.serving.settings",
 }
@@ -126,6 +128,7 @@ __all__ = [
     "predict_file",
     "records_to_text",
     "resume_run",
+    "retrain",
     "run_pipeline",
     "run_sweep",
     "train",

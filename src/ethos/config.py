@@ -340,8 +340,17 @@ class TrainConfig(StrictModel):
     group_by_length: bool = Field(
         default=True, description="Batch texts of similar length together to cut padding."
     )
-    max_steps: Annotated[int, Field(ge=1)] | None = Field(
-        default=None, description="Stop after this many optimizer steps (smoke tests)."
+    max_steps: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="Stop after this many optimizer steps (smoke tests). 0: no training at "
+        "all; the starting weights (a parent run's model/ as model.name) are evaluated and "
+        "post-processed as they are, e.g. to fit per-group thresholds to a trained model.",
+    )
+    l2_to_start: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Weight of an L2 pull toward the weights training started from: a child "
+        "retrained from its parent on feedback stays near the parent, so it forgets less "
+        "(`ethos retrain --l2-to-parent`). None or 0: no pull.",
     )
     peft: LoraConfig | None = None
     fairness: FairnessConfig | None = None

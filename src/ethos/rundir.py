@@ -49,6 +49,7 @@ DATA_RECORD = "data.json"  # written when a run first loads its data; a resume m
 EXPORTS = "exports"  # serving's cached exports of model/ (ONNX); safe to delete
 SERVING_VARIANTS = "serving_variants.json"  # what each served backend/precision was measured at
 DIFF = "diff.json"  # `ethos diff PARENT CHILD`: the child's changes against its parent
+CHILD_DATA = "child_data.parquet"  # `ethos retrain`: the rows a child was trained and tested on
 
 
 class RunDirError(EthosError):
@@ -193,6 +194,12 @@ class RunDir:
         return self.path / DIFF
 
     @property
+    def child_data_path(self) -> Path:
+        """A retrained child's rows (``ethos retrain``): feedback, the replayed parent rows and
+        the parent's validation and test parts, with their split. The child's config reads it."""
+        return self.path / CHILD_DATA
+
+    @property
     def serving_variants_path(self) -> Path:
         """How each served variant (backend, precision) compared with the float model on the
         test part when ``ethos serve`` last started with it; the model card reports it."""
@@ -236,6 +243,11 @@ class RunDir:
     def diff(self) -> dict[str, Any] | None:
         """diff.json (``ethos diff PARENT THIS``), or None when the run was never diffed."""
         return self._json(self.diff_path, "diff")
+
+    def lineage(self) -> dict[str, Any] | None:
+        """The manifest's ``lineage`` (the parent a child came from, and how), or None."""
+        found = self.manifest.get("lineage")
+        return found if isinstance(found, dict) else None
 
     def serving_variants(self) -> dict[str, Any] | None:
         """serving_variants.json (serving's start-up measurements), or None before any."""

@@ -70,6 +70,34 @@ def test_two_runs_on_the_same_rows_reproduce_their_own_test_metrics(
     }  # repeatable given the seed
 
 
+def test_the_gap_leaves_out_the_groups_the_audit_leaves_out(
+    tiny_run: RunDir, tmp_path: Path
+) -> None:
+    """The audit compares groups with at least data.min_group_size test rows; a paired gap over
+    every group would compare a different quantity (on the demo, 0.73 where the audit says 0.29)."""
+    import yaml
+    from fairlearn.metrics import equalized_odds_difference
+
+    parent = copy_run(tiny_run, tmp_path / "parent")
+    config = yaml.safe_load(parent.config_path.read_text())
+    config["data"]["min_group_size"] = 8
+    parent.config_path.write_text(yaml.safe_dump(config))
+    test = tiny_run.predictions().query("split == 'test'")
+    sizes = test["group_race"].value_counts()
+    kept = test[test["group_race"].isin(sizes[sizes >= 8].index)]
+    assert 2 <= kept["group_race"].nunique() < test["group_race"].nunique()  # some left out
+    expected = equalized_odds_difference(
+        kept["label"].astype(int),
+        kept["predicted_label"].astype(int),
+        sensitive_features=kept["group_race"],
+    )
+    diff = diff_runs(parent, copy_run(tiny_run, tmp_path / "child"), n_resamples=50)
+    race = diff["fairness"]["race"]
+    assert race["equalized_odds_difference"]["parent"] == pytest.approx(expected)
+    assert race["compared_groups"] == sorted(sizes[sizes >= 8].index)
+    assert set(race["groups"]) == set(sizes.index)  # every group's rates are still reported
+
+
 def rewrite_predictions(run: RunDir, change) -> None:  # type: ignore[no-untyped-def]
     frame = run.predictions()
     change(frame)

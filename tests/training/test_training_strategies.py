@@ -38,6 +38,7 @@ TINY: dict[str, dict[str, Any]] = {
     "augmentation": {"adversarial": {"augment": ["char_swap", "casing"], "fraction": 0.5}},
     "embedding_attack": {"adversarial": {"augment": [], "embedding": "fgm", "epsilon": 0.5}},
     "dp_sgd": {"privacy": {"noise_multiplier": 1.0, "accountant": "rdp"}},
+    "l2_to_start": {"l2_to_start": 100.0},
 }
 
 

@@ -17,7 +17,18 @@ from typing import Any
 from ethos.audit import svg
 from ethos.audit.informativeness import is_not_informative
 from ethos.audit.sample_size import group_size_warnings
-from ethos.html import Cell, badge, escape, figure, page, show, significant, table, tag
+from ethos.html import (
+    Cell,
+    badge,
+    display,
+    escape,
+    figure,
+    page,
+    show,
+    significant,
+    table,
+    tag,
+)
 
 RATES = ("selection_rate", "tpr", "fpr", "ppv")
 CSS = """
@@ -434,8 +445,70 @@ SECTIONS = {
 }
 
 
-def render_report(audit: dict[str, Any]) -> str:
-    """The whole report as one HTML string."""
+def _changes(diff: dict[str, Any]) -> str:
+    """``diff.json``: the run's paired changes against its parent, and the two decisions."""
+    parent, rows = diff.get("parent") or {}, diff.get("rows") or {}
+    boot = diff.get("bootstrap") or {}
+    out = [
+        "<h2 id='changes'>Changes against the parent run</h2>",
+        tag(
+            "p",
+            f"Compared with {parent.get('run_id', '?')} on its {show(rows.get('shared_test_rows'))}"
+            f" test rows ({show(rows.get('predictions_changed'))} decided differently); 95% "
+            f"paired-bootstrap intervals ({show(boot.get('n_resamples'))} resamples, the same "
+            "resampled rows for both runs).",
+            class_="note",
+        ),
+    ]
+    entries = list((diff.get("metrics") or {}).items())
+    for attribute, section in (diff.get("fairness") or {}).items():
+        if section.get("equalized_odds_difference"):
+            entries.append(
+                (f"equalized odds difference ({attribute})", section["equalized_odds_difference"])
+            )
+    body = []
+    for name, d in entries:
+        low, high = (d.get("ci95") or [None, None])[:2]
+        body.append(
+            [
+                Cell(name, "text"),
+                d.get("parent"),
+                d.get("child"),
+                d.get("delta"),
+                Cell(f"[{display(low)}, {display(high)}]", "text"),
+            ]
+        )
+    if body:
+        out.append(
+            table(
+                ["metric", "parent", "this run", "change", "95% interval"], body, columns=["text"]
+            )
+        )
+    decisions = diff.get("decisions") or {}
+    before, after = decisions.get("parent") or {}, decisions.get("child") or {}
+    if before or after:
+        out.append(
+            tag(
+                "p",
+                f"Gate decision: {before.get('decision', 'none')} -> "
+                f"{after.get('decision', 'none')}.",
+            )
+        )
+    changed = decisions.get("constraints_changed") or []
+    out.extend(
+        tag(
+            "p",
+            f"{c.get('constraint')}: {(c.get('parent') or {}).get('status')} -> "
+            f"{(c.get('child') or {}).get('status')}",
+        )
+        for c in changed
+    )
+    return "".join(out)
+
+
+def render_report(audit: dict[str, Any], diff: dict[str, Any] | None = None) -> str:
+    """The whole report as one HTML string; ``diff`` (the run's ``diff.json``) adds the changes
+    against its parent run after the audit's own sections."""
     meta = audit.get("meta", {})
     title = f"ethos audit: {meta.get('run_id') or meta.get('source', '')}"
     about = (
@@ -454,5 +527,7 @@ def render_report(audit: dict[str, Any]) -> str:
                     + tag("p", f"could not draw this section ({exc}); raw values:", class_="note")
                     + tag("pre", json.dumps(section, indent=1)[:20000])
                 )
+    if diff:
+        parts.append(_changes(diff))
     parts.append(tag("h2", "About this audit", id="meta") + tag("pre", json.dumps(meta, indent=1)))
     return page(title, parts, css=CSS)

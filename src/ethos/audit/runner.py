@@ -25,7 +25,7 @@ from ethos.audit.protocol import AuditContext, to_jsonable
 from ethos.audit.registry import CHECKS
 from ethos.audit.summary import summarise
 from ethos.audit.validation import binary_outcomes
-from ethos.rundir import RunDir, atomic_directory
+from ethos.rundir import RunDir, atomic_directory, atomic_write_text
 
 AUDIT_JSON = "audit.json"
 REPORT_HTML = "report.html"
@@ -91,6 +91,20 @@ def _write(out: Path, audit: dict[str, Any], *, replace: bool) -> Path:
     else:
         staging_parent.rename(out)
     return out
+
+
+def refresh_report(run: RunDir) -> Path:
+    """Draw the run's report page again from its audit.json and its diff.json (written after
+    the audit, once the child is gated); audit.json, which decisions are bound to, is untouched.
+    """
+    from ethos.audit.report import render_report
+
+    audit = run.audit()
+    if audit is None:
+        raise AuditError(f"{run.path} has no audit to draw", hint=f"run `ethos audit {run.path}`")
+    path = run.audit_dir / REPORT_HTML
+    atomic_write_text(path, render_report(audit, diff=run.diff()))
+    return path
 
 
 def _meta(**fields: Any) -> dict[str, Any]:

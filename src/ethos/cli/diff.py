@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,31 +27,49 @@ def diff_command(
     diff, path = write_diff(
         RunDir.open(parent), RunDir.open(child), n_resamples=resamples, seed=seed
     )
+    print_diff(diff)
+    console.print(f"wrote {path}")
+
+
+def print_diff(diff: dict[str, Any]) -> None:
+    """The diff's changes with their intervals, both decisions and the constraints that moved."""
     rows = diff["rows"]
     console.print(
         f"{rows['shared_test_rows']} shared test rows, {rows['predictions_changed']} decided "
         "differently"
     )
     for name, delta in diff["metrics"].items():
-        low, high = delta["ci95"]
-        console.print(
-            f"  {name:<10} {delta['parent']:.4f} -> {delta['child']:.4f}  "
-            f"delta {delta['delta']:+.4f}  95% [{low:+.4f}, {high:+.4f}]"
-        )
+        console.print(f"  {name:<12} {_change(delta)}", markup=False)
     for attribute, section in diff["fairness"].items():
         eod = section.get("equalized_odds_difference")
         if eod:
-            low, high = eod["ci95"]
-            console.print(
-                f"  EOD {attribute:<8} {eod['parent']:.4f} -> {eod['child']:.4f}  "
-                f"delta {eod['delta']:+.4f}  95% [{low:+.4f}, {high:+.4f}]"
-            )
+            console.print(f"  EOD {attribute:<8} {_change(eod)}", markup=False)
     decisions = diff["decisions"]
     before, after = decisions["parent"], decisions["child"]
     if before and after:
         console.print(f"decision: {before['decision']} -> {after['decision']}")
+    for constraint in diff.get("constraints") or []:
+        if constraint.get("paired"):
+            before, after = constraint.get("parent") or {}, constraint.get("child") or {}
+            console.print(
+                f"  constraint {constraint['constraint']!r} ({before.get('status')} -> "
+                f"{after.get('status')}): {_change(constraint['paired'])}",
+                markup=False,
+            )
     for change in decisions["constraints_changed"]:
         console.print(
             f"  {change['constraint']}: {change['parent']['status']} -> {change['child']['status']}"
         )
-    console.print(f"wrote {path}")
+
+
+def _change(delta: dict[str, Any]) -> str:
+    """``parent -> child  delta +d  95% [lo, hi]``; an undefined value reads n/a."""
+
+    def number(value: Any, sign: str = "") -> str:
+        return "n/a" if value is None else f"{value:{sign}.4f}"
+
+    low, high = (delta.get("ci95") or [None, None])[:2]
+    return (
+        f"{number(delta.get('parent'))} -> {number(delta.get('child'))}  "
+        f"delta {number(delta.get('delta'), '+')}  95% [{number(low, '+')}, {number(high, '+')}]"
+    )

@@ -58,6 +58,13 @@ COMMANDS = (
         "shared test rows, and the gate decisions side by side; writes the child's diff.json.",
     ),
     LazyCommand(
+        "retrain",
+        "ethos.cli.retrain:retrain_command",
+        "Fine-tune a child from a run's weights on labelled feedback (with a replay of the "
+        "parent's training rows), then audit, gate, diff it against the parent and record it "
+        "linked to it.",
+    ),
+    LazyCommand(
         "card",
         "ethos.cli.card:card_command",
         "Write the model card (model/README.md, Hugging Face format) and its HTML rendering.",
@@ -87,7 +94,10 @@ COMMANDS = (
         "ethos.cli.demo:demo",
         "The main job on bundled COMPAS: describe the data, then the governed run — fine-tune, "
         "compare with baselines, audit, gate against the criminal-justice policy, write the card "
-        "and record it in the ledger. Exits 0 whatever the decision (it is a demonstration).",
+        "and record it in the ledger. When the gate does not pass, a mitigated child run (the "
+        "parent's weights deciding with per-group equalized-odds thresholds on race) goes "
+        "through the same pipeline and is compared with its parent (`ethos diff`). Exits 0 "
+        "whatever the decisions (it is a demonstration).",
     ),
     LazyCommand("data", "ethos.cli.data:app", "Inspect and prepare data sets."),
     LazyCommand(

@@ -895,6 +895,42 @@ def _slices(documents: CardDocuments) -> list[str]:
     return [*lines, *_table(["metric", "slice", "rows", "rate", "rest", "adjusted p"], rows)]
 
 
+def _lineage(documents: CardDocuments) -> list[str]:
+    """Where the run came from: its parent (ledger-linked), and for a retrained child the
+    feedback and replay it learned from (the manifest's ``lineage``)."""
+    lineage = documents["manifest"].get("lineage")
+    lines = ["## Lineage", ""]
+    if not isinstance(lineage, dict):
+        return [*lines, "No parent run: trained from the base model named above.", ""]
+    parent = lineage.get("parent") or {}
+    items = [
+        f"Parent run: {_code(parent.get('run_id'))} ({_md(lineage.get('relation', ''))}); its "
+        f"decision {_md(parent.get('decision') or 'none')}.",
+        f"Parent weights: {_code(str(parent.get('model_hash') or '')[:16])}; parent data "
+        f"fingerprint {_code(str(parent.get('dataset_fingerprint') or '')[:16])}.",
+        f"Linked in the ledger to the parent's {_md(parent.get('ledger_entry_kind') or '')} "
+        f"entry {_code(str(parent.get('ledger_entry') or '')[:16])}.",
+    ]
+    feedback = lineage.get("feedback")
+    rows = lineage.get("rows") or {}
+    if isinstance(feedback, dict):
+        items.append(
+            f"Feedback: {_num(feedback.get('rows'))} labelled rows from a "
+            f"{_md(feedback.get('kind'))} ({_code(feedback.get('source'))}), fingerprint "
+            f"{_code(str(feedback.get('fingerprint') or '')[:16])}; "
+            f"{_num(rows.get('feedback_train_rows'))} trained on, "
+            f"{_num(rows.get('feedback_test_rows'))} added to the parent's "
+            f"{_num(rows.get('parent_test_rows'))} test rows."
+        )
+        items.append(
+            f"Replay: {_num(rows.get('replayed_rows'))} of the parent's "
+            f"{_num(rows.get('parent_train_rows'))} training rows (share "
+            f"{_num(lineage.get('replay_share'))} of the child's training rows); L2 pull toward "
+            f"the parent's weights {_num(lineage.get('l2_to_parent'))}."
+        )
+    return [*lines, *_bullets(items)]
+
+
 def _changes(documents: CardDocuments) -> list[str]:
     """``ethos diff``'s paired comparison with the parent run, when there is one."""
     diff = documents.get("diff")
@@ -1275,6 +1311,7 @@ def card_body(documents: CardDocuments) -> str:
         _robustness,
         _privacy,
         _governance,
+        _lineage,
         _changes,
         _ethical,
         _caveats,

@@ -6,11 +6,15 @@ and only a paired comparison uses that. So the diff re-scores both runs' stored 
 (``predictions.parquet``) on the parent's test rows, found by id in the child (whose test part may
 add held-out feedback rows), and bootstraps the change of every metric on the same resampled rows
 (:func:`ethos.stats.paired.paired_bootstrap`): accuracy and, for binary tasks, AUROC; for every
-group attribute each group's selection rate, TPR and FPR, and the equalized-odds difference.
+group attribute each group's selection rate, TPR and FPR, and the equalized-odds difference
+between the groups the audit compares (at least the run's ``min_group_size`` rows).
 Beside them: the two gate decisions, W and each constraint's status, side by side, and which
-constraints changed status and why (the values behind them). W and the constraints are compared
-as the gate recorded them, without intervals: they are functions of the whole audit (explanations,
-robustness, ...), which the diff does not re-run.
+constraints changed status and why (the values behind them); each constraint with the paired
+change and interval of its quantity where the diff measures it (accuracy, AUROC, an attribute's
+equalized-odds difference); and every number of both audits (``audits``: values and changes, and
+what only one of them reports). W, the other constraints and the audit numbers are compared as
+recorded, without intervals: they are functions of the whole audit (explanations, robustness,
+membership inference, ...), which would have to be re-run per resample.
 
 Refused, with nothing written: runs of different tasks or label sets, a parent test row the child
 was not tested on (unrelated runs, or a parent whose data changed), and rows the two runs label
@@ -61,6 +65,7 @@ class Paired:
 def diff_runs(parent: RunDir, child: RunDir, *, n_resamples: int = 1000, seed: int = 0) -> Any:
     """The governance diff of ``child`` against ``parent`` (see the module docstring)."""
     paired = pair_predictions(parent, child)
+    min_group_size = parent.config.data.min_group_size
     metrics: dict[str, Any] = {}
     overall: dict[str, Metric] = {"accuracy": accuracy_metric}
     if paired.binary:
@@ -72,12 +77,15 @@ def diff_runs(parent: RunDir, child: RunDir, *, n_resamples: int = 1000, seed: i
     groups_out: dict[str, Any] = {}
     for attribute, values in paired.groups.items():
         names, codes = np.unique(values.astype(str), return_inverse=True)
+        # The audit's rule: groups below the run's min_group_size (on these rows, which are the
+        # parent's audited test rows) are not compared, so the gap is the audit's gap.
+        used = np.flatnonzero(np.bincount(codes, minlength=len(names)) >= min_group_size)
         per_group: dict[str, Metric] = {}
         if paired.binary:
             for code, name in enumerate(names):
                 for rate in RATES:
                     per_group[f"{name}|{rate}"] = group_rate(rate, code)
-            per_group["equalized_odds_difference"] = equalized_odds_difference()
+            per_group["equalized_odds_difference"] = equalized_odds_difference(among=used.tolist())
         found = paired_bootstrap(
             paired.y_true,
             paired.parent,
@@ -95,6 +103,8 @@ def diff_runs(parent: RunDir, child: RunDir, *, n_resamples: int = 1000, seed: i
             rates.setdefault(name, {})[rate] = delta.to_dict()
         groups_out[attribute] = {
             "groups": rates,
+            "compared_groups": [str(names[c]) for c in used],
+            "min_group_size": min_group_size,
             "equalized_odds_difference": found["equalized_odds_difference"].to_dict()
             if "equalized_odds_difference" in found
             else None,
@@ -114,14 +124,110 @@ def diff_runs(parent: RunDir, child: RunDir, *, n_resamples: int = 1000, seed: i
             "metrics": metrics,
             "fairness": groups_out,
             "decisions": compare_decisions(parent.decision(), child.decision()),
+            "constraints": paired_constraints(
+                parent.decision(), child.decision(), metrics, groups_out
+            ),
+            "audits": compare_audits(parent.audit(), child.audit()),
         }
     )
 
 
+def paired_constraints(
+    parent: dict[str, Any] | None,
+    child: dict[str, Any] | None,
+    metrics: dict[str, Any],
+    fairness: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Each policy constraint in both decisions: both values and statuses, and the paired
+    change with its interval where the diff measures the constrained quantity on the shared rows
+    (test accuracy and AUROC, an attribute's equalized-odds difference); None elsewhere."""
+    before = {c["label"]: c for c in (parent or {}).get("constraints") or []}
+    after = {c["label"]: c for c in (child or {}).get("constraints") or []}
+    out = []
+    for label in [*before, *(k for k in after if k not in before)]:
+        first, second = before.get(label) or {}, after.get(label) or {}
+        metric = str(second.get("metric") or first.get("metric") or "")
+        out.append(
+            {
+                "constraint": label,
+                "metric": metric,
+                "op": second.get("op", first.get("op")),
+                "limit": second.get("limit", first.get("limit")),
+                "parent": {k: first.get(k) for k in ("value", "status")} if first else None,
+                "child": {k: second.get(k) for k in ("value", "status")} if second else None,
+                "paired": _paired_delta(metric, metrics, fairness),
+            }
+        )
+    return out
+
+
+def _paired_delta(
+    metric: str, metrics: dict[str, Any], fairness: dict[str, Any]
+) -> dict[str, Any] | None:
+    parts = metric.split(".")
+    if len(parts) == 3 and parts[:2] == ["metrics", "test"]:
+        found = metrics.get(parts[2])
+        return dict(found) if isinstance(found, dict) else None
+    if (
+        len(parts) == 5
+        and parts[0] == "fairness"
+        and parts[2:] == ["disparities", "equalized_odds_difference", "value"]
+    ):
+        section = fairness.get(parts[1]) or {}
+        found = section.get("equalized_odds_difference")
+        return dict(found) if isinstance(found, dict) else None
+    return None
+
+
+def audit_numbers(node: Any, path: tuple[str, ...] = ()) -> dict[str, float]:
+    """Every number an audit reports, by its dotted path (``meta`` and lists of per-row or
+    per-bin values apart: those are evidence, not metrics)."""
+    if isinstance(node, bool):
+        return {}
+    if isinstance(node, int | float):
+        return {".".join(path): float(node)} if np.isfinite(node) else {}
+    if not isinstance(node, dict):
+        return {}
+    found: dict[str, float] = {}
+    for key, value in node.items():
+        if not path and key == "meta":
+            continue
+        found.update(audit_numbers(value, (*path, str(key))))
+    return found
+
+
+def compare_audits(parent: dict[str, Any] | None, child: dict[str, Any] | None) -> dict[str, Any]:
+    """Every metric of both audits side by side: both values and the change where both have it,
+    and the metrics only one of them reports. As the gate recorded them, without intervals (the
+    paired intervals are in ``metrics`` and ``fairness``)."""
+    before, after = audit_numbers(parent or {}), audit_numbers(child or {})
+    return {
+        "compared": {
+            name: {
+                "parent": before[name],
+                "child": after[name],
+                "delta": after[name] - before[name],
+            }
+            for name in sorted(set(before) & set(after))
+        },
+        "only_parent": {name: before[name] for name in sorted(set(before) - set(after))},
+        "only_child": {name: after[name] for name in sorted(set(after) - set(before))},
+    }
+
+
 def write_diff(parent: RunDir, child: RunDir, **options: Any) -> tuple[dict[str, Any], Path]:
-    """:func:`diff_runs`, written to the child's ``diff.json`` (only once it is complete)."""
+    """:func:`diff_runs`, written to the child's ``diff.json`` (only once it is complete); the
+    child's report page and model card, where they exist, are drawn again to show it."""
+    from ethos.audit.runner import refresh_report
+    from ethos.governance.card import write_card
+
     diff = diff_runs(parent, child, **options)
-    return diff, child.write_document(child.diff_path, diff)
+    path = child.write_document(child.diff_path, diff)
+    if child.audit_path.is_file():
+        refresh_report(child)
+    if child.card_path.is_file():
+        write_card(child)
+    return diff, path
 
 
 def pair_predictions(parent: RunDir, child: RunDir) -> Paired:

@@ -152,11 +152,22 @@ class Ledger:
         key = hmac_key_from(hmac_key)
         resolved = store.resolve_url(url)
         engine = store.make_engine(resolved)
-        try:
-            store.ensure_schema(engine, GENESIS_HASH)
-        except DBAPIError as exc:
-            engine.dispose()
-            raise store.connection_error(resolved, exc) from None
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                store.ensure_schema(engine, GENESIS_HASH)
+                break
+            except DBAPIError as exc:
+                # Processes racing to create a new SQLite file can meet a lock that SQLite's
+                # busy handler does not wait for (switching the new file to WAL); try again.
+                if (
+                    attempt < _MAX_ATTEMPTS
+                    and isinstance(exc, OperationalError)
+                    and _retryable(exc)
+                ):
+                    time.sleep(random.uniform(0.0, min(0.002 * 2**attempt, 0.5)))
+                    continue
+                engine.dispose()
+                raise store.connection_error(resolved, exc) from None
         return cls(engine, resolved, key)
 
     @property

@@ -179,7 +179,7 @@ def _load_state(settings: ServeSettings, model: ServedModel | None = None) -> Se
         store=store,
         limiter=RateLimiter(store),  # buckets in the database: one limit across workers
         batcher=batcher,
-        logs=LogWriter(store),
+        logs=LogWriter(store, keep_inputs=settings.keep_inputs),
         drift=drift,
         metrics=metrics,
         run=run,
@@ -412,6 +412,7 @@ def create_app(
                         group=item.group,
                         latency_ms=latency_ms,
                         thresholds_applied=r.thresholds_applied,
+                        pair=item.pair,
                     )
                     for pid, text, r, item in zip(ids, texts, results, items, strict=True)
                 ]

@@ -2,7 +2,9 @@
 
 A request's raw text lives in memory until this thread has masked it with Presidio (the same
 detector as the audit, `ethos.text.pii`); what reaches the database is the SHA-256 of the masked
-text with the outputs, latency and key id. Masking here rather than in the request keeps the
+text with the outputs, latency and key id. With ``keep_inputs`` (``ethos serve --keep-inputs``)
+the masked text itself is stored too, in the same transaction, so that labelled feedback can be
+retrained on; the raw text never is. Masking here rather than in the request keeps the
 response fast and lets spaCy work on batches. The queue is bounded: when logging falls behind,
 new requests are refused (503) rather than served unlogged or remembered without limit.
 
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ethos.serving.store import PredictionRecord, ServingStore
+from ethos.serving.store import MaskedInput, PredictionRecord, ServingStore
 from ethos.text.pii import DEFAULT_ENTITIES, mask_texts
 
 log = logging.getLogger("ethos.serving")
@@ -56,7 +58,11 @@ presidio_masker = PresidioMasker()
 
 @dataclass
 class PendingLog:
-    """A prediction waiting to be logged; ``text`` is raw and never leaves this process."""
+    """A prediction waiting to be logged; ``text`` is raw and never leaves this process.
+
+    ``pair`` is the raw second text of a text-pair model: masked and kept with ``keep_inputs``
+    when given; when the caller leaves it None, the kept ``masked_pair`` is None too.
+    """
 
     prediction_id: str
     created_at: datetime
@@ -68,6 +74,7 @@ class PendingLog:
     group: str | None
     latency_ms: float
     thresholds_applied: bool
+    pair: str | None = None
 
 
 class LogQueueFull(Exception):
@@ -75,6 +82,12 @@ class LogQueueFull(Exception):
 
 
 class LogWriter:
+    """Masks and logs predictions on a thread of its own (module docstring).
+
+    ``keep_inputs``: store each prediction's masked text (and masked second text) beside its
+    hash, for retraining on feedback; off, the log holds only hashes.
+    """
+
     def __init__(
         self,
         store: ServingStore,
@@ -82,9 +95,11 @@ class LogWriter:
         masker: Masker = presidio_masker,
         max_pending: int = 10_000,
         batch: int = 64,
+        keep_inputs: bool = False,
     ) -> None:
         self._store = store
         self._mask = masker
+        self.keep_inputs = keep_inputs
         self._queue: queue.Queue[PendingLog | None] = queue.Queue(maxsize=max_pending)
         self._batch = batch
         self._thread = threading.Thread(target=self._run, name="ethos-log-writer", daemon=True)
@@ -164,9 +179,24 @@ class LogWriter:
             if items:
                 self._write(items)
 
+    def _masked(self, items: list[PendingLog]) -> tuple[list[str], list[str | None]]:
+        """The masked text of each item and, with ``keep_inputs``, its masked second text.
+
+        One masker call for both, so spaCy sees one batch; second texts are masked only when
+        they will be kept (the hash is of the first text alone).
+        """
+        texts = [item.text for item in items]
+        pairs = [item.pair if self.keep_inputs else None for item in items]
+        given = [pair for pair in pairs if pair is not None]
+        masked = self._mask(texts + given)
+        if len(masked) != len(texts) + len(given):
+            raise ValueError(f"the masker returned {len(masked)} texts for {len(texts + given)}")
+        masked_pairs = iter(masked[len(texts) :])
+        return masked[: len(texts)], [None if p is None else next(masked_pairs) for p in pairs]
+
     def _write(self, items: list[PendingLog]) -> None:
         try:
-            masked = self._mask([item.text for item in items])
+            masked, masked_pairs = self._masked(items)
             records = [
                 PredictionRecord(
                     prediction_id=item.prediction_id,
@@ -182,7 +212,12 @@ class LogWriter:
                 )
                 for item, text in zip(items, masked, strict=True)
             ]
-            self._store.log_predictions(records)
+            kept = (
+                [MaskedInput(t, p) for t, p in zip(masked, masked_pairs, strict=True)]
+                if self.keep_inputs
+                else None
+            )
+            self._store.log_predictions(records, inputs=kept)
             self.written += len(records)
         except Exception:  # logging must not take the server down; the count is exported
             self.failed += len(items)
@@ -190,5 +225,6 @@ class LogWriter:
         finally:
             for item in items:  # drop the raw text as soon as it is no longer needed
                 item.text = ""
+                item.pair = None
             with self._unwritten_lock:  # written or failed: either way nothing more will come of it
                 self._unwritten.difference_update(item.prediction_id for item in items)

@@ -69,6 +69,13 @@ def serve_command(
     timeout: float = typer.Option(
         30.0, "--timeout", help="Seconds a request may take (504 beyond)."
     ),
+    keep_inputs: bool = typer.Option(
+        False,
+        "--keep-inputs",
+        help="Keep the PII-masked text of each prediction (never the raw text) so that "
+        "`ethos retrain --feedback DB` can learn from labelled feedback. Off by default: the log "
+        "then holds only hashes.",
+    ),
 ) -> None:
     """Serve a gated run over HTTP: /v1/predict, /v1/explain, /v1/feedback, /v1/model,
     /v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs).
@@ -103,6 +110,7 @@ def serve_command(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         request_timeout_s=timeout,
+        keep_inputs=keep_inputs,
     )
     # Refuse before binding a port: a FAIL or unapproved REVIEW must never start listening.
     admitted = admit(RunDir.open(settings.run_dir), allow_review=allow_review, ledger_url=ledger)
@@ -118,6 +126,8 @@ def serve_command(
         )
         + f") on http://{host}:{port}"
     )
+    if keep_inputs:
+        typer.echo("--keep-inputs: the PII-masked text of each prediction is kept for retraining")
     # Load and check the served variant before binding the port too: a variant that loses too
     # much accuracy is refused here, with exit code 2, not in a worker's start-up log.
     model = load_served_model(settings)

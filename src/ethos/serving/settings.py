@@ -45,6 +45,9 @@ class ServeSettings(BaseModel):
     max_inputs: Annotated[int, Field(ge=1)] = 256
     """Inputs in one request at most (413 beyond)."""
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    keep_inputs: bool = False
+    """Store each prediction's PII-masked text (never the raw one) beside its hash, so that
+    `ethos retrain --feedback DB` can learn from labelled feedback; off, only hashes are kept."""
     measure_quantization: bool = True
     """Compare the served variant with the float model on the run's test part at start-up
     (seconds); off, the variant is served unchecked and ``/v1/model`` says so."""

@@ -10,15 +10,18 @@ once). Three rules shape it:
 
 * **No secrets at rest.** An API key's secret is shown once, when it is created; the store keeps
   a random salt and ``sha256(salt + secret)``. A stolen database does not let anyone call the API.
-* **No inputs at rest.** The prediction log holds the SHA-256 of the *PII-masked* input, never
-  the text itself (masked or not): enough to tell whether the same input came back, not enough
-  to read it. The caller masks; this module never sees raw text.
+* **No inputs at rest, unless asked.** The prediction log holds the SHA-256 of the *PII-masked*
+  input: enough to tell whether the same input came back, not enough to read it. Only a server
+  started with ``--keep-inputs`` also keeps the masked text itself (``prediction_inputs``), so
+  that labelled feedback can be learnt from (:meth:`ServingStore.feedback_examples`); raw text
+  is never kept. The caller masks; this module never sees raw text.
 * **Unavailable is said, not guessed.** A database that cannot be reached, whose file is gone or
   that stays locked raises :class:`StoreUnavailable` (the API answers 503); nothing is served on
   the assumption that it would have said yes.
 
 Tables are created when the store is opened (and the alerts table of an older store gains its
-columns). Every write is one transaction; a micro-batch of predictions is logged in one, so it is
+columns; a table added later, such as ``prediction_inputs``, is simply created). Every write is
+one transaction; a micro-batch of predictions is logged in one (with its kept inputs), so it is
 logged whole or not at all. Rate-limit buckets and monitor observations are written through a
 second connection pool that does not wait for the disk on commit (SQLite ``synchronous=NORMAL``,
 PostgreSQL ``synchronous_commit=off``): a crash can roll back their last fraction of a second,
@@ -75,6 +78,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql.expression import ScalarSelect
 
 from ethos import database
 from ethos.errors import EthosError
@@ -84,9 +88,11 @@ __all__ = [
     "SCOPES",
     "URL_ENV",
     "AlertRecord",
+    "FeedbackExample",
     "IssuedKey",
     "KeyRecord",
     "LabelRow",
+    "MaskedInput",
     "ObservationRow",
     "ObservationWindow",
     "PredictionRecord",
@@ -208,6 +214,22 @@ prediction_log = Table(
     Column("latency_ms", Float(), nullable=False),
     Column("thresholds_applied", Boolean(), nullable=False),
     Index("ix_prediction_log_created_at", "created_at"),
+)
+
+# Kept only by a server started with --keep-inputs; a table of its own rather than columns of
+# prediction_log, so that create_all adds it to an older store with no ALTER TABLE, and a log
+# without kept inputs costs nothing.
+prediction_inputs = Table(
+    "prediction_inputs",
+    metadata,
+    Column(
+        "prediction_id",
+        String(32),
+        ForeignKey("prediction_log.prediction_id"),
+        primary_key=True,
+    ),
+    Column("masked_text", Text(), nullable=False),  # what input_sha256 is the hash of
+    Column("masked_pair", Text()),  # the second text of a text-pair model, masked too
 )
 
 feedback = Table(
@@ -338,7 +360,8 @@ def hash_masked_text(masked_text: str) -> str:
 
 @dataclass(frozen=True)
 class PredictionRecord:
-    """One logged prediction. ``input_sha256`` hashes the masked input; the text is not kept."""
+    """One logged prediction. ``input_sha256`` hashes the masked input; the text itself is kept
+    only with ``--keep-inputs`` (:class:`MaskedInput`)."""
 
     prediction_id: str
     created_at: datetime
@@ -355,6 +378,35 @@ class PredictionRecord:
     def new_id() -> str:
         """A fresh prediction id (uuid4, 32 hex characters)."""
         return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class MaskedInput:
+    """The PII-masked input of one prediction, kept when the server runs with ``--keep-inputs``.
+
+    ``masked_text`` is the very string whose SHA-256 is the prediction's ``input_sha256``;
+    ``masked_pair`` is the second text of a text-pair model, masked too (None otherwise).
+    """
+
+    masked_text: str
+    masked_pair: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackExample:
+    """A labelled prediction as retraining reads it: what was decided, what was true, and the
+    masked input when it was kept (``masked_text`` is None for a prediction logged without
+    ``--keep-inputs``, which can be counted but not learnt from)."""
+
+    prediction_id: str
+    model_id: str
+    predicted_label: str
+    true_label: str
+    group: str | None
+    prediction_created_at: datetime
+    feedback_created_at: datetime
+    masked_text: str | None
+    masked_pair: str | None
 
 
 @dataclass(frozen=True)
@@ -647,17 +699,28 @@ class ServingStore:
 
     # -- predictions and feedback --------------------------------------------------------------
 
-    def log_predictions(self, rows: Sequence[PredictionRecord]) -> None:
+    def log_predictions(
+        self, rows: Sequence[PredictionRecord], inputs: Sequence[MaskedInput] | None = None
+    ) -> None:
         """Log a micro-batch of predictions in one transaction: all of them or none.
 
+        ``inputs``: the masked input of each row, in the same order (``--keep-inputs``); they are
+        written in the same transaction, so a prediction is never logged without the input it
+        was meant to keep. None keeps only the hashes.
+
         Raises ValueError for a row that is not well formed (an ``input_sha256`` that is not a
-        SHA-256 hex digest, which would mean the caller passed text where a hash belongs).
+        SHA-256 hex digest, which would mean the caller passed text where a hash belongs), or for
+        inputs that do not match the rows (a different count, or a text that is not the one
+        ``input_sha256`` hashes: the kept text must be the masked text the log identifies).
         """
         if not rows:
             return
         values = [_prediction_values(row) for row in rows]
+        kept = None if inputs is None else _input_values(rows, inputs)
         with self._connect(write=True) as conn:
             conn.execute(prediction_log.insert(), values)
+            if kept:
+                conn.execute(prediction_inputs.insert(), kept)
 
     def prediction(self, prediction_id: str) -> PredictionRecord | None:
         """The logged prediction with this id, or None."""
@@ -703,21 +766,62 @@ class ServingStore:
         One pair per prediction, with its latest feedback. ``since``: only feedback recorded at
         or after this time (a naive datetime is taken as UTC).
         """
-        latest = (
-            select(func.max(feedback.c.id).label("id"))
-            .group_by(feedback.c.prediction_id)
-            .scalar_subquery()
-        )
         query = (
             select(prediction_log, feedback.c.true_label)
             .join(feedback, feedback.c.prediction_id == prediction_log.c.prediction_id)
-            .where(feedback.c.id.in_(latest))
+            .where(feedback.c.id.in_(_latest_feedback_ids()))
             .order_by(feedback.c.created_at, feedback.c.id)
         )
         if since is not None:
             query = query.where(feedback.c.created_at >= since)
         with self._connect() as conn:
             return [(_prediction_record(row), str(row.true_label)) for row in conn.execute(query)]
+
+    def feedback_examples(self, model_id: str | None = None) -> list[FeedbackExample]:
+        """Labelled predictions with their kept inputs, oldest feedback first (for retraining).
+
+        One per prediction, with its latest feedback (the rule of :meth:`feedback_rows`).
+        Predictions logged without ``--keep-inputs`` are included with ``masked_text`` None, so
+        a caller can say how many labels it could not use. ``model_id``: only that model's.
+        """
+        p, f, i = prediction_log.c, feedback.c, prediction_inputs.c
+        query = (
+            select(
+                p.prediction_id,
+                p.model_id,
+                p.label,
+                p.group,
+                p.created_at.label("prediction_created_at"),
+                f.true_label,
+                f.created_at.label("feedback_created_at"),
+                i.masked_text,
+                i.masked_pair,
+            )
+            .select_from(
+                prediction_log.join(feedback, f.prediction_id == p.prediction_id).outerjoin(
+                    prediction_inputs, i.prediction_id == p.prediction_id
+                )
+            )
+            .where(f.id.in_(_latest_feedback_ids()))
+            .order_by(f.created_at, f.id)
+        )
+        if model_id is not None:
+            query = query.where(p.model_id == model_id)
+        with self._connect() as conn:
+            return [_feedback_example(row) for row in conn.execute(query)]
+
+    def feedback_model_ids(self) -> dict[str, int]:
+        """Each model id with feedback -> how many of its predictions have feedback (sorted by
+        id), so a caller asking for another model can say which ones this store can offer."""
+        p, f = prediction_log.c, feedback.c
+        query = (
+            select(p.model_id, func.count(func.distinct(f.prediction_id)))
+            .select_from(prediction_log.join(feedback, f.prediction_id == p.prediction_id))
+            .group_by(p.model_id)
+            .order_by(p.model_id)
+        )
+        with self._connect() as conn:
+            return {str(model): int(n) for model, n in conn.execute(query)}
 
     # -- alerts --------------------------------------------------------------------------------
 
@@ -1050,6 +1154,51 @@ def _prediction_values(row: PredictionRecord) -> dict[str, Any]:
         "latency_ms": float(row.latency_ms),
         "thresholds_applied": bool(row.thresholds_applied),
     }
+
+
+def _input_values(
+    rows: Sequence[PredictionRecord], inputs: Sequence[MaskedInput]
+) -> list[dict[str, Any]]:
+    if len(inputs) != len(rows):
+        raise ValueError(f"{len(inputs)} kept inputs for {len(rows)} predictions")
+    values = []
+    for row, kept in zip(rows, inputs, strict=True):
+        if hash_masked_text(kept.masked_text) != row.input_sha256:
+            raise ValueError(
+                f"the kept input of prediction {row.prediction_id} is not the masked text its "
+                "input_sha256 hashes"
+            )
+        values.append(
+            {
+                "prediction_id": row.prediction_id,
+                "masked_text": kept.masked_text,
+                "masked_pair": kept.masked_pair,
+            }
+        )
+    return values
+
+
+def _latest_feedback_ids() -> ScalarSelect[Any]:
+    """The id of each prediction's latest feedback: a later label supersedes an earlier one."""
+    return (
+        select(func.max(feedback.c.id).label("id"))
+        .group_by(feedback.c.prediction_id)
+        .scalar_subquery()
+    )
+
+
+def _feedback_example(row: Row[*tuple[Any, ...]]) -> FeedbackExample:
+    return FeedbackExample(
+        prediction_id=str(row.prediction_id),
+        model_id=str(row.model_id),
+        predicted_label=str(row.label),
+        true_label=str(row.true_label),
+        group=row.group,
+        prediction_created_at=row.prediction_created_at,
+        feedback_created_at=row.feedback_created_at,
+        masked_text=row.masked_text,
+        masked_pair=row.masked_pair,
+    )
 
 
 def _prediction_record(row: Row[Any]) -> PredictionRecord:

@@ -32,7 +32,7 @@ arrays that put the parent's test rows side by side in both runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,22 +234,24 @@ def group_rate(rate: str, group: int, *, positive: Any = 1) -> Metric:
     return metric
 
 
-def equalized_odds_difference(*, positive: Any = 1) -> Metric:
+def equalized_odds_difference(*, positive: Any = 1, among: Sequence[int] | None = None) -> Metric:
     """A metric: ``max(max_g TPR_g - min_g TPR_g, max_g FPR_g - min_g FPR_g)`` (Hardt et al. 2016).
 
     The definition of fairlearn's ``equalized_odds_difference`` (method "between_groups"). Groups
     whose TPR or FPR is undefined in these rows are left out of that gap; NaN when fewer than two
-    groups have both rates defined.
+    groups have both rates defined. ``among``: only these group codes are compared (the audit
+    leaves groups below its minimum size out of a disparity; a paired diff must too).
     """
 
     def metric(y_true: np.ndarray, predictions: Predictions, groups: np.ndarray | None) -> float:
         if groups is None:
             raise ValueError("equalized_odds_difference needs group codes")
         actual, decided = y_true == positive, _labels(predictions) == positive
+        compared = np.unique(groups) if among is None else np.intersect1d(np.unique(groups), among)
         gaps = []
         for rate in ("tpr", "fpr"):
             values = np.array(
-                [_rate(rate, actual[groups == g], decided[groups == g]) for g in np.unique(groups)]
+                [_rate(rate, actual[groups == g], decided[groups == g]) for g in compared]
             )
             values = values[np.isfinite(values)]
             if values.size < 2:

@@ -121,6 +121,12 @@ def check_ethics_options(config: RunConfig) -> None:
                 hint="keep train.adversarial.augment (text augmentation works under DP) and set "
                 "embedding: none",
             )
+        if train.l2_to_start:
+            raise ConfigError(
+                "train.l2_to_start cannot be combined with train.privacy: the pull toward the "
+                "starting weights is added outside the per-example clipping and noise",
+                hint="under DP rely on replaying the parent's rows (ethos retrain --replay)",
+            )
         if train.gradient_accumulation_steps != 1:
             raise ConfigError(
                 "train.privacy does not combine with gradient_accumulation_steps > 1",

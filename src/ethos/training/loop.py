@@ -378,6 +378,14 @@ def train_loop(
                 saved = save(0, numpy_state(generator))
                 if stop.requested:
                     raise Interrupted(saved)
+    if total_steps == 0 and not result.history:
+        # max_steps: 0 trains nothing; the starting weights are still judged on validation, so
+        # the run's record (and anything fitted on validation) has the same shape as any run's.
+        metrics = objective.evaluate(core)
+        metrics["epoch"] = 0
+        metrics["optimizer_steps"] = 0
+        result.history.append(metrics)
+        result.best_validation, result.best_epoch = metrics, 0
     result.train_seconds = time.perf_counter() - started
     for strategy in strategies:
         strategy.finish(result)

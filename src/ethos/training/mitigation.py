@@ -16,6 +16,7 @@ from typing import Any
 from ethos.config import RunConfig
 from ethos.data import Dataset
 from ethos.training.adversarial import Augmentation, EmbeddingAttacks
+from ethos.training.anchor import StartAnchor
 from ethos.training.ethics_options import check_ethics_options, mitigation_groups
 from ethos.training.fairness_penalty import FairnessPenalty
 from ethos.training.privacy import DPSGD
@@ -28,6 +29,7 @@ STRATEGIES: dict[str, Build] = {
     "augmentation": Augmentation.from_config,
     "embedding_attack": EmbeddingAttacks.from_config,
     "dp_sgd": DPSGD.from_config,
+    "l2_to_start": StartAnchor.from_config,
 }
 
 

@@ -131,10 +131,15 @@ def train(
     quiet: bool = False,
     run_name: str | None = None,
     on_start: OnStart | None = None,
+    prepare: Callable[[RunDir], None] | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> RunDir:
     """Train one run described by ``config`` and return its finished run directory.
 
     Ctrl-C raises :class:`Interrupted` (a KeyboardInterrupt) and leaves the directory to resume.
+    ``prepare`` writes files the config reads from inside the new run directory (a retrained
+    child's rows) before the data are loaded; ``lineage`` (the parent a child came from) is
+    recorded in the manifest as it is.
     """
     config = _resolved(resolve_relative_paths(config, Path.cwd()))
     _check_before_starting(config)
@@ -151,10 +156,25 @@ def train(
         RunDir.at(path).config_path,
         yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
     )
+    try:
+        if prepare is not None:
+            prepare(RunDir.at(path))
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     if on_start is not None:
         on_start(RunStart(path, unfinished=unfinished))
+    extra = {"lineage": lineage} if lineage is not None else {}
     try:
-        return _run(path, config, run_id=run_id, created=created, resume_from=None, quiet=quiet)
+        return _run(
+            path,
+            config,
+            run_id=run_id,
+            created=created,
+            resume_from=None,
+            quiet=quiet,
+            extra_manifest=extra,
+        )
     except KeyboardInterrupt as stopped:
         raise _interrupted(path, stopped) from None
     except Exception:
@@ -186,7 +206,13 @@ def resume(run_dir: str | Path, *, quiet: bool = False, on_start: OnStart | None
         on_start(RunStart(path, checkpoint=newest))
     try:
         return _run(
-            path, config, run_id=path.name, created=created, resume_from=checkpoint, quiet=quiet
+            path,
+            config,
+            run_id=path.name,
+            created=created,
+            resume_from=checkpoint,
+            quiet=quiet,
+            extra_manifest=_recorded_extra(run),
         )
     except KeyboardInterrupt as stopped:
         raise _interrupted(path, stopped) from None
@@ -222,6 +248,14 @@ def _recorded_hash(run: RunDir, config: RunConfig) -> str:
     return config_hash(config)
 
 
+def _recorded_extra(run: RunDir) -> dict[str, Any]:
+    """What a new run recorded for its manifest beside the fit (its lineage), for a resume."""
+    recorded = run.data_record_path
+    if recorded.is_file():
+        return dict(json.loads(recorded.read_text()).get("extra_manifest") or {})
+    return {}
+
+
 def _run(
     path: Path,
     config: RunConfig,
@@ -230,6 +264,7 @@ def _run(
     created: datetime,
     resume_from: Any,
     quiet: bool,
+    extra_manifest: dict[str, Any] | None = None,
 ) -> RunDir:
     started = time.perf_counter()
     set_seed(config.seed)
@@ -247,9 +282,10 @@ def _run(
                     hint="restore the original data file, or start a new run",
                 )
         else:
-            atomic_write_text(
-                recorded, json.dumps({"fingerprint": fingerprint, "config_hash": chash}) + "\n"
-            )
+            record: dict[str, Any] = {"fingerprint": fingerprint, "config_hash": chash}
+            if extra_manifest:
+                record["extra_manifest"] = extra_manifest
+            atomic_write_text(recorded, json.dumps(record) + "\n")
 
     request = FitRequest(
         checkpoint_dir=run.checkpoints_dir,
@@ -258,6 +294,8 @@ def _run(
         quiet=quiet,
     )
     fitted = _fit(config, request)
+    if extra_manifest:
+        fitted.extra_manifest = {**fitted.extra_manifest, **extra_manifest}
     _write_outputs(path, config, fitted, run_id=run_id, created=created, started=started)
     if not config.train.keep_checkpoints:
         shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
