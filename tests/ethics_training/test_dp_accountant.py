@@ -7,7 +7,13 @@ import math
 import pytest
 
 from ethos import ConfigError
-from ethos.training.privacy import solve_noise_multiplier, spent_epsilon
+from ethos.training.privacy import (
+    PRV_MAX_POINTS,
+    accounted_epsilon,
+    prv_grid_points,
+    solve_noise_multiplier,
+    spent_epsilon,
+)
 
 
 def test_rdp_epsilon_matches_the_reference_value() -> None:
@@ -41,3 +47,13 @@ def test_more_steps_or_less_noise_spend_more() -> None:
 def test_an_unreachable_budget_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match=r"(?s)no noise multiplier.*epsilon"):
         solve_noise_multiplier(1e-6, 1e-12, 1.0, 100_000, "rdp")
+
+
+def test_a_prv_grid_too_large_to_compute_falls_back_to_rdp_at_once() -> None:
+    """Found by an independent check: PRV for sigma 0.6, q 0.1, 20,000 steps ran 164 s and
+    returned inf (87 million grid points); RDP gives 863 at once and is a valid upper bound."""
+    assert prv_grid_points(0.6, 0.1, 20_000, 1e-5) > PRV_MAX_POINTS
+    epsilon, used = accounted_epsilon(0.6, 0.1, 20_000, 1e-5, "prv")  # PRV never started
+    assert used == "rdp" and epsilon == pytest.approx(spent_epsilon(0.6, 0.1, 20_000, 1e-5, "rdp"))
+    assert math.isfinite(epsilon) and epsilon == pytest.approx(863, rel=0.01)
+    assert accounted_epsilon(1.5, 0.04, 2250, 1e-5, "prv")[1] == "prv"  # small grids stay PRV

@@ -5,4 +5,6 @@ The stratified bootstrap (:mod:`ethos.stats.bootstrap`) and the informativeness 
 (audit.json) alike, so they depend on numpy alone. The governance diff and the evidence-aware
 gate (issue 17) add paired parent/child bootstrap deltas (:mod:`ethos.stats.paired`) and sample
 sizes for a difference of two proportions (:mod:`ethos.stats.power`, on scipy's normal law).
+The one-run privacy audit's epsilon lower bound (:mod:`ethos.stats.privacy_audit`, Steinke, Nasr
+& Jagielski 2023) turns canary membership scores into a checkable bound (issue 18).
 """
