@@ -104,6 +104,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from machine import gflops, load
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "compas_drift.json"
@@ -130,24 +131,6 @@ def iso_date(text: str) -> str:
     from datetime import date
 
     return date.fromisoformat(text).isoformat()
-
-
-def gflops(seconds: float = 2.0, size: int = 1024) -> float:
-    """Best fp32 torch.mm GFLOP/s over ``seconds``: how busy the machine is right now (as in
-    ``serve_throughput.py``)."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = max(best, 2 * size**3 / (time.perf_counter() - t0) / 1e9)
-    return round(best, 1)
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def stamp(message: str) -> None:

@@ -56,6 +56,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from machine import gflops, load
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "serve_throughput.json"
@@ -250,19 +251,6 @@ SERVERS: dict[str, list[str]] = {
 ORDER = ("ethos", "naive", "ethos_int8", "ethos_onnx", "ethos_onnx_int8")
 
 
-def gflops(seconds: float = 2.0, size: int = 1024) -> float:
-    """Best fp32 torch.mm GFLOP/s over ``seconds``: how busy the machine is right now."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = max(best, 2 * size**3 / (time.perf_counter() - t0) / 1e9)
-    return round(best, 1)
-
-
 def model_alone(run_dir: Path, texts: list[str], rounds: int = 5) -> dict[str, Any]:
     """Milliseconds per record of the bare forward pass at batch 1 and 16, per engine (median of
     ``rounds``, engines interleaved so that the machine's load falls on each alike)."""
@@ -325,7 +313,7 @@ def main() -> None:
     machine: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_start": load(),
         "gflops_start": gflops(),
     }
     alone = model_alone(run_dir, texts)
@@ -351,12 +339,12 @@ def main() -> None:
                 *SERVERS[name],
             ]
             path, make_body, headers = "/v1/predict", (lambda t: {"inputs": [{"text": t}]}), auth
-        load = [round(x, 2) for x in os.getloadavg()]
+        load_before = load()
         result = measure(
             name, command, url, path, make_body, texts, args, headers, work / f"{name}.log"
         )
-        results.append({**result, "loadavg_before": load})
-    machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        results.append({**result, "loadavg_before": load_before})
+    machine["loadavg_end"] = load()
     machine["gflops_end"] = gflops()
     payload = {
         "benchmark": "serve_throughput",

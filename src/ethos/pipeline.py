@@ -94,7 +94,8 @@ def run_pipeline(
     seconds["train"] = time.perf_counter() - started
     manifest = run.manifest
     payload: dict[str, Any] = {"task": manifest["task"], "model": manifest["model"]["name"]}
-    if lineage is not None:
+    if parent is not None:
+        assert lineage is not None  # it holds the parent's link, made above
         link = lineage["parent"]
         payload["parent"] = {"run_id": link["run_id"], "entry_hash": link["ledger_entry"]}
     with Ledger.open(ledger_url) as ledger:
@@ -146,17 +147,22 @@ def run_pipeline(
     )
 
 
-def parent_link(parent: RunDir, ledger: Ledger) -> dict[str, Any]:
-    """What a child records about its parent: the parent's identity and its newest entry in
-    ``ledger`` (the recorded decision, else the "run" entry). A parent this ledger never saw is
-    refused: the link must be checkable in the chain the child is recorded in."""
+def check_parent(parent: RunDir) -> RunDir:
+    """``parent`` as a finished classifier run, or the error that says why it cannot be one."""
     parent = RunDir.open(parent.path)  # refuses an unfinished run
     if parent.config.task != "classification":
         raise EthosError(
             f"{parent.path} is a {parent.config.task} run; a parent must be a classifier",
             hint="retraining and diffs compare classifiers",
         )
-    identity = parent.identity()
+    return parent
+
+
+def parent_link(parent: RunDir, ledger: Ledger) -> dict[str, Any]:
+    """What a child records about its parent: the parent's identity and its newest entry in
+    ``ledger`` (the recorded decision, else the "run" entry). A parent this ledger never saw is
+    refused: the link must be checkable in the chain the child is recorded in."""
+    identity = check_parent(parent).identity()
     entries = [
         e
         for e in ledger.entries(run_id=identity["run_id"])

@@ -134,8 +134,7 @@ def _text_table(
     own["label"] = [parent.label_names[i] for i in parent.labels[kept]]
     for column in groups:
         own[column] = parent.groups[column].to_numpy()[kept]
-    own[PART] = np.asarray(parent.split)[kept]
-    own[ORIGIN] = "parent"
+    own = _tagged(own, np.asarray(parent.split)[kept], "parent")
     fed = _tagged(feedback.frame.drop(columns=["received_utc"]), fed_parts, "feedback")
     if "text_pair" in own.columns and "text_pair" not in fed.columns:
         raise DataError(

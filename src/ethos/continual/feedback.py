@@ -226,14 +226,13 @@ def _from_store(parent: RunDir, url: str) -> Feedback:
 
 
 def served_attribute(parent: RunDir) -> str | None:
-    """The attribute whose group `ethos serve` logs with each prediction: the per-group
-    thresholds' attribute, else the run's first sensitive attribute."""
+    """The attribute whose group `ethos serve` logs with each of ``parent``'s predictions
+    (serving's own rule, :func:`ethos.serving.observe.served_attribute`)."""
+    from ethos.serving.observe import served_attribute as serving_rule
+
     rule = parent.model_dir / THRESHOLDS_FILE
-    if rule.is_file():
-        attribute = GroupThresholds.load(rule).attribute
-        if attribute:
-            return attribute
-    return next(iter(parent.config.data.sensitive), None)
+    thresholds = GroupThresholds.load(rule).attribute if rule.is_file() else None
+    return serving_rule(thresholds, parent.config.data.sensitive)
 
 
 def _finished(
@@ -249,8 +248,6 @@ def _finished(
             f"feedback in {source} repeats the row id {duplicated.iloc[0]!r}",
             hint="give every feedback row its own id",
         )
-    if frame["label"].nunique() < 1:
-        raise DataError(f"feedback in {source} has no labels")
     columns: dict[str, Sequence[Any]] = {
         c: list(frame[c]) for c in frame.columns if c != "received_utc"
     }

@@ -23,7 +23,7 @@ from ethos.config import RunConfig
 from ethos.continual.child_data import ChildRows, child_data_config, child_rows
 from ethos.continual.feedback import Feedback, load_feedback
 from ethos.errors import EthosError
-from ethos.pipeline import PipelineResult, run_pipeline
+from ethos.pipeline import PipelineResult, check_parent, run_pipeline
 from ethos.rundir import RunDir
 
 DEFAULT_REPLAY = 0.5
@@ -103,10 +103,9 @@ def retrain(
 
 
 def _check_parent(parent: RunDir, policy: str | None) -> None:
-    """What retraining needs beyond what any parent needs (:func:`ethos.pipeline.parent_link`):
-    weights to continue (not a LoRA adapter) and a policy to gate the child under."""
-    if parent.config.task != "classification":
-        raise EthosError(f"{parent.path} is a {parent.config.task} run; retrain a classifier")
+    """What any parent needs (:func:`ethos.pipeline.check_parent`), and what retraining needs
+    beyond it: weights to continue (not a LoRA adapter) and a policy to gate the child under."""
+    check_parent(parent)
     if (parent.manifest.get("model") or {}).get("format") != "full":
         raise EthosError(
             f"{parent.path} holds a LoRA adapter; ethos retrain continues a fully fine-tuned "
@@ -153,30 +152,16 @@ def _child_config(
     l2_to_parent: float | None,
 ) -> RunConfig:
     label_names = [str(n) for n in parent.manifest["data"]["label_names"]]
-    train_updates: dict[str, Any] = {"l2_to_start": l2_to_parent or None}
-    if epochs is not None:
-        train_updates["epochs"] = epochs
-    if learning_rate is not None:
-        train_updates["learning_rate"] = learning_rate
-    if max_steps is not None:
-        train_updates["max_steps"] = max_steps
-    updates = {
-        "data": child_data_config(config.data, str(data_path), label_names=label_names, rows=rows),
-        "model": config.model.model_copy(update={"name": str(parent.model_dir.resolve())}),
-        "train": config.train.model_copy(update=train_updates),
-        "output_dir": output_dir,
-    }
+    settings = config.model_dump(mode="json", by_alias=True)
+    data = child_data_config(config.data, str(data_path), label_names=label_names, rows=rows)
+    settings["data"] = data.model_dump(mode="json", by_alias=True)
+    settings["model"]["name"] = str(parent.model_dir.resolve())
+    overrides = {"epochs": epochs, "learning_rate": learning_rate, "max_steps": max_steps}
+    settings["train"].update({k: v for k, v in overrides.items() if v is not None})
+    settings["train"]["l2_to_start"] = l2_to_parent or None
+    settings["output_dir"] = str(output_dir)
     # Validated again: a retrain option outside its range is a config error, not a crash.
-    return RunConfig.model_validate(
-        {**config.model_dump(mode="json", by_alias=True), **_dumped(updates)}
-    )
-
-
-def _dumped(updates: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: value.model_dump(mode="json", by_alias=True) if hasattr(value, "model_dump") else value
-        for key, value in updates.items()
-    }
+    return RunConfig.model_validate(settings)
 
 
 def _lineage(feedback: Feedback, rows: ChildRows, l2_to_parent: float | None) -> dict[str, Any]:

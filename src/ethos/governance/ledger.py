@@ -164,7 +164,7 @@ class Ledger:
                     and isinstance(exc, OperationalError)
                     and _retryable(exc)
                 ):
-                    time.sleep(random.uniform(0.0, min(0.002 * 2**attempt, 0.5)))
+                    _back_off(attempt)
                     continue
                 engine.dispose()
                 raise store.connection_error(resolved, exc) from None
@@ -250,7 +250,7 @@ class Ledger:
                         hint="retry later; if it persists, look for a stuck process holding "
                         "a transaction open on the ledger",
                     ) from None
-                time.sleep(random.uniform(0.0, min(0.002 * 2**attempt, 0.5)))
+                _back_off(attempt)
             except DBAPIError as exc:
                 raise store.connection_error(self._url, exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -498,6 +498,12 @@ def _check_text(name: str, value: Any, *, required: bool) -> str | None:
             hint="put long values in payload, or store a hash of them here",
         )
     return value
+
+
+def _back_off(attempt: int) -> None:
+    """Sleep before try ``attempt + 1``: random, up to 2 ms doubling per try, at most 0.5 s, so
+    processes that collided do not collide again in step."""
+    time.sleep(random.uniform(0.0, min(0.002 * 2**attempt, 0.5)))
 
 
 def _retryable(exc: DBAPIError) -> bool:

@@ -208,6 +208,13 @@ def shared_monitor(
     return Monitor(reference, thresholds, check_every=CHECK_EVERY, windows=windows)
 
 
+def served_attribute(thresholds_attribute: str | None, sensitive: Sequence[str]) -> str | None:
+    """The attribute whose group a served prediction carries (logged, monitored, and what
+    `ethos retrain` can learn from): the per-group thresholds' attribute, which decisions need,
+    else the run's first sensitive attribute."""
+    return thresholds_attribute or next(iter(sensitive), None)
+
+
 class DriftFeed:
     """Feeds the monitor from the batch thread and answers the monitoring endpoints."""
 
@@ -240,7 +247,7 @@ class DriftFeed:
             ) from None
         keep = np.arange(min(len(test), REFERENCE_ROWS))
         texts = [test.texts[i] for i in keep]
-        attribute = model.thresholds_attribute or next(iter(config.data.sensitive), None)
+        attribute = served_attribute(model.thresholds_attribute, config.data.sensitive)
         groups = None
         if attribute is not None and attribute in test.groups.columns:
             groups = {attribute: [str(test.groups[attribute].iloc[i]) for i in keep]}

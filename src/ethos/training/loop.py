@@ -362,10 +362,7 @@ def train_loop(
 
             # Evaluate once per epoch; keep the best weights for early stopping and the final
             # model.
-            metrics = objective.evaluate(core)
-            metrics["epoch"] = epoch
-            metrics["optimizer_steps"] = result.optimizer_steps
-            result.history.append(metrics)
+            metrics = _evaluated(objective, core, epoch, result)
             if _improved(objective, metrics, result.best_validation):
                 result.best_validation, result.best_epoch, stale = metrics, epoch, 0
                 best_state = copy.deepcopy(core.state_dict())
@@ -381,10 +378,7 @@ def train_loop(
     if total_steps == 0 and not result.history:
         # max_steps: 0 trains nothing; the starting weights are still judged on validation, so
         # the run's record (and anything fitted on validation) has the same shape as any run's.
-        metrics = objective.evaluate(core)
-        metrics["epoch"] = 0
-        metrics["optimizer_steps"] = 0
-        result.history.append(metrics)
+        metrics = _evaluated(objective, core, 0, result)
         result.best_validation, result.best_epoch = metrics, 0
     result.train_seconds = time.perf_counter() - started
     for strategy in strategies:
@@ -393,6 +387,17 @@ def train_loop(
         core.load_state_dict(best_state)
     core.eval()
     return result
+
+
+def _evaluated(
+    objective: Objective, core: torch.nn.Module, epoch: int, result: LoopResult
+) -> dict[str, Any]:
+    """The validation metrics after ``epoch`` epochs, appended to the loop's history."""
+    metrics = objective.evaluate(core)
+    metrics["epoch"] = epoch
+    metrics["optimizer_steps"] = result.optimizer_steps
+    result.history.append(metrics)
+    return metrics
 
 
 def _batch_loss(

@@ -241,19 +241,20 @@ def unfinished_runs(output_dir: Path, chash: str) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def _recorded_hash(run: RunDir, config: RunConfig) -> str:
+def _data_record(run: RunDir) -> dict[str, Any] | None:
+    """data.json (written when a run first loads its data), or None before that."""
     recorded = run.data_record_path
-    if recorded.is_file():
-        return str(json.loads(recorded.read_text()).get("config_hash", ""))
-    return config_hash(config)
+    return dict(json.loads(recorded.read_text())) if recorded.is_file() else None
+
+
+def _recorded_hash(run: RunDir, config: RunConfig) -> str:
+    record = _data_record(run)
+    return config_hash(config) if record is None else str(record.get("config_hash", ""))
 
 
 def _recorded_extra(run: RunDir) -> dict[str, Any]:
     """What a new run recorded for its manifest beside the fit (its lineage), for a resume."""
-    recorded = run.data_record_path
-    if recorded.is_file():
-        return dict(json.loads(recorded.read_text()).get("extra_manifest") or {})
-    return {}
+    return dict((_data_record(run) or {}).get("extra_manifest") or {})
 
 
 def _run(
@@ -272,9 +273,9 @@ def _run(
     run = RunDir.at(path)
 
     def guard(fingerprint: str) -> None:
-        recorded = run.data_record_path
-        if recorded.is_file():
-            before = json.loads(recorded.read_text()).get("fingerprint")
+        record = _data_record(run)
+        if record is not None:
+            before = record.get("fingerprint")
             if before != fingerprint:
                 raise EthosError(
                     f"the data of {path} changed since the run started "
@@ -282,10 +283,10 @@ def _run(
                     hint="restore the original data file, or start a new run",
                 )
         else:
-            record: dict[str, Any] = {"fingerprint": fingerprint, "config_hash": chash}
+            record = {"fingerprint": fingerprint, "config_hash": chash}
             if extra_manifest:
                 record["extra_manifest"] = extra_manifest
-            atomic_write_text(recorded, json.dumps(record) + "\n")
+            atomic_write_text(run.data_record_path, json.dumps(record) + "\n")
 
     request = FitRequest(
         checkpoint_dir=run.checkpoints_dir,
