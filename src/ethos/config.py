@@ -278,10 +278,13 @@ class PrivacyConfig(StrictModel):
         "gradients are what makes a DP step 3x slower; frozen, the noise also spreads over half "
         "as many weights.",
     )
-    clipping: Literal["per_sample", "ghost"] = Field(
-        default="per_sample",
-        description="per_sample materialises each example's gradient; ghost (Opacus fast "
-        "gradient clipping) computes only their norms, trading a second backward pass for memory.",
+    clipping: Literal["book_keeping", "per_sample", "ghost"] = Field(
+        default="book_keeping",
+        description="book_keeping (ethos's own) computes each example's gradient norm without "
+        "materialising the gradient (ghost norms) and the clipped sum in one weight-gradient pass "
+        "(Bu et al. 2023): about the cost of a non-private step; per_sample (Opacus) materialises "
+        "each example's gradient; ghost (Opacus fast gradient clipping) computes only their "
+        "norms, trading a second backward pass for memory.",
     )
 
     @model_validator(mode="after")
@@ -300,6 +303,31 @@ class PrivacyConfig(StrictModel):
     def enabled(self) -> bool:
         """False for ``epsilon: .inf``: the run is trained without privacy."""
         return self.epsilon is None or self.epsilon != float("inf")
+
+
+MAX_CANARIES = 100_000
+"""Most canaries a run may hold: the audit scores each one, and a real bound needs hundreds to
+thousands (Steinke, Nasr & Jagielski 2023), not millions."""
+
+
+class CanaryConfig(StrictModel):
+    """Canaries for the one-run privacy audit (the audit's ``privacy.dp_audit`` section).
+
+    ``count`` crafted records (random words from the model's vocabulary, each with a uniformly
+    random label) are drawn, and each joins the *training* rows independently with probability
+    1/2; the audit then bounds epsilon from below by how well the trained model tells the
+    included canaries from the excluded ones (Steinke, Nasr & Jagielski 2023). Canaries never
+    enter validation, test, the baselines or any other audit. Private and non-private runs alike.
+    """
+
+    count: Annotated[int, Field(ge=2, le=MAX_CANARIES, strict=True)] = Field(
+        description="Canaries drawn (m); about half are trained on. At most the training rows."
+    )
+    seed: int | None = Field(
+        default=None,
+        description="Seed of the canaries' words, labels and inclusion coins; None: the run's "
+        "seed.",
+    )
 
 
 class AdversarialConfig(StrictModel):
@@ -356,11 +384,19 @@ class TrainConfig(StrictModel):
     fairness: FairnessConfig | None = None
     privacy: PrivacyConfig | None = None
     adversarial: AdversarialConfig | None = None
+    canaries: CanaryConfig | None = Field(
+        default=None,
+        description="Canary records for the one-run empirical privacy audit (privacy.dp_audit).",
+    )
     keep_checkpoints: bool = Field(
         default=False,
         description="Keep the per-epoch checkpoints after a run finishes (they are deleted by "
         "default: each holds the model and optimizer state, several times the model's size).",
     )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_unused(handler(self), self, ("canaries",))
 
 
 class QAConfig(StrictModel):

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -31,6 +31,9 @@ import yaml
 from ethos.config import RunConfig
 from ethos.errors import EthosError
 from ethos.hashing import file_sha256
+
+if TYPE_CHECKING:
+    from ethos.data.canaries import Canaries
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
@@ -50,6 +53,7 @@ EXPORTS = "exports"  # serving's cached exports of model/ (ONNX); safe to delete
 SERVING_VARIANTS = "serving_variants.json"  # what each served backend/precision was measured at
 DIFF = "diff.json"  # `ethos diff PARENT CHILD`: the child's changes against its parent
 CHILD_DATA = "child_data.parquet"  # `ethos retrain`: the rows a child was trained and tested on
+CANARIES = "canaries.json"  # train.canaries: the privacy audit's canaries and their coins
 
 
 class RunDirError(EthosError):
@@ -200,6 +204,14 @@ class RunDir:
         return self.path / CHILD_DATA
 
     @property
+    def canaries_path(self) -> Path:
+        """The run's canaries (``train.canaries``): texts, labels and which were trained on.
+
+        Read by the one-run privacy audit (``privacy.dp_audit``); nothing else may use the
+        inclusion flags, or the audit's bound would no longer hold."""
+        return self.path / CANARIES
+
+    @property
     def serving_variants_path(self) -> Path:
         """How each served variant (backend, precision) compared with the float model on the
         test part when ``ethos serve`` last started with it; the model card reports it."""
@@ -248,6 +260,32 @@ class RunDir:
         """The manifest's ``lineage`` (the parent a child came from, and how), or None."""
         found = self.manifest.get("lineage")
         return found if isinstance(found, dict) else None
+
+    def canaries(self) -> Canaries | None:
+        """The run's :class:`ethos.data.canaries.Canaries`, or None for a run trained without.
+
+        A run whose manifest records canaries but whose canaries.json is missing or damaged is
+        refused (its audit could not be computed)."""
+        from ethos.data.canaries import Canaries
+
+        recorded = self.manifest.get("canaries")
+        document = self._json(self.canaries_path, "canaries", required=recorded is not None)
+        if document is None:
+            return None
+        try:
+            found = Canaries.from_json(document)
+        except (KeyError, TypeError, ValueError, EthosError) as exc:
+            raise RunDirError(
+                f"{self.canaries_path} cannot be read as the run's canaries: {exc}",
+                hint="the file was damaged or edited by hand; train again",
+            ) from None
+        if isinstance(recorded, dict) and recorded.get("count") != found.count:
+            raise RunDirError(
+                f"{self.canaries_path} holds {found.count} canaries, the manifest "
+                f"{recorded.get('count')}",
+                hint="the file was damaged or edited by hand; train again",
+            )
+        return found
 
     def serving_variants(self) -> dict[str, Any] | None:
         """serving_variants.json (serving's start-up measurements), or None before any."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ethos.audit.calibration import CalibrationCheck
+from ethos.audit.dp_audit import DpAuditCheck
 from ethos.audit.errors import AuditError
 from ethos.audit.explanations import ExplanationsCheck
 from ethos.audit.fairness import FairnessCheck
@@ -26,13 +27,30 @@ CHECKS: dict[str, Callable[..., Check]] = {
     CalibrationCheck.name: CalibrationCheck,
     RobustnessCheck.name: RobustnessCheck,
     PrivacyCheck.name: PrivacyCheck,
+    DpAuditCheck.name: DpAuditCheck,
     ExplanationsCheck.name: ExplanationsCheck,
     SlicesCheck.name: SlicesCheck,
 }
 """Check name -> check class (called with keyword options, or none for the defaults).
 
 Informativeness comes first: the summary reads it to tell whether the other screens mean anything
-(:mod:`ethos.audit.informativeness`)."""
+(:mod:`ethos.audit.informativeness`). A name ``parent.child`` (``privacy.dp_audit``) is a section
+nested in its parent's: :func:`nest_sections` puts it there in audit.json, so a policy reads it as
+``privacy.dp_audit.epsilon_lower_bound``."""
+
+
+def nest_sections(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: section}`` with each ``parent.child`` section moved into ``parent``'s section
+    (created when the parent check did not run)."""
+    nested: dict[str, Any] = {n: s for n, s in sections.items() if "." not in n}
+    for name, section in sections.items():
+        if "." in name:
+            parent, child = name.split(".", 1)
+            holder = nested.setdefault(parent, {})
+            if not isinstance(holder, dict) or child in holder:
+                raise AuditError(f"the {name} section collides with the {parent} section's keys")
+            nested[parent] = {**holder, child: section}
+    return nested
 
 
 def run_checks(

@@ -341,6 +341,37 @@ def _privacy(section: dict[str, Any]) -> str:
     shown = show(epsilon) if epsilon is not None else "not trained with differential privacy"
     out.append(f"<p>Differential privacy ε: {shown}</p>")
     out.extend(_notes(section))
+    out.append(_dp_audit(section.get("dp_audit")))
+    return "".join(out)
+
+
+DP_AUDIT_ROWS = (
+    ("epsilon_lower_bound", "ε lower bound (audited)"),
+    ("confidence", "confidence"),
+    ("claim", "ε claimed (upper bound)"),
+    ("delta", "δ used"),
+    ("canaries", "canaries (m)"),
+    ("included", "trained on"),
+    ("guesses", "guesses (r)"),
+    ("correct", "correct (v)"),
+    ("k_positive", "guessed trained on (k+)"),
+    ("k_negative", "guessed not trained on (k-)"),
+    ("score", "membership score"),
+)
+
+
+def _dp_audit(section: Any) -> str:
+    """The canary audit (``privacy.dp_audit``): the lower bound beside the claimed epsilon."""
+    if not isinstance(section, dict) or not section:
+        return ""
+    out = ["<h3 id='dp-audit'>Empirical privacy audit (canaries)</h3>"]
+    if not section.get("applicable"):
+        out.append(f"<p>Not applicable: {escape(str(section.get('reason', '')))}</p>")
+        return "".join(out)
+    out.append(
+        table(["one-run audit", "value"], [[label, section.get(k)] for k, label in DP_AUDIT_ROWS])
+    )
+    out.extend(_notes(section))
     return "".join(out)
 
 

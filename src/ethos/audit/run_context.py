@@ -32,7 +32,9 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     model texts, serialised as in training), ``text_fields``, ``sensitive`` and
     ``sensitive_in_text`` (sensitive columns that are part of the model's text), and
     ``baselines`` (metrics.json's baselines on ``part``: ``{"majority": {...}, "tfidf_logreg":
-    {...}}``, for the informativeness check).
+    {...}}``, for the informativeness check), ``canaries`` (the run's
+    :class:`~ethos.data.canaries.Canaries`, or None; only the ``privacy.dp_audit`` check reads
+    them: the training texts above are the real rows, without canaries).
     """
     from ethos.models.inference import RunModel
     from ethos.rundir import RunDirError
@@ -109,6 +111,7 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
             "ids": audited.ids.astype(str),
             "dp_epsilon": dp.get("epsilon"),
             "dp_delta": dp.get("delta"),
+            "canaries": run.canaries(),  # training-only records, read by privacy.dp_audit alone
             "part": part,
             "baselines": _baselines(run, part),
         },

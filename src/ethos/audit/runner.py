@@ -22,7 +22,7 @@ import pandas as pd
 
 from ethos.audit.errors import AuditError
 from ethos.audit.protocol import AuditContext, to_jsonable
-from ethos.audit.registry import CHECKS
+from ethos.audit.registry import CHECKS, nest_sections
 from ethos.audit.summary import summarise
 from ethos.audit.validation import binary_outcomes
 from ethos.rundir import RunDir, atomic_directory, atomic_write_text
@@ -31,6 +31,8 @@ AUDIT_JSON = "audit.json"
 REPORT_HTML = "report.html"
 INFORMATIVENESS = "informativeness"
 """Run by every audit, whatever checks were asked for: see :mod:`ethos.audit.informativeness`."""
+DP_AUDIT = "privacy.dp_audit"
+"""The canary audit: "not applicable" for a run without canaries, unless asked for by name."""
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,16 @@ def audit_run(
     if INFORMATIVENESS not in names:  # cheap, and the summary needs it to read the other screens
         names.insert(0, INFORMATIVENESS)
     # The run's own minimum group size (data.min_group_size) decides which groups are compared.
-    chosen = {"fairness": {"min_group_size": run.config.data.min_group_size}}
+    chosen: dict[str, dict[str, Any]] = {
+        "fairness": {"min_group_size": run.config.data.min_group_size}
+    }
+    if checks is not None and DP_AUDIT in names:  # asked for by name: no canaries is an error
+        chosen[DP_AUDIT] = {"required": True}
     for name, given in (options or {}).items():
         chosen[name] = {**chosen.get(name, {}), **given}
     sections, seconds = run_audit_checks(context, names, chosen)
     manifest = run.manifest
-    audit: dict[str, Any] = dict(sections)
+    audit: dict[str, Any] = nest_sections(sections)
     audit["meta"] = _meta(
         kind="run",
         run_id=manifest["run_id"],

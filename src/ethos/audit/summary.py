@@ -37,7 +37,8 @@ SCREENS = {
     "calibration": "ECE (15 equal-width bins) < 0.05 green, < 0.10 amber",
     "robustness": "worst flip rate over perturbation families < 0.05 green, < 0.15 amber",
     "explanations": "attribution completeness within tolerance green, else amber",
-    "privacy": "membership-inference AUC < 0.55 green, < 0.60 amber; PII found is at least amber",
+    "privacy": "membership-inference AUC < 0.55 green, < 0.60 amber; PII found is at least amber; "
+    "red when the canary audit's lower bound on ε exceeds the claimed ε",
     "slices": "no slice's error rate, FPR or FNR significantly above the rest's (FDR-adjusted) "
     "green; any such slice amber, red when its error-rate gap is 0.20 or more",
     "sample_size": f"groups under {RELIABLE_GROUP_SIZE} rows (rates unreliable) or under "
@@ -109,6 +110,19 @@ def _informativeness(section: dict[str, Any]) -> tuple[str, list[str]]:
     return "green", reasons or ["informative"]
 
 
+def _dp_audit(found: Any, status: str, reasons: list[str]) -> tuple[str, list[str]]:
+    """The canary audit's line; red when its lower bound refutes the claimed epsilon."""
+    if not isinstance(found, dict) or not found.get("applicable"):
+        return status, reasons
+    lower, claimed = found.get("epsilon_lower_bound"), found.get("epsilon_claimed")
+    level = found.get("confidence") or 0.0
+    against = f"claimed ε {claimed:.3g}" if isinstance(claimed, float) else "no ε claimed"
+    line = f"canary audit: ε ≥ {lower:.3g} at {level:.0%} confidence ({against})"
+    if found.get("claim_refuted"):
+        return "red", [*reasons, f"{line}: the privacy claim is refuted"]
+    return status, [*reasons, line]
+
+
 def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{dimension: {"status", "reasons", "screen"}}`` for each dimension of an audit; the
     sample-size entry also holds ``warnings``, one dict per small group (see
@@ -144,6 +158,7 @@ def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 if section.get("pii", {}).get("texts_with_pii"):
                     status = _worse(status, "amber")
                     reasons.append(f"PII in {section['pii']['texts_with_pii']} scanned texts")
+                status, reasons = _dp_audit(section.get("dp_audit"), status, reasons)
             elif dimension == "slices":
                 status, reasons = _slices(section)
         if dimension in MEANINGLESS_WHEN_UNINFORMATIVE and is_not_informative(audit):

@@ -1081,7 +1081,8 @@ def _privacy(documents: CardDocuments) -> list[str]:
             "Differential privacy: not trained with differential privacy, so there is no "
             "formal bound on what the model reveals about a training row."
         ]
-    if not section:
+    items += _dp_audit(section.get("dp_audit"), epsilon)
+    if not section or set(section) == {"dp_audit"}:
         why = "no audit was run" if audit is None else "the audit did not include privacy"
         items.append(f"Privacy audit: {why}.")
     else:
@@ -1109,6 +1110,32 @@ def _privacy(documents: CardDocuments) -> list[str]:
             )
         items += [_md(n) for n in section.get("notes") or []]
     return ["## Privacy", "", *_bullets(items)]
+
+
+def _dp_audit(found: Any, claimed: Any) -> list[str]:
+    """The canary audit's lower bound on epsilon beside the accountant's claim (upper bound)."""
+    if not isinstance(found, dict) or not found.get("applicable"):
+        return []
+    lower = found.get("epsilon_lower_bound")
+    level = found.get("confidence")
+    shown = f"{_num(level * 100, 0)} %" if isinstance(level, (int, float)) else "?"
+    claim = (
+        f"ε ≤ {_md(claimed)} (the accountant's upper bound)"
+        if claimed is not None
+        else ("none (not trained with differential privacy)")
+    )
+    items = [
+        f"Privacy claim and its audit: claimed {claim}; audited ε ≥ {_num(lower)} at "
+        f"{shown} confidence (one-run audit with {_num(found.get('canaries'))} canaries, "
+        f"{_num(found.get('correct'))} of {_num(found.get('guesses'))} membership guesses right; "
+        "Steinke, Nasr & Jagielski 2023)"
+    ]
+    if found.get("claim_refuted"):
+        items.append(
+            "**The audited lower bound exceeds the claimed ε: the privacy guarantee does not "
+            "hold for this run.**"
+        )
+    return items
 
 
 def _governance(documents: CardDocuments) -> list[str]:

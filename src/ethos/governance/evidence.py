@@ -94,7 +94,13 @@ def examples_needed(
     high = max(deciding, key=lambda d: float(d[2][rate]))
     low = min(deciding, key=lambda d: float(d[2][rate]))
     return _needs(
-        attribute, rate, (high[0], high[2]), (low[0], low[2]), disparity, constraint.value, settings
+        attribute,
+        rate,
+        (high[0], high[2]),
+        (low[0], low[2]),
+        disparity,
+        float(constraint.value),
+        settings,
     )
 
 

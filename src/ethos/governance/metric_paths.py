@@ -17,6 +17,10 @@ interval including 0.5: :mod:`ethos.audit.informativeness`); every bundled model
 it to be 1. An audit without the section (written before the check existed) leaves the constraint
 "missing", which makes the decision REVIEW, never PASS.
 
+``privacy.dp_audit.epsilon_lower_bound`` is the one-run lower bound on epsilon from the run's
+canaries (:mod:`ethos.audit.dp_audit`); a constraint may compare it with the run's own claim,
+``value: manifest.training.privacy.epsilon`` (:class:`ethos.governance.policy.Constraint`).
+
 Paths are checked when the policy is loaded: the document and its first section must exist, and
 the last named key must be a metric ethos knows (with a did-you-mean), so a typo is an error at
 once rather than a silent "missing metric" at every gate.
@@ -53,6 +57,7 @@ SECTIONS = {
         "wall_seconds",
         "task",
         "versions",
+        "canaries",
     ),
     "edit": ("request", "guide", "offtargets"),
 }
@@ -136,6 +141,19 @@ LEAVES = (
             "beats_majority",
             "majority_accuracy",
             "above_chance",
+            # the one-run privacy audit (ethos.audit.dp_audit), audit.json's privacy.dp_audit
+            "epsilon_lower_bound",
+            "epsilon_claimed",
+            "claim_refuted",
+            "confidence",
+            "canaries",
+            "included",
+            "guesses",
+            "correct",
+            "k_positive",
+            "k_negative",
+            "mean_score_included",
+            "mean_score_excluded",
         ]
     )
 )

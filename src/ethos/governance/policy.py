@@ -116,11 +116,19 @@ class Composite(_Strict):
 
 
 class Constraint(_Strict):
-    """A hard limit: it must hold whatever the weighted score is."""
+    """A hard limit: it must hold whatever the weighted score is.
+
+    ``value`` is a number, or the metric path of another number of the same run: ``metric:
+    privacy.dp_audit.epsilon_lower_bound, op: "<=", value: manifest.training.privacy.epsilon``
+    compares the audited lower bound on epsilon with the accountant's claim. A ``*`` in that
+    path takes the strictest limit (the smallest for ``<=``/``<``, the largest for ``>=``/``>``).
+    """
 
     metric: str
     op: Literal["<=", "<", ">=", ">", "==", "!="]
-    value: float
+    value: float | str = Field(
+        description="The limit: a number, or the metric path of a number of the same run."
+    )
     name: str | None = None
     why: str | None = None
     on_break: Literal["fail", "review"] = Field(
@@ -137,19 +145,38 @@ class Constraint(_Strict):
         "labelled examples per group that would settle it.",
     )
 
+    when_missing: Literal["review", "not_applicable"] = Field(
+        default="review",
+        description="When the metric (or a limit read from the run) is absent: review makes the "
+        "decision REVIEW (the default: missing evidence never passes); not_applicable records "
+        "the constraint as not applying to this run where the run says so: a limit the run does "
+        "not have (the privacy claim of a non-private run), or a section that declares "
+        "itself not applicable (the canary audit of a run without canaries). A section the "
+        "audit left out is missing evidence either way.",
+    )
+
+    @property
+    def limit_metric(self) -> str | None:
+        """The metric path the limit is read from, or None for a fixed number."""
+        return self.value if isinstance(self.value, str) else None
+
     @property
     def label(self) -> str:
-        return self.name or f"{self.metric} {self.op} {self.value:g}"
+        shown = self.value if isinstance(self.value, str) else f"{self.value:g}"
+        return self.name or f"{self.metric} {self.op} {shown}"
 
     def holds(self, observed: float) -> bool:
+        limit = self.value
+        if isinstance(limit, str):
+            raise TypeError(f"constraint '{self.label}': resolve the limit {limit} first")
         return bool(
             {
-                "<=": observed <= self.value,
-                "<": observed < self.value,
-                ">=": observed >= self.value,
-                ">": observed > self.value,
-                "==": math.isclose(observed, self.value),
-                "!=": not math.isclose(observed, self.value),
+                "<=": observed <= limit,
+                "<": observed < limit,
+                ">=": observed >= limit,
+                ">": observed > limit,
+                "==": math.isclose(observed, limit),
+                "!=": not math.isclose(observed, limit),
             }[self.op]
         )
 
@@ -271,6 +298,8 @@ def load_policy(source: str | Path, *, subject: Literal["model", "edit"] | None 
         check_metric_path(indicator.metric, f"indicator '{indicator.name}'", where)
     for constraint in policy.constraints:
         check_metric_path(constraint.metric, f"constraint '{constraint.label}'", where)
+        if constraint.limit_metric is not None:
+            check_metric_path(constraint.limit_metric, f"constraint '{constraint.label}'", where)
     _check_subject(policy, where, subject)
     return policy
 
@@ -280,7 +309,9 @@ def _check_subject(policy: Policy, where: str, wanted: str | None) -> None:
     scores one subject refuses a policy written for the other."""
     from ethos.governance.metric_paths import split_path
 
-    paths = [i.metric for i in policy.indicators()] + [c.metric for c in policy.constraints]
+    paths = [i.metric for i in policy.indicators()] + [
+        path for c in policy.constraints for path in (c.metric, c.limit_metric) if path is not None
+    ]
     for path in paths:
         reads_edit = split_path(path)[0] == "edit"
         if reads_edit != (policy.subject == "edit"):

@@ -8,6 +8,11 @@ otherwise REVIEW when a constraint marked ``on_break: review`` is broken (status
 ``needs_review``), when W is below the threshold, when a metric the policy needs is missing, or
 when a constrained value holds but its 95 % interval crosses the limit; otherwise PASS. A missing
 indicator scores 0 (the conservative choice) and is listed as a reason, so it can never raise W.
+A constraint marked ``when_missing: not_applicable`` is recorded as ``not_applicable``, leaving
+the decision alone, when the run makes no limit to hold it to (a privacy claim of a non-private
+run) or when the section it reads says it does not apply (``{"applicable": false}``: a canary
+audit of a run without canaries); a section an audit left out is still missing evidence (REVIEW),
+so leaving the canary audit out of a run with canaries cannot pass its gate.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ethos.governance.evidence import examples_needed, left_out_groups, straddles
-from ethos.governance.metric_paths import lookup
+from ethos.governance.metric_paths import lookup, split_path
 from ethos.governance.policy import Composite, Constraint, EvidenceSettings, Indicator, Policy
 
 Decision = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT_EVIDENCE"]
@@ -59,16 +64,30 @@ class ConstraintResult:
     label: str
     metric: str
     op: str
-    limit: float
+    limit: float | None
     value: float | None
     status: Literal[
-        "holds", "broken", "needs_review", "uncertain", "missing", "insufficient_evidence"
+        "holds",
+        "broken",
+        "needs_review",
+        "uncertain",
+        "missing",
+        "not_applicable",
+        "insufficient_evidence",
     ]
     detail: str
     why: str | None = None
     examples_needed: list[dict[str, Any]] | None = None
     """For ``insufficient_evidence``: per group behind it, the labelled examples that would
     settle it (empty when the metric is not a group disparity)."""
+    limit_metric: str | None = None
+    """Where a limit read from the run came from (``limit`` is its value); None for a number."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        if out["limit_metric"] is None:  # decision.json of a fixed limit is as it always was
+            del out["limit_metric"]
+        return out
 
 
 @dataclass
@@ -92,7 +111,7 @@ class Scorecard:
             "welfare": self.welfare,
             "threshold": self.threshold,
             "reasons": self.reasons,
-            "constraints": [c.__dict__ for c in self.constraints],
+            "constraints": [c.to_dict() for c in self.constraints],
             "tree": self.tree.to_dict(),
         }
 
@@ -124,6 +143,20 @@ def _score_node(
     return Node(node.name, path, weight, score, "composite", children=children)
 
 
+def declared_not_applicable(documents: dict[str, Any], path: str) -> str | None:
+    """The reason a section on ``path`` gives for not applying to this run (``{"applicable":
+    false, "reason": ...}``), or None when none says so (the value is then simply missing)."""
+    document, keys = split_path(path)
+    node: Any = documents.get(document)
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        if node.get("applicable") is False:
+            return str(node.get("reason") or "the run's audit says so")
+        node = node.get(key)
+    return None
+
+
 def _check(
     constraint: Constraint,
     documents: dict[str, Any],
@@ -136,13 +169,36 @@ def _check(
         label=constraint.label,
         metric=constraint.metric,
         op=constraint.op,
-        limit=constraint.value,
+        limit=None,
         value=found.value,
         why=constraint.why,
     )
+    absent: Literal["not_applicable", "missing"] = (
+        "not_applicable" if constraint.when_missing == "not_applicable" else "missing"
+    )
+    if constraint.limit_metric is not None:
+        # The strictest limit the path names: the smallest upper limit, the largest lower one.
+        limit = lookup(documents, constraint.limit_metric, larger_is_worse=not upper)
+        base["limit_metric"] = constraint.limit_metric
+        if limit.value is None:
+            why = f"the limit {limit.missing or 'is missing'}"
+            if found.value is None:
+                why = f"{found.missing or 'missing'}; {why}"
+            return ConstraintResult(**base, status=absent, detail=why)
+        base["limit"] = limit.value
+        constraint = constraint.model_copy(update={"value": limit.value})
+    else:
+        base["limit"] = constraint.value
     if found.value is None:
+        declared = declared_not_applicable(documents, constraint.metric)
+        if absent == "not_applicable" and declared is not None:
+            return ConstraintResult(**base, status=absent, detail=f"not applicable: {declared}")
+        # An audit that left the section out is missing evidence, not a run it does not apply to.
         return ConstraintResult(**base, status="missing", detail=found.missing or "missing")
-    shown = f"{found.resolved} = {found.value:.4g} (limit {constraint.op} {constraint.value:g})"
+    limit_shown = f"{base['limit']:g}" + (
+        f" = {base['limit_metric']}" if "limit_metric" in base else ""
+    )
+    shown = f"{found.resolved} = {found.value:.4g} (limit {constraint.op} {limit_shown})"
     if constraint.on_thin_evidence == "insufficient_evidence" and straddles(
         constraint, found.ci_low, found.ci_high
     ):
@@ -219,8 +275,11 @@ def score_run(policy: Policy, documents: dict[str, Any]) -> Scorecard:
         decision = "REVIEW"
     else:
         decision = "PASS"
+        skipped = [r.label for r in results if r.status == "not_applicable"]
+        applying = f" that applies ({len(skipped)} not applicable)" if skipped else ""
         reasons.append(
-            f"every constraint holds and W = {tree.score:.4f} >= threshold {policy.threshold:g}"
+            f"every constraint{applying} holds and W = {tree.score:.4f} >= threshold "
+            f"{policy.threshold:g}"
         )
     return Scorecard(
         policy=policy.name,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ethos.config import RunConfig
 from ethos.data import Dataset, load_dataset
+from ethos.data.canaries import Canaries, check_canary_count, make_canaries, with_canaries
 from ethos.models.classifier import load_classifier, load_tokenizer
 from ethos.models.group_thresholds import GroupThresholds, fit_group_thresholds
 from ethos.models.inference import class_probabilities
@@ -56,6 +57,10 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
     if config.train.peft is not None:
         model = apply_lora(model, config.train.peft, task="classification")
     parts = {name: dataset.part(name) for name in ("train", "validation", "test")}
+    real_train = parts["train"]
+    canaries = _canaries(config, real_train, tokenizer)
+    if canaries is not None:  # training rows only: never validation, test or the baselines
+        parts["train"] = with_canaries(real_train, canaries)
     encoded = {
         name: encode(tokenizer, p.texts, p.text_pairs, p.labels, max_length=config.model.max_length)
         for name, p in parts.items()
@@ -102,7 +107,7 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
             dataset.label_names,
             y_pred=None if decided is None else decided[mask],
         )
-    train_part = parts["train"]
+    train_part = real_train
     for name in ("validation", "test"):
         part = parts[name]
         metrics["baselines"].setdefault("majority", {})[name] = majority_baseline(
@@ -134,8 +139,45 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
         predictions=predictions,
         data_summary=dataset.summary(),
         group_thresholds=thresholds,
-        extra_manifest=_mitigation_manifest(strategies, config, thresholds),
+        extra_manifest={
+            **_mitigation_manifest(strategies, config, thresholds),
+            **_canary_manifest(canaries),
+        },
+        canaries=canaries,
     )
+
+
+def _canaries(config: RunConfig, train: Dataset, tokenizer: Any) -> Canaries | None:
+    """The run's canaries (``train.canaries``), drawn from the model's own vocabulary, or None.
+
+    Refused before any training when there are more canaries than real training rows."""
+    wanted = config.train.canaries
+    if wanted is None:
+        return None
+    check_canary_count(wanted.count, len(train))
+    return make_canaries(
+        wanted.count,
+        vocabulary=tokenizer.get_vocab(),
+        label_names=train.label_names,
+        seed=config.seed if wanted.seed is None else wanted.seed,
+    )
+
+
+def _canary_manifest(canaries: Canaries | None) -> dict[str, Any]:
+    """What the manifest records about the canaries (the flags stay in canaries.json)."""
+    if canaries is None:
+        return {}
+    return {
+        "canaries": {
+            "count": canaries.count,
+            "included": canaries.n_included,
+            "seed": canaries.seed,
+            "file": "canaries.json",
+            "used_by": "the privacy audit's one-run epsilon lower bound (privacy.dp_audit)",
+            "excluded_from": "validation, test, the baselines and every other audit: they are "
+            "training rows only",
+        }
+    }
 
 
 def _fit_thresholds(

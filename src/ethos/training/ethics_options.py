@@ -82,6 +82,7 @@ def check_ethics_options(config: RunConfig) -> None:
             ("fairness", train.fairness is not None),
             ("privacy", private(config)),
             ("adversarial", train.adversarial is not None),
+            ("canaries", train.canaries is not None),
         )
         if on
     ]

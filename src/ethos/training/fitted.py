@@ -39,3 +39,6 @@ class Fitted:
     extra_manifest: dict[str, Any] = field(default_factory=dict)
     group_thresholds: Any = None
     """Per-group decision thresholds (fairness post-processing), saved beside the model."""
+    canaries: Any = None
+    """The privacy audit's canaries (:class:`ethos.data.canaries.Canaries`), saved beside the
+    model as canaries.json; None for a run trained without."""

@@ -1,12 +1,14 @@
 """Differentially private fine-tuning: DP-SGD through Opacus, attached to the one loop.
 
-Opacus supplies per-example gradients (hooks, or ghost clipping that computes only their norms),
-the clipped-and-noised optimizer step and the privacy accountants. ethos adds what a transformer
-fine-tune needs around them: Poisson sampling in the loop's own batching, the noise multiplier
-solved for a target epsilon over the whole run, batch-shaped position ids (Hugging Face models
-share one ``(1, L)`` position-id row across the batch, which Opacus would read as one example
-and then fail to stack the per-example norms), a refusal of layers Opacus cannot make private,
-and the epsilon actually spent for the manifest, the audit and the model card.
+By default ethos clips with its own book-keeping engine (:mod:`ethos.training.book_keeping`:
+per-example norms without per-example gradients, the clipped sum in one weight-gradient pass, at
+about the cost of a non-private step). Opacus supplies the alternatives (per-sample hooks, or
+ghost clipping with a second backward pass), the probe of a model's layers and the privacy
+accountants. ethos adds what a transformer fine-tune needs around them: Poisson sampling in the
+loop's own batching, the noise multiplier solved for a target epsilon over the whole run,
+batch-shaped position ids (Hugging Face models share one ``(1, L)`` position-id row across the
+batch, which would read as one example), a refusal of layers whose per-example gradients cannot
+be told apart, and the epsilon actually spent for the manifest, the audit and the model card.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ethos.config import MAX_EPSILON, PrivacyConfig, RunConfig
 from ethos.data import Dataset
 from ethos.errors import ConfigError, ModelError
 from ethos.training.batching import Encoded, collate
+from ethos.training.book_keeping import BookKeepingClipper, noisy_mean_gradient
 from ethos.training.ethics_options import private
 from ethos.training.strategies import Plan, Step, Strategy
 
@@ -46,14 +49,37 @@ class PrivateTraining:
     planned_steps: int
     wants_position_ids: bool
     frozen: tuple[str, ...] = ()
+    clipper: BookKeepingClipper | None = None
+    expected_batch_size: int = 1
 
     def loss(self, per_example: torch.Tensor) -> Any:
-        """The tensor to call ``backward`` on: ghost clipping needs the per-example losses."""
+        """What to call ``backward`` on: ghost and book-keeping clipping need the per-example
+        losses."""
         if self.config.clipping == "ghost":
             from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
             return DPTensorFastGradientClipping(self.module, self.optimizer, per_example, "mean")
+        if self.clipper is not None:
+            return BookKeepingLoss(self, per_example)
         return per_example.mean()
+
+    def private_gradients(self, per_example: torch.Tensor) -> None:
+        """Book-keeping's backward pass: every trained weight's ``grad`` set to its clipped,
+        summed, noised per-example gradients over the expected batch size."""
+        assert self.clipper is not None
+        noisy_mean_gradient(
+            self.clipper.clipped_sum(per_example),
+            self.noise_multiplier,
+            self.config.max_grad_norm,
+            self.expected_batch_size,
+            order=[p for group in self.optimizer.param_groups for p in group["params"]],
+        )
+
+    def detach(self) -> None:
+        """Take off every hook and per-example attribute, so the model predicts like any other."""
+        if self.clipper is not None:
+            self.clipper.remove()
+        _detach_private(self.module)
 
     def add_position_ids(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return with_position_ids(batch) if self.wants_position_ids else batch
@@ -82,6 +108,27 @@ class PrivateTraining:
             "sampling": "poisson",
             "frozen_for_privacy": list(self.frozen),
         }
+
+
+class BookKeepingLoss:
+    """The batch loss as the loop sees it (``item``, division by an accumulation count), whose
+    ``backward`` leaves clipped, noised gradients instead of the plain ones."""
+
+    def __init__(self, private: PrivateTraining, per_example: torch.Tensor) -> None:
+        self.private = private
+        self.per_example = per_example
+
+    def backward(self, **_: Any) -> None:
+        self.private.private_gradients(self.per_example)
+
+    def item(self) -> float:
+        return float(self.per_example.detach().mean())
+
+    def detach(self) -> torch.Tensor:
+        return self.per_example.detach().mean()
+
+    def __truediv__(self, other: float) -> BookKeepingLoss:
+        return BookKeepingLoss(self.private, self.per_example / other)
 
 
 def freeze_for_privacy(model: torch.nn.Module, config: PrivacyConfig) -> list[str]:
@@ -295,6 +342,19 @@ def make_private(
         probe_per_example_gradients(
             model, with_position_ids(batch) if wants_positions else batch, labels
         )
+    if config.clipping == "book_keeping":
+        return PrivateTraining(
+            module=model,
+            optimizer=optimizer,
+            config=config,
+            sample_rate=sample_rate,
+            noise_multiplier=sigma,
+            planned_steps=planned_steps,
+            wants_position_ids=wants_positions,
+            frozen=tuple(frozen),
+            clipper=BookKeepingClipper(model, config.max_grad_norm),
+            expected_batch_size=batch_size,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Opacus warns about secure RNG; see the docs
@@ -399,7 +459,7 @@ class DPSGD(Strategy):
 
     def loss(self, step: Step, loss: Any) -> Any:
         assert self.private is not None
-        if self.config.clipping == "ghost":  # Opacus's two passes over the per-example losses
+        if self.config.clipping in ("ghost", "book_keeping"):  # both need per-example losses
             return self.private.loss(step.per_example)
         return loss
 
@@ -408,7 +468,7 @@ class DPSGD(Strategy):
         result.privacy = self.private.report(result.optimizer_steps)
         if self._positions is not None:
             self._positions.remove()
-        _detach_private(self.private.module)
+        self.private.detach()
 
 
 def _probe_batch(

@@ -336,11 +336,15 @@ def _write_outputs(
             (model_dir / LABELS_FILE).write_text(json.dumps(names))
         fitted.predictions.to_parquet(staged.predictions_path, index=False)
         write_json(staged.metrics_path, fitted.metrics)
-        for source, target in (
+        moves = [
             (staged.model_dir, run.model_dir),
             (staged.predictions_path, run.predictions_path),
             (staged.metrics_path, run.metrics_path),
-        ):
+        ]
+        if fitted.canaries is not None:
+            write_json(staged.canaries_path, fitted.canaries.to_json())
+            moves.append((staged.canaries_path, run.canaries_path))
+        for source, target in moves:
             if target.is_dir():
                 shutil.rmtree(target)  # left by a run killed while finishing
             os.replace(source, target)
