@@ -311,12 +311,6 @@ def make_private(
     ``probe`` (a few real examples, batched as the loop batches them, and their labels) is run
     through :func:`probe_per_example_gradients` first.
     """
-    from opacus import GradSampleModule
-    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
-        GradSampleModuleFastGradientClipping,
-    )
-    from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
-
     model.train()  # the validator (rightly) refuses a model left in eval mode
     check_private_model(model)
     sample_rate = min(1.0, batch_size / max(n_examples, 1))
@@ -342,46 +336,12 @@ def make_private(
         probe_per_example_gradients(
             model, with_position_ids(batch) if wants_positions else batch, labels
         )
+    clipper = None
     if config.clipping == "book_keeping":
-        return PrivateTraining(
-            module=model,
-            optimizer=optimizer,
-            config=config,
-            sample_rate=sample_rate,
-            noise_multiplier=sigma,
-            planned_steps=planned_steps,
-            wants_position_ids=wants_positions,
-            frozen=tuple(frozen),
-            clipper=BookKeepingClipper(model, config.max_grad_norm),
-            expected_batch_size=batch_size,
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Opacus warns about secure RNG; see the docs
-            if config.clipping == "ghost":
-                module: torch.nn.Module = GradSampleModuleFastGradientClipping(
-                    model, max_grad_norm=config.max_grad_norm, use_ghost_clipping=True
-                )
-                private_optimizer: torch.optim.Optimizer = DPOptimizerFastGradientClipping(
-                    optimizer,
-                    noise_multiplier=sigma,
-                    max_grad_norm=config.max_grad_norm,
-                    expected_batch_size=batch_size,
-                )
-            else:
-                module = GradSampleModule(model)
-                private_optimizer = DPOptimizer(
-                    optimizer,
-                    noise_multiplier=sigma,
-                    max_grad_norm=config.max_grad_norm,
-                    expected_batch_size=batch_size,
-                )
-    except NotImplementedError as exc:
-        raise ModelError(
-            f"Opacus cannot compute per-example gradients for this model: {exc}",
-            hint="pick a model whose trainable layers Opacus supports, or train without "
-            "train.privacy",
-        ) from None
+        module, private_optimizer = model, optimizer
+        clipper = BookKeepingClipper(model, config.max_grad_norm)
+    else:
+        module, private_optimizer = _opacus_wrapped(model, optimizer, config, sigma, batch_size)
     return PrivateTraining(
         module=module,
         optimizer=private_optimizer,
@@ -391,7 +351,50 @@ def make_private(
         planned_steps=planned_steps,
         wants_position_ids=wants_positions,
         frozen=tuple(frozen),
+        clipper=clipper,
+        expected_batch_size=batch_size,
     )
+
+
+def _opacus_wrapped(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: PrivacyConfig,
+    sigma: float,
+    batch_size: int,
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """Opacus's per-example wrapper of ``model`` and its clipping, noising optimizer."""
+    from opacus import GradSampleModule
+    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import (
+        GradSampleModuleFastGradientClipping,
+    )
+    from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Opacus warns about secure RNG; see the docs
+            if config.clipping == "ghost":
+                ghost = GradSampleModuleFastGradientClipping(
+                    model, max_grad_norm=config.max_grad_norm, use_ghost_clipping=True
+                )
+                return ghost, DPOptimizerFastGradientClipping(
+                    optimizer,
+                    noise_multiplier=sigma,
+                    max_grad_norm=config.max_grad_norm,
+                    expected_batch_size=batch_size,
+                )
+            return GradSampleModule(model), DPOptimizer(
+                optimizer,
+                noise_multiplier=sigma,
+                max_grad_norm=config.max_grad_norm,
+                expected_batch_size=batch_size,
+            )
+    except NotImplementedError as exc:
+        raise ModelError(
+            f"Opacus cannot compute per-example gradients for this model: {exc}",
+            hint="pick a model whose trainable layers Opacus supports, or train without "
+            "train.privacy",
+        ) from None
 
 
 def poisson_batches(
