@@ -74,19 +74,21 @@ MODEL: dict[str, Any] = {"max_length": 48}
 PICK_BY_AUROC: dict[str, Any] = {"metric": "auroc", "patience": 100}
 """The kept epoch is the best by validation AUROC (the patience is never reached: no early stop)."""
 
+LORA: dict[str, Any] = {
+    "method": "lora",
+    "r": 8,
+    "alpha": 16,
+    "target_modules": ["query", "value"],
+}
+"""The adapters of every variant; only the head's learning rate differs."""
+
 RECIPE: dict[str, Any] = {
     "epochs": 3,
     "batch_size": 512,
     "learning_rate": 5e-3,
     "warmup_ratio": 0.0,
     "early_stopping": PICK_BY_AUROC,
-    "peft": {
-        "method": "lora",
-        "r": 8,
-        "alpha": 16,
-        "target_modules": ["query", "value"],
-        "head_learning_rate": 2e-2,
-    },
+    "peft": {**LORA, "head_learning_rate": 2e-2},
     "privacy": {"delta": 1e-5, "max_grad_norm": 4.0},
 }
 """The DP recipe's ``train`` section (``privacy.epsilon`` is added per variant): the best of the
@@ -100,13 +102,7 @@ NON_PRIVATE: dict[str, Any] = {
     "learning_rate": 1e-3,
     "warmup_ratio": 0.0,
     "early_stopping": PICK_BY_AUROC,
-    "peft": {
-        "method": "lora",
-        "r": 8,
-        "alpha": 16,
-        "target_modules": ["query", "value"],
-        "head_learning_rate": 1e-2,
-    },
+    "peft": {**LORA, "head_learning_rate": 1e-2},
 }
 """The non-private LoRA run's ``train`` section: ethos's documented LoRA setting for COMPAS
 (batch 32, adapters 1e-3, head 1e-2), not the DP recipe minus privacy (see the results' note)."""

@@ -357,6 +357,23 @@ def profile_step(
 MEMORY_STEPS = 3
 
 
+def fixed_batches(
+    train: Any, pad_id: int, batch_size: int, rounds: int
+) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """``rounds`` batches of ``batch_size`` rows drawn by one seeded permutation (repeated if the
+    rounds need more rows than there are): the same batches in the timing and memory runs."""
+    from ethos.training.batching import collate
+
+    order = np.random.default_rng(0).permutation(len(train))
+    if rounds * batch_size > len(train):
+        order = np.resize(order, rounds * batch_size)
+    batches = []
+    for r in range(rounds):
+        batch = collate(train, order[r * batch_size : (r + 1) * batch_size], pad_id)
+        batches.append((batch, batch.pop("labels")))
+    return batches
+
+
 def memory_probe(name: str, batch_size: int, threads: int) -> dict[str, float]:
     """In this (fresh) process: build one configuration, then take ``MEMORY_STEPS`` steps while a
     thread samples the resident memory every millisecond; MB after building, and the peak while
@@ -364,7 +381,6 @@ def memory_probe(name: str, batch_size: int, threads: int) -> dict[str, float]:
     import threading
 
     from ethos.models.classifier import load_tokenizer
-    from ethos.training.batching import collate
 
     warnings.filterwarnings("ignore")
     torch.set_num_threads(threads)
@@ -373,11 +389,7 @@ def memory_probe(name: str, batch_size: int, threads: int) -> dict[str, float]:
     train, label_names = load_compas(tokenizer)
     setup = next(s for s in SETUPS if s.name == name)
     trainee = build(setup, train, label_names, pad_id, batch_size, MEMORY_STEPS)
-    order = np.random.default_rng(0).permutation(len(train))
-    batches = []
-    for r in range(MEMORY_STEPS):
-        batch = collate(train, order[r * batch_size : (r + 1) * batch_size], pad_id)
-        batches.append((batch, batch.pop("labels")))
+    batches = fixed_batches(train, pad_id, batch_size, MEMORY_STEPS)
     built_mb = _rss_mb()
     peak = [built_mb]
     done = threading.Event()
@@ -467,7 +479,6 @@ def main() -> None:
 
     from ethos.config import LoraConfig, TrainConfig
     from ethos.models.classifier import load_tokenizer
-    from ethos.training.batching import collate
 
     # Opacus's backward hooks fire on modules whose inputs need no gradient; the loop sees the
     # same warning, which says nothing about the timing.
@@ -480,13 +491,7 @@ def main() -> None:
     pad_id = int(tokenizer.pad_token_id)
     train, label_names = load_compas(tokenizer)
     rounds = args.warmup + args.steps
-    order = np.random.default_rng(0).permutation(len(train))
-    if rounds * batch_size > len(train):
-        order = np.resize(order, rounds * batch_size)
-    batches = []
-    for r in range(rounds):
-        batch = collate(train, order[r * batch_size : (r + 1) * batch_size], pad_id)
-        batches.append((batch, batch.pop("labels")))
+    batches = fixed_batches(train, pad_id, batch_size, rounds)
     widths = [int(b["input_ids"].shape[1]) for b, _ in batches]
     real = sum(int(b["attention_mask"].sum()) for b, _ in batches)
 

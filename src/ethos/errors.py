@@ -8,6 +8,8 @@ is a bug in ethos and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 USER_ERROR_EXIT_CODE = 2
 
 
@@ -30,3 +32,10 @@ class DataError(EthosError):
 
 class ModelError(EthosError):
     """A model that cannot be found, loaded or used for the requested task."""
+
+
+def listed(names: Sequence[str], limit: int = 4) -> str:
+    """``names`` for an error message: the first ``limit``, then how many more, so a model with a
+    hundred offending layers still gets a one-line error."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

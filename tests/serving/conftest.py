@@ -14,6 +14,21 @@ from live_server import LiveServer, create_key, gated_copy, live_server
 
 from ethos.governance.card import write_card
 from ethos.rundir import RunDir
+from ethos.serving.store import ServingStore
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where a test's own serving store lives (SQLite)."""
+    return tmp_path / "serving.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[ServingStore]:
+    """A fresh serving store for one test, closed after it."""
+    with ServingStore(db_path) as opened:
+        yield opened
+
 
 # A live `ethos serve` of ``tiny_run`` (gated PASS by a permissive test policy), shared by the API
 # test files: starting one costs seconds of model loading.

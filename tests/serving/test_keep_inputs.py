@@ -31,17 +31,6 @@ from ethos.serving.store import (
 PERSONAL = "Jane Doe wrote from jane.doe@example.com about her loan"
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "serving.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[ServingStore]:
-    with ServingStore(db_path) as opened:
-        yield opened
-
-
 def _prediction(masked: str, *, model_id: str = "run-7", label: str = "1") -> PredictionRecord:
     return PredictionRecord(
         prediction_id=PredictionRecord.new_id(),

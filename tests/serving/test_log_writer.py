@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,12 +61,6 @@ class GatedMasker:
 class WarmedMasker(GatedMasker):
     def warm(self) -> None:
         self.events.append("warm")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ServingStore]:
-    with ServingStore(str(tmp_path / "serving.db")) as opened:
-        yield opened
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 30) -> None:

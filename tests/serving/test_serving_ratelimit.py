@@ -7,19 +7,12 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ethos.serving.ratelimit import RateLimiter, retry_after_seconds
 from ethos.serving.store import ServingStore, StoreUnavailable
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ServingStore]:
-    with ServingStore(tmp_path / "serving.db") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,17 +40,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "serving.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[ServingStore]:
-    with ServingStore(db_path) as opened:
-        yield opened
 
 
 def _secret(token: str) -> str:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from ethos.errors import ModelError
+from ethos.errors import ModelError, listed
 
 SUPPORTED_LAYERS = (nn.Linear, nn.Embedding, nn.LayerNorm)
 CLIP_STABILITY = 1e-6
@@ -152,7 +152,9 @@ def noisy_mean_gradient(
     drawn weight by weight in ``order`` (the optimizer's), then any others: the same draws as
     Opacus's optimizer makes from the same random state."""
     std = noise_multiplier * max_grad_norm
-    ordered = [p for p in order if p in sums] + [p for p in sums if p not in set(order)]
+    first = [p for p in order if p in sums]
+    seen = set(first)
+    ordered = first + [p for p in sums if p not in seen]
     for param in ordered:
         summed = sums[param]
         noisy = torch.normal(mean=0.0, std=std, size=summed.shape, device=summed.device)
@@ -163,10 +165,7 @@ def unsupported_layers(model: nn.Module) -> list[str]:
     """Names (and types) of the layers holding a trained weight that this module cannot clip."""
     found = []
     for name, module in model.named_modules():
-        if not any(p.requires_grad for p in module.parameters(recurse=False)):
-            continue
-        problem = _unsupported(module)
-        if problem:
+        if _holds_trained(module) and (problem := _unsupported(module)):
             found.append(f"{name or 'the model'} ({problem})")
     return found
 
@@ -174,19 +173,19 @@ def unsupported_layers(model: nn.Module) -> list[str]:
 def _trained_layers(model: nn.Module) -> list[_Layer]:
     problems = unsupported_layers(model)
     if problems:
-        listing = ", ".join(problems[:4]) + (
-            f" and {len(problems) - 4} more" if len(problems) > 4 else ""
-        )
         raise ModelError(
-            f"book-keeping clipping cannot compute per-example gradients of {listing}",
+            f"book-keeping clipping cannot compute per-example gradients of {listed(problems)}",
             hint="it handles linear, embedding and LayerNorm layers; set "
             "train.privacy.clipping: per_sample to let Opacus try, or freeze those layers",
         )
     return [
-        _Layer(name, module)
-        for name, module in model.named_modules()
-        if any(p.requires_grad for p in module.parameters(recurse=False))
+        _Layer(name, module) for name, module in model.named_modules() if _holds_trained(module)
     ]
+
+
+def _holds_trained(module: nn.Module) -> bool:
+    """Whether ``module`` itself (not a child) holds a weight that trains."""
+    return any(p.requires_grad for p in module.parameters(recurse=False))
 
 
 def _unsupported(module: nn.Module) -> str:

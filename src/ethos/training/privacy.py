@@ -27,7 +27,7 @@ from torch.utils.hooks import RemovableHandle
 
 from ethos.config import MAX_EPSILON, PrivacyConfig, RunConfig
 from ethos.data import Dataset
-from ethos.errors import ConfigError, ModelError
+from ethos.errors import ConfigError, ModelError, listed
 from ethos.training.batching import Encoded, collate
 from ethos.training.book_keeping import BookKeepingClipper, noisy_mean_gradient
 from ethos.training.ethics_options import private
@@ -286,9 +286,8 @@ def probe_per_example_gradients(
                     if hasattr(param, attribute):
                         delattr(param, attribute)
     if wrong:
-        listing = ", ".join(wrong[:4]) + (f" and {len(wrong) - 4} more" if len(wrong) > 4 else "")
         raise ModelError(
-            f"Opacus cannot compute per-example gradients for this model's layers: {listing}",
+            f"Opacus cannot compute per-example gradients for this model's layers: {listed(wrong)}",
             hint="DP-SGD needs one gradient per example for every trained weight; pick a "
             "batch-first model with absolute positions (BERT-style, the default MiniLM works), "
             "freeze the offending layers with LoRA (train.peft), or train without train.privacy",
