@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import machine
 import numpy as np
 import torch
 
@@ -243,6 +244,28 @@ def matmul_peak(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
         best = min(_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(repeats))
         rates[str(n)] = round(2.0 * n**3 / best / 1e9, 2)
     return {"gflops_by_size": rates, "gflops": max(rates.values()), "repeats": repeats}
+
+
+def model_shape_peak(rows: int, hidden: int, ffn: int, repeats: int) -> dict[str, Any]:
+    """Best fp32 rate of the encoder's own matmuls for one batch of ``rows`` tokens.
+
+    The square-matrix peak overstates what a small model's GEMMs can reach; these are the
+    shapes a step runs (attention projections, the two feed-forward layers, forward and the
+    weight-gradient shapes of backward), timed like :func:`matmul_peak`.
+    """
+    shapes = {
+        "qkvo": (rows, hidden, hidden),
+        "ffn_up": (rows, hidden, ffn),
+        "ffn_down": (rows, ffn, hidden),
+        "ffn_up_weight_grad": (ffn, rows, hidden),
+    }
+    rates: dict[str, float] = {}
+    for name, (m, k, n) in shapes.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        best = min(_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(repeats * 4))
+        rates[f"{name} {m}x{k}x{n}"] = round(2.0 * m * k * n / best / 1e9, 2)
+    return {"gflops_by_shape": rates, "gflops": max(rates.values()), "rows": rows}
 
 
 def _timed(fn: Any) -> float:
@@ -480,7 +503,10 @@ def diagnostics(data: Data, tokenizer: Any, batch_size: int, repeats: int) -> di
     ms = {key: round(value * 1000, 2) for key, value in best.items()}
     return {
         "adamw_step_ms": {k: ms[f"adamw_{k}"] for k in variants}
-        | {"note": "ethos uses 'default'; Trainer's default optim is 'fused' (adamw_torch_fused)"},
+        | {
+            "note": "ethos uses 'fused' (since issue 20; 'default' before), as does Trainer's "
+            "default optim (adamw_torch_fused)"
+        },
         "collate_ms_per_batch": {"ethos": ms["collate_ethos"], "trainer": ms["collate_trainer"]},
         "batch_size": batch_size,
         "best_of": repeats,
@@ -600,9 +626,17 @@ def bench_workload(
         e["examples_per_s"] / t["examples_per_s"]
         for e, t in zip(runs["ethos"], runs["trainer"], strict=True)
     ]
+    shape_peak = model_shape_peak(
+        work.batch_size * int(np.percentile(lengths, 50)),
+        flop_model.hidden,
+        4 * flop_model.hidden,
+        5,
+    )
+    print(f"{name} model-shape matmul peak: {json.dumps(shape_peak)}", flush=True)
     return {
         "source": work.source,
         "note": work.note,
+        "model_shape_matmul_peak": shape_peak,
         "train_rows_used": len(lengths),
         "train_rows_in_split": len(data.full_lengths),
         "train_length_tokens": {
@@ -647,6 +681,7 @@ def main() -> None:
     started = time.perf_counter()
     load_start = os.getloadavg()
     torch.set_num_threads(args.threads)
+    quiet_probe_start = machine.gflops()
     table = QUICK if args.quick else WORKLOADS
     names = args.workloads or (["compas"] if args.quick else ["compas", "pubmedqa"])
 
@@ -664,12 +699,17 @@ def main() -> None:
     print(f"matmul peak at end: {json.dumps(peak_end)}", flush=True)
     peak = max(peak_start["gflops"], peak_end["gflops"])
     for result in workloads.values():
+        shape_peak = result["model_shape_matmul_peak"]["gflops"]
         result["ethos_fraction_of_peak"] = round(result["ethos_best_gflops_nonpad"] / peak, 4)
         result["trainer_fraction_of_peak"] = round(result["trainer_best_gflops_nonpad"] / peak, 4)
+        result["ethos_fraction_of_model_shape_peak"] = round(
+            result["ethos_best_gflops_nonpad"] / shape_peak, 4
+        )
         result["goals"] = {
-            "ratio_at_least": 1.3,
+            "ratio_at_least": 1.0,
+            "ratio_goal_source": "issue 20 (an earlier goal of 1.3 was missed and stays missed)",
             "fraction_of_peak_at_least": 0.5,
-            "meets_ratio": result["ratio_ethos_over_trainer"] >= 1.3,
+            "meets_ratio": result["ratio_ethos_over_trainer"] >= 1.0,
             "meets_fraction": result["ethos_fraction_of_peak"] >= 0.5,
         }
     for name, result in workloads.items():
@@ -682,14 +722,15 @@ def main() -> None:
             f"GFLOP/s on non-padding tokens = {result['ethos_fraction_of_peak']:.0%} of the "
             f"{peak} GFLOP/s matmul peak. Padding in the window: ethos "
             f"{ethos_run['padding_fraction']:.1%}, Trainer {trainer_run['padding_fraction']:.1%}. "
-            f"AdamW step alone: {adamw['default']} ms with ethos's default implementation vs "
-            f"{adamw['fused']} ms fused (Trainer's default), against "
+            f"AdamW step alone: {adamw['fused']} ms fused (ethos and Trainer) vs "
+            f"{adamw['default']} ms with torch's default implementation, against "
             f"{ethos_run['median_s_per_step'] * 1000:.0f} ms per ethos step. Forward+backward "
             f"without attention dropout: "
             f"{result['diagnostics']['attention_dropout']['speedup_without_attention_dropout']}x."
         )
         print(result["summary"], flush=True)
     load_end = os.getloadavg()
+    quiet_probe_end = machine.gflops()
     busy = {
         f"{name} {side} round {run['round']}": run["cpu_busy_fraction"]
         for name, result in workloads.items()
@@ -733,7 +774,7 @@ def main() -> None:
         "settings": {
             "optimizer": "AdamW lr 5e-5, wd 0.01 (not on bias/LayerNorm), linear warm-up 6% "
             "then linear decay, grad clip 1.0",
-            "ethos": "train_loop, precision fp32, group_by_length, torch.optim.AdamW defaults",
+            "ethos": "train_loop, precision fp32, group_by_length, torch.optim.AdamW(fused=True)",
             "trainer": "Trainer + DataCollatorWithPadding, train_sampling_strategy="
             "group_by_length, default optim (adamw_torch_fused), dataloader_num_workers=0, "
             "no logging/saving/eval, use_cpu",
@@ -748,6 +789,9 @@ def main() -> None:
             "platform": platform.platform(),
             "loadavg_start": [round(x, 2) for x in load_start],
             "loadavg_end": [round(x, 2) for x in load_end],
+            "quiet_probe_gflops_1024_start_end": [quiet_probe_start, quiet_probe_end],
+            "quiet_note": "the probe is benchmarks/machine.gflops at the run's thread count: "
+            "about 185-200 on a quiet machine of this kind, a third of that when other jobs run",
             "note": "shared with other engineers while measured; timings are noisy, so both "
             "sides run interleaved step by step in one process and ratios are taken within the "
             "run; absolute ex/s and GFLOP/s (and the matmul peak) drop under outside load",

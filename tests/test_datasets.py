@@ -20,7 +20,7 @@ def test_vendored_files_match_provenance_checksums() -> None:
         (name, digest)
         for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+)$", PROVENANCE.read_text(), re.M)
     )
-    assert len(recorded) == 6
+    assert set(recorded) == {p.name for p in bundled.FILES.iterdir()}  # every file, no other
     for name, digest in recorded.items():
         assert hashlib.sha256((bundled.FILES / name).read_bytes()).hexdigest() == digest, name
 
@@ -77,3 +77,24 @@ def test_extra_training_pool_goes_to_train_only() -> None:
 def test_unknown_bundled_name_suggests() -> None:
     with pytest.raises(DataError, match="did you mean 'compas'"):
         load_dataset(DataConfig(source="compass"))
+
+
+def test_bbq_has_the_published_11956_questions_and_crows_pairs_1508_pairs() -> None:
+    """Row counts of the authors' files (BBQ: six of eleven categories; CrowS-Pairs: all)."""
+    table = bundled.bbq()
+    counts = table["category"].value_counts().to_dict()
+    assert counts == {
+        "Age": 3680,
+        "Nationality": 3080,
+        "Physical_appearance": 1576,
+        "Disability_status": 1556,
+        "Religion": 1200,
+        "Sexual_orientation": 864,
+    }
+    assert table["id"].is_unique and set(table["label"]) == {0, 1, 2}
+    assert len(bundled.bbq(["Religion"])) == 1200
+    with pytest.raises(ValueError, match="unknown BBQ categories"):
+        bundled.bbq(["Gender_identity"])
+    pairs = bundled.crows_pairs()
+    assert len(pairs) == 1508 and pairs["bias_type"].nunique() == 9
+    assert set(pairs["stereo_antistereo"]) == {"stereo", "antistereo"}

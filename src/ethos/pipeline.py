@@ -60,13 +60,14 @@ def run_pipeline(
     ``parent``: the run this one changes (see the module docstring); ``lineage`` adds what the
     caller knows about how (``ethos retrain``: the feedback and the replay); ``run_name`` and
     ``prepare`` are :func:`ethos.training.train`'s.
+
+    Under `accelerate launch` every process trains its share; the main process alone records,
+    audits, gates and writes the card, and the others return its result.
     """
-    from ethos.audit.runner import audit_run
-    from ethos.governance.card import write_card
-    from ethos.governance.gate import current_actor, gate_run
     from ethos.governance.ledger import Ledger
     from ethos.governance.policy import load_policy
     from ethos.training import train
+    from ethos.training.distributed import launched, shared_by_main
 
     source = policy or config.policy
     if source is None:
@@ -85,6 +86,9 @@ def run_pipeline(
     with Ledger.open(ledger_url) as ledger:  # likewise an unreachable ledger
         if parent is not None:
             lineage = {**(lineage or {}), "parent": parent_link(parent, ledger)}
+    processes = launched()
+    if not processes.main:
+        log = _silent
     seconds: dict[str, float] = {}
     steps = 6 if parent is not None else 5
 
@@ -92,6 +96,39 @@ def run_pipeline(
     log(f"1/{steps} training ...")
     run = train(config, quiet=quiet, run_name=run_name, prepare=prepare, lineage=lineage)
     seconds["train"] = time.perf_counter() - started
+    return shared_by_main(
+        lambda: _govern(
+            run,
+            source,
+            ledger_url=ledger_url,
+            actor=actor,
+            log=log,
+            parent=parent,
+            lineage=lineage,
+            seconds=seconds,
+        ),
+        processes,
+    )
+
+
+def _govern(
+    run: RunDir,
+    source: str,
+    *,
+    ledger_url: str | None,
+    actor: str | None,
+    log: Any,
+    parent: RunDir | None,
+    lineage: dict[str, Any] | None,
+    seconds: dict[str, float],
+) -> PipelineResult:
+    """Everything after training: the "run" entry, audit, gate, diff against a parent, card."""
+    from ethos.audit.runner import audit_run
+    from ethos.governance.card import write_card
+    from ethos.governance.gate import current_actor, gate_run
+    from ethos.governance.ledger import Ledger
+
+    steps = 6 if parent is not None else 5
     manifest = run.manifest
     payload: dict[str, Any] = {"task": manifest["task"], "model": manifest["model"]["name"]}
     if parent is not None:
@@ -184,3 +221,7 @@ def parent_link(parent: RunDir, ledger: Ledger) -> dict[str, Any]:
         "ledger_entry_kind": newest.kind,
         "decision": newest.decision,
     }
+
+
+def _silent(message: str) -> None:
+    return None

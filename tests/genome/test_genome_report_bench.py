@@ -35,11 +35,26 @@ def test_report_into_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 def test_benchmark_script_runs_on_a_tiny_genome(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    args = ["--genome-mbp", "0.2", "--small-kbp", "3", "--out", str(out)]
+    args = ["--genome-mbp", "0.2", "--small-kbp", "3", "--skip-scale", "--out", str(out)]
     subprocess.run([sys.executable, str(BENCHMARK), *args], check=True, capture_output=True)
     result = json.loads(out.read_text())
     assert result["large_genome"]["on_target_hits"] == 10
     assert result["speedup_small_genome"]["identical_hits"] is True
+    assert result["genome_scale"] is None
+
+
+@pytest.mark.slow
+def test_benchmark_genome_scale_runs_on_a_tiny_genome(tmp_path: Path) -> None:
+    """The sharded configuration end to end on 5 Mbp (starts Ray: about 15 s)."""
+    pytest.importorskip("ray")
+    out = tmp_path / "bench.json"
+    args = ["--genome-mbp", "0.2", "--small-kbp", "3", "--scale-gbp", "0.005"]
+    args += ["--scale-guides", "8", "--equality-mbp", "0.5", "--out", str(out)]
+    subprocess.run([sys.executable, str(BENCHMARK), *args], check=True, capture_output=True)
+    scale = json.loads(out.read_text())["genome_scale"]
+    assert scale["equality"]["sharded_ray_equals_single_process"] is True
+    assert scale["equality"]["sharded_in_process_equals_single_process"] is True
+    assert scale["on_target_hits"] >= 8 and scale["memory"]["child_process_peak_rss_mb"]
 
 
 def test_stored_benchmark_figures_are_for_the_issue_configuration_and_meet_the_goals() -> None:
@@ -52,3 +67,15 @@ def test_stored_benchmark_figures_are_for_the_issue_configuration_and_meet_the_g
     assert large["total_wall_s"] <= large["goal_total_wall_s"] == 60.0
     assert small["identical_hits"] is True
     assert small["speedup"] >= small["goal_speedup"] == 20.0
+
+
+def test_stored_genome_scale_figures_are_1_gbp_100_guides_and_equal_the_single_process() -> None:
+    """Issue 20: 1 Gbp x 100 guides, sharded on a local Ray with 2 workers, with the load."""
+    stored = json.loads((BENCHMARK.parent / "results" / "offtarget_search.json").read_text())
+    scale = stored["genome_scale"]
+    assert scale["genome_bp"] >= 999_000_000 and scale["guides"] == 100
+    assert scale["workers"] == 2 and scale["executor"] == "ray local"
+    assert scale["on_target_hits"] >= 100
+    assert scale["equality"]["sharded_ray_equals_single_process"] is True
+    assert scale["equality"]["sharded_in_process_equals_single_process"] is True
+    assert len(scale["load_before_search"]) == 3 and scale["memory"]["child_process_peak_rss_mb"]

@@ -147,7 +147,10 @@ def test_failed_points_are_recorded_and_the_sweep_goes_on(
     first, second = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["points"]
     assert first["status"] == second["status"] == "failed"
     assert first["error"].startswith("RuntimeError: out of memory")
-    assert first["run_dir"] == "runs/half-run"  # what the failed run left is named
+    # What the failed run left is named, moved aside: runs/ holds only finished runs.
+    assert first["run_dir"] == "runs/.failed/half-run"
+    assert (tmp_path / "sweep" / "runs" / ".failed" / "half-run").is_dir()
+    assert not (tmp_path / "sweep" / "runs" / "half-run").exists()
     assert second["error"] == "no such column"
     page = (tmp_path / "sweep" / "index.html").read_text()
     assert hostile not in page and "&lt;img src=x" in page

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -226,6 +226,46 @@ def pubmedqa_artificial() -> pd.DataFrame:
     return table
 
 
+BBQ_CATEGORIES = (
+    "Age",
+    "Disability_status",
+    "Nationality",
+    "Physical_appearance",
+    "Religion",
+    "Sexual_orientation",
+)
+"""The BBQ categories bundled (six of the paper's eleven; see PROVENANCE.md)."""
+
+
+def bbq(categories: Sequence[str] = BBQ_CATEGORIES) -> pd.DataFrame:
+    """BBQ (Parrish et al. 2022) as published: one row per question, 11,956 for all six categories.
+
+    Fields as in the authors' jsonl (``example_id`` counts within a category; ``question_index``
+    names the template, which train/test splits must keep apart). An ``id`` unique across
+    categories is added.
+    """
+    unknown = sorted(set(categories) - set(BBQ_CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown BBQ categories {unknown}; bundled: {', '.join(BBQ_CATEGORIES)}")
+    parts = []
+    for category in categories:
+        part = _read_jsonl_gz(FILES / f"bbq_{category}.jsonl.gz")
+        part["id"] = [f"bbq-{category}-{i}" for i in part["example_id"]]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def crows_pairs() -> pd.DataFrame:
+    """CrowS-Pairs (Nangia et al. 2020): 1,508 pairs, ``sent_more`` the more stereotyping one.
+
+    ``stereo_antistereo`` says whether ``sent_more`` states a stereotype or violates one;
+    ``bias_type`` is one of nine (race-color, gender, socioeconomic, ...).
+    """
+    table = pd.read_csv(FILES / "crows_pairs_anonymized.csv.gz", index_col=0)
+    table["id"] = [f"crows-{i:04d}" for i in table.index]
+    return table.reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class BundledSet:
     """A bundled table and the DataConfig defaults that make sense for it."""
@@ -380,12 +420,15 @@ def bundled_names() -> list[str]:
 
 
 __all__ = [
+    "BBQ_CATEGORIES",
     "BUNDLED",
     "BundledSet",
     "adult",
+    "bbq",
     "bundled_names",
     "compas",
     "compas_raw",
+    "crows_pairs",
     "german",
     "pubmedqa",
     "pubmedqa_artificial",

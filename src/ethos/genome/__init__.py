@@ -1,6 +1,8 @@
 """Gene editing: find CRISPR guides, search their off-targets, score them, model regulation.
 
 The pipeline runs one way: :func:`read_fasta` → :func:`find_guides` → :func:`search_offtargets`
+(or, for a genome larger than memory or a Ray cluster, :func:`search_offtargets_sharded` over
+:func:`iter_windows`)
 → :func:`cfd_score` / :func:`mit_score` → :func:`rank_guides` (a :class:`GuideReport` per guide,
 ready for an ethics review) and, for the downstream effect of an edit, :class:`RegulationModel`.
 The ethics gate, :func:`review_edit`, scores an :class:`EditRequest` (with coding regions from
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ethos.genome.encoding import TwoBitSequence
     from ethos.genome.errors import GenomeError
     from ethos.genome.fasta import SequenceRecord, read_fasta, write_fasta
+    from ethos.genome.fasta_stream import FastaWindow, iter_windows
     from ethos.genome.guides import Guide, find_guides
     from ethos.genome.offtarget import (
         OffTargetHit,
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
         write_cas_offinder,
     )
     from ethos.genome.offtarget_reference import search_offtargets_reference
+    from ethos.genome.offtarget_sharded import search_offtargets_sharded
     from ethos.genome.ranking import GuideReport, ScoredHit, rank_guides
     from ethos.genome.regulation import (
         EditEffect,
@@ -52,6 +56,8 @@ _EXPORTS = {
     "SequenceRecord": "ethos.genome.fasta",
     "read_fasta": "ethos.genome.fasta",
     "write_fasta": "ethos.genome.fasta",
+    "FastaWindow": "ethos.genome.fasta_stream",
+    "iter_windows": "ethos.genome.fasta_stream",
     "Guide": "ethos.genome.guides",
     "find_guides": "ethos.genome.guides",
     "OffTargetHit": "ethos.genome.offtarget",
@@ -59,6 +65,7 @@ _EXPORTS = {
     "search_offtargets": "ethos.genome.offtarget",
     "write_cas_offinder": "ethos.genome.offtarget",
     "search_offtargets_reference": "ethos.genome.offtarget_reference",
+    "search_offtargets_sharded": "ethos.genome.offtarget_sharded",
     "GuideReport": "ethos.genome.ranking",
     "ScoredHit": "ethos.genome.ranking",
     "rank_guides": "ethos.genome.ranking",
@@ -81,6 +88,7 @@ __all__ = [
     "EditEffect",
     "EditRequest",
     "EditReview",
+    "FastaWindow",
     "GenomeError",
     "Guide",
     "GuideReport",
@@ -96,6 +104,7 @@ __all__ = [
     "find_guides",
     "guide_specificity",
     "hits_to_frame",
+    "iter_windows",
     "load_edit_request",
     "mit_score",
     "random_weights",
@@ -106,6 +115,7 @@ __all__ = [
     "review_edit",
     "search_offtargets",
     "search_offtargets_reference",
+    "search_offtargets_sharded",
     "simulate_expression",
     "write_cas_offinder",
     "write_fasta",

@@ -22,12 +22,13 @@ from ethos.genome.errors import GenomeError
 from ethos.genome.fasta import read_fasta
 from ethos.genome.guides import find_guides
 from ethos.genome.offtarget import hits_to_frame, search_offtargets, write_cas_offinder
+from ethos.genome.offtarget_sharded import DEFAULT_WINDOW_BP, search_offtargets_sharded
 from ethos.genome.plots import plot_edit_effect, plot_offtarget_counts, plot_weights
-from ethos.genome.ranking import rank_guides, score_hit
+from ethos.genome.ranking import rank_guides, resolve_convention, score_hit
 from ethos.genome.regulation import METHODS, RegulationModel, random_weights, simulate_expression
 from ethos.genome.report import Section, write_html
 from ethos.genome.review import DEFAULT_POLICY, approve_edit, review_edit
-from ethos.genome.scoring import cfd_score, mit_score
+from ethos.genome.scoring import cfd_score, check_convention, mit_pam_factor, mit_score
 
 app = typer.Typer(
     name="genome",
@@ -53,6 +54,15 @@ MismatchOption = Annotated[
         "--max-mismatches",
         "-k",
         help="Largest number of protospacer mismatches reported (genome N counts as one).",
+    ),
+]
+ConventionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--convention",
+        help="Scoring convention: 'crispor' (an N in a site is a mismatch; MIT x 0.2 for a "
+        "site whose PAM does not end in GG, as CRISPOR) or 'ethos' (N scores as the most "
+        "active base: an upper bound). Default: crispor for a PAM other than NGG, else ethos.",
     ),
 ]
 HtmlOption = Annotated[
@@ -93,6 +103,7 @@ def guides(
     ] = None,
     max_mismatches: MismatchOption = 4,
     top: Annotated[int, typer.Option(help="Show at most this many guides.")] = 20,
+    convention: ConventionOption = None,
     html: HtmlOption = None,
 ) -> None:
     """List the 20-nt guides of a target region on both strands, with GC content, TTTT
@@ -110,7 +121,9 @@ def guides(
             rows.append({**g.as_row()})
         title = f"{len(candidates)} guides in {target.name} (PAM {pam})"
     else:
-        reports = rank_guides(candidates, genome, pam=pam, max_mismatches=max_mismatches)
+        reports = rank_guides(
+            candidates, genome, pam=pam, max_mismatches=max_mismatches, convention=convention
+        )
         for r in reports:
             info = r.guide_info
             assert info is not None
@@ -146,6 +159,33 @@ def offtargets(
     ],
     pam: PamOption = "NGG",
     max_mismatches: MismatchOption = 4,
+    shards: Annotated[
+        bool,
+        typer.Option(
+            "--shards",
+            help="Stream the FASTA in overlapping windows of --window-bp bases and search "
+            "window by window: memory bounded by the window instead of the genome, same hits "
+            "in the same order.",
+        ),
+    ] = False,
+    window_bp: Annotated[
+        int,
+        typer.Option(help="Bases per shard with --shards or --ray (at least one site long)."),
+    ] = DEFAULT_WINDOW_BP,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the shards on Ray (implies --shards): 'local' starts Ray on this "
+            "machine with --workers CPUs; HOST:PORT or ray://HOST:PORT uses a running cluster "
+            "whose workers have ethos installed. Needs: pip install 'ethos[scale]'.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="CPUs of the Ray instance started by --ray local.")
+    ] = 2,
+    convention: ConventionOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Write the hits as Cas-OFFinder's tab-separated output to this path."),
@@ -153,10 +193,23 @@ def offtargets(
     html: HtmlOption = None,
 ) -> None:
     """Find every genome site within k mismatches of each guide next to a PAM, both strands,
-    scored by CFD (0-1) and MIT (0-100). Positions are 0-based; mismatches are lower case."""
-    hits = search_offtargets(genome, guide, pam=pam, max_mismatches=max_mismatches)
+    scored by CFD (0-1) and MIT (0-100). Positions are 0-based; mismatches are lower case.
+    With --shards or --ray the genome is streamed (for genomes larger than memory)."""
+    conv = resolve_convention(convention, pam)  # a typo fails before a long search
+    if shards or ray is not None:
+        hits = search_offtargets_sharded(
+            genome,
+            guide,
+            pam=pam,
+            max_mismatches=max_mismatches,
+            window_bp=window_bp,
+            ray_address=ray,
+            workers=workers,
+        )
+    else:
+        hits = search_offtargets(genome, guide, pam=pam, max_mismatches=max_mismatches)
     frame = hits_to_frame(hits)
-    scores = [score_hit(h, len(pam)) for h in hits]
+    scores = [score_hit(h, pam, convention=conv) for h in hits]
     frame["cfd"] = [s[0] for s in scores]
     frame["mit"] = [s[1] for s in scores]
     title = f"{len(hits)} sites within {max_mismatches} mismatches in {genome.name}"
@@ -171,6 +224,13 @@ def offtargets(
 def score(
     guide: Annotated[str, typer.Argument(help="Guide: 23-mer (protospacer + PAM) or 20-mer.")],
     offtarget: Annotated[str, typer.Argument(help="Off-target site of the same length.")],
+    convention: Annotated[
+        str,
+        typer.Option(
+            help="'ethos' (N scores as the most active base) or 'crispor' (N is a mismatch; "
+            "MIT x 0.2 for a 23-mer whose PAM does not end in GG)."
+        ),
+    ] = "ethos",
 ) -> None:
     """Score one off-target: CFD (Doench et al. 2016, 0-1, needs 23-mers) and MIT (Hsu et al.
     2013, 0-100, on the 20-nt protospacers)."""
@@ -180,8 +240,9 @@ def score(
             f"guide and off-target have {len(g)} and {len(o)} bases; expected both 23 "
             "(protospacer + PAM) or both 20 (protospacer only)",
         )
-    cfd = cfd_score(g, o) if len(g) == 23 else math.nan
-    mit = mit_score(g[:20], o[:20])
+    conv = check_convention(convention)
+    cfd = cfd_score(g, o, convention=conv) if len(g) == 23 else math.nan
+    mit = mit_score(g[:20], o[:20], convention=conv) * mit_pam_factor(o[20:], convention=conv)
     _print_frame(pd.DataFrame([{"guide": g, "offtarget": o, "cfd": cfd, "mit": mit}]), "scores")
 
 

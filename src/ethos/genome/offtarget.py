@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ethos.genome.alphabet import (
@@ -95,9 +96,114 @@ def format_site(site: str, guide: str) -> str:
     return "".join(chars) + site[len(guide) :]
 
 
-def _site_string(rec: SequenceRecord, position: int, site_len: int, strand: Strand) -> str:
-    forward = decode(rec.codes[position : position + site_len])
-    return forward if strand == "+" else reverse_complement(forward)
+#: One hit before it becomes an :class:`OffTargetHit`: guide index, record index, position,
+#: strand, mismatches, site as :func:`format_site` writes it. Sorting these tuples on their first
+#: four fields gives the output order.
+HitRow = tuple[int, int, int, Strand, int, str]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """What to search for, validated once: the guides (clean and packed), PAM, budget, chunk.
+
+    Small and picklable, so a worker process can receive it with each shard; both the
+    single-process search and the sharded one (:mod:`.offtarget_sharded`) call
+    :meth:`search_codes` and :meth:`to_hits`, so they cannot drift apart.
+    """
+
+    guides: tuple[str, ...]
+    packed_guides: tuple[int, ...]
+    pam: PamPattern
+    guide_length: int
+    max_mismatches: int
+    chunk_bp: int
+
+    @classmethod
+    def prepare(
+        cls,
+        guides: Sequence[str],
+        *,
+        pam: str | PamPattern,
+        max_mismatches: int,
+        guide_length: int,
+        chunk_bp: int = DEFAULT_CHUNK_BP,
+    ) -> SearchSpec:
+        """Validate the inputs (see :func:`check_search_inputs`) and pack the guides."""
+        clean, pam_pattern = check_search_inputs(guides, pam, max_mismatches, guide_length)
+        if chunk_bp < 1:
+            raise GenomeError(f"chunk_bp={chunk_bp} must be positive")
+        return cls(
+            guides=tuple(clean),
+            packed_guides=tuple(pack_kmer(encode(g)) for g in clean),
+            pam=pam_pattern,
+            guide_length=guide_length,
+            max_mismatches=max_mismatches,
+            chunk_bp=chunk_bp,
+        )
+
+    @property
+    def site_len(self) -> int:
+        """Bases of one site: protospacer plus PAM."""
+        return self.guide_length + len(self.pam)
+
+    def search_codes(
+        self, codes: npt.NDArray[np.uint8], *, record_index: int, offset_bp: int = 0
+    ) -> list[HitRow]:
+        """Every hit whose whole site lies in ``codes``, at positions shifted by ``offset_bp``.
+
+        ``codes`` is a whole record or a window of one starting at base ``offset_bp``.
+        """
+        n_sites = codes.size - self.site_len + 1
+        if n_sites <= 0:
+            return []
+        is_n = codes == CODE_N
+        two_bit = codes & np.uint8(3)
+        rows: list[HitRow] = []
+        for chunk_start in range(0, n_sites, self.chunk_bp):
+            for strand in STRANDS:
+                starts = pam_sites(
+                    codes, self.pam, self.guide_length, strand,
+                    start=chunk_start, stop=chunk_start + self.chunk_bp,
+                )  # fmt: skip
+                if starts.size == 0:
+                    continue
+                proto = starts if strand == "+" else starts + len(self.pam)
+                values, nmask = pack_kmers(
+                    two_bit, is_n, proto, self.guide_length, reverse_complement=strand == "-"
+                )
+                for g_index, packed in enumerate(self.packed_guides):
+                    mm = mismatch_counts(values, nmask, packed, self.guide_length)
+                    for i in np.flatnonzero(mm <= self.max_mismatches):
+                        at = int(starts[i])
+                        site = decode(codes[at : at + self.site_len])
+                        if strand == "-":
+                            site = reverse_complement(site)
+                        rows.append(
+                            (
+                                g_index,
+                                record_index,
+                                at + offset_bp,
+                                strand,
+                                int(mm[i]),
+                                format_site(site, self.guides[g_index]),
+                            )
+                        )
+        return rows
+
+    def to_hits(self, rows: list[HitRow], record_names: Sequence[str]) -> list[OffTargetHit]:
+        """Rows from any number of records or windows as hits, in the documented order."""
+        rows.sort(key=lambda r: r[:4])
+        return [
+            OffTargetHit(
+                guide=self.guides[g_index],
+                chromosome=record_names[rec_index],
+                position=position,
+                site=site,
+                strand=strand,
+                mismatches=n_mm,
+            )
+            for g_index, rec_index, position, strand, n_mm, site in rows
+        ]
 
 
 def search_offtargets(
@@ -112,54 +218,19 @@ def search_offtargets(
     """All sites of ``genome`` within ``max_mismatches`` of any guide, with a matching PAM.
 
     ``genome`` is a FASTA path or already read records. Hits come sorted by guide (input order),
-    chromosome (file order), position and strand.
+    chromosome (file order), position and strand. The whole genome is held in memory; for one
+    larger than memory, or to use several processes or a Ray cluster, see
+    :func:`ethos.genome.offtarget_sharded.search_offtargets_sharded` (same hits, same order).
     """
     records = read_fasta(genome) if isinstance(genome, str | Path) else list(genome)
-    clean, pam_pattern = check_search_inputs(guides, pam, max_mismatches, guide_length)
-    if chunk_bp < 1:
-        raise GenomeError(f"chunk_bp={chunk_bp} must be positive")
-    packed_guides = [pack_kmer(encode(g)) for g in clean]
-    site_len = guide_length + len(pam_pattern)
-    found: list[tuple[int, int, int, Strand, int]] = []
+    spec = SearchSpec.prepare(
+        guides, pam=pam, max_mismatches=max_mismatches, guide_length=guide_length,
+        chunk_bp=chunk_bp,
+    )  # fmt: skip
+    rows: list[HitRow] = []
     for rec_index, rec in enumerate(records):
-        codes = rec.codes
-        n_sites = codes.size - site_len + 1
-        if n_sites <= 0:
-            continue
-        is_n = codes == CODE_N
-        two_bit = codes & np.uint8(3)
-        for chunk_start in range(0, n_sites, chunk_bp):
-            for strand in STRANDS:
-                starts = pam_sites(
-                    codes, pam_pattern, guide_length, strand,
-                    start=chunk_start, stop=chunk_start + chunk_bp,
-                )  # fmt: skip
-                if starts.size == 0:
-                    continue
-                proto = starts if strand == "+" else starts + len(pam_pattern)
-                values, nmask = pack_kmers(
-                    two_bit, is_n, proto, guide_length, reverse_complement=strand == "-"
-                )
-                for g_index, packed in enumerate(packed_guides):
-                    mm = mismatch_counts(values, nmask, packed, guide_length)
-                    for i in np.flatnonzero(mm <= max_mismatches):
-                        found.append((g_index, rec_index, int(starts[i]), strand, int(mm[i])))
-    found.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
-    hits = []
-    for g_index, rec_index, position, strand, n_mm in found:
-        rec = records[rec_index]
-        site = _site_string(rec, position, site_len, strand)
-        hits.append(
-            OffTargetHit(
-                guide=clean[g_index],
-                chromosome=rec.name,
-                position=position,
-                site=format_site(site, clean[g_index]),
-                strand=strand,
-                mismatches=n_mm,
-            )
-        )
-    return hits
+        rows.extend(spec.search_codes(rec.codes, record_index=rec_index))
+    return spec.to_hits(rows, [rec.name for rec in records])
 
 
 def hits_to_frame(hits: Sequence[OffTargetHit]) -> pd.DataFrame:

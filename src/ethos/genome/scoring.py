@@ -1,18 +1,31 @@
 """Off-target scores of single sites (CFD, MIT) and the specificity of a guide.
 
 Scores estimate how strongly Cas9 loaded with a guide cuts a mismatched site, relative to the
-intended site. Both treat an unknown off-target base (N) as possibly matching: an N position
-takes the highest activity any real base could give, so a score with N is an upper bound on
-cutting, the safe direction for an ethics review.
+intended site. Two conventions (``convention=``) differ where the published formulas are silent:
+
+- ``"ethos"``: an unknown off-target base (N) is possibly matching: an N position takes the
+  highest activity any real base could give, so a score with N is an upper bound on cutting,
+  the safe direction for an ethics review. No PAM factor on MIT.
+- ``"crispor"``: as CRISPOR (Haeussler et al., Genome Biol 17:148, 2016; crispor.py in
+  github.com/maximilianh/crisporWebsite, read at commit 49b5f1e): an N in the off-target is a
+  mismatch for MIT, and CFD is not computed for an off-target with N (CRISPOR's CFD function
+  returns -1 and the site is left out of the CFD sum); an SpCas9 off-target whose PAM does not
+  end in GG (NAG, NGA...) has its MIT score multiplied by 0.2 (:func:`mit_pam_factor`),
+  CRISPOR's heuristic that alternative PAMs account for about 10 % of GUIDE-seq cleavage.
+
+:func:`default_convention` picks ``"crispor"`` for relaxed PAM searches (any pattern but NGG,
+where non-GG sites appear) and ``"ethos"`` for NGG.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 
-from ethos.genome.alphabet import BASES, reverse_complement
+from ethos.genome.alphabet import BASES, PamPattern, as_pam, reverse_complement
 from ethos.genome.cfd_tables import cfd_mismatch_table, cfd_pam_table
 from ethos.genome.errors import GenomeError
 
@@ -24,6 +37,44 @@ MIT_WEIGHTS = np.array(
 
 GUIDE_LENGTH = 20
 CFD_LENGTH = 23
+
+Convention = Literal["crispor", "ethos"]
+CONVENTIONS: tuple[Convention, ...] = ("crispor", "ethos")
+#: CRISPOR's factor on the MIT score of an SpCas9 off-target whose PAM does not end in GG.
+NON_GG_MIT_FACTOR = 0.2
+
+
+def check_convention(convention: str) -> Convention:
+    """``convention`` if it is one of :data:`CONVENTIONS`, else a :class:`GenomeError`."""
+    if convention not in CONVENTIONS:
+        raise GenomeError(
+            f"scoring convention {convention!r} is not one of {', '.join(CONVENTIONS)}",
+            hint="'crispor': N is a mismatch and non-GG PAMs get MIT x 0.2 (as CRISPOR); "
+            "'ethos': N scores as the most active base (an upper bound)",
+        )
+    return convention
+
+
+def default_convention(pam: str | PamPattern) -> Convention:
+    """``"ethos"`` for an NGG search, ``"crispor"`` for any other PAM (e.g. relaxed NRG).
+
+    Under NGG every site ends in GG, so the conventions differ only on N; a relaxed search also
+    finds NAG-like sites, which CRISPOR down-weights, so its numbers are the comparable ones.
+    """
+    return "ethos" if as_pam(pam).pattern == "NGG" else "crispor"
+
+
+def mit_pam_factor(offtarget_pam: str, *, convention: Convention = "ethos") -> float:
+    """Factor on the MIT score for the site's PAM: 0.2 under ``"crispor"`` when a 3-nt
+    (SpCas9) PAM does not end in GG, else 1. MIT itself ignores the PAM (Hsu et al., 2013).
+
+    CRISPOR applies it to off-targets of NGG guides found with an alternative PAM; other
+    nucleases (longer PAMs, e.g. SaCas9's NNGRRT) are left at 1.
+    """
+    pam = offtarget_pam.strip().upper()
+    if check_convention(convention) == "crispor" and len(pam) == 3 and pam[1:] != "GG":
+        return NON_GG_MIT_FACTOR
+    return 1.0
 
 
 def _clean(seq: str, *, what: str, length: int, allowed: str) -> str:
@@ -45,7 +96,7 @@ def _clean(seq: str, *, what: str, length: int, allowed: str) -> str:
     return s
 
 
-def cfd_score(guide_23mer: str, offtarget_23mer: str) -> float:
+def cfd_score(guide_23mer: str, offtarget_23mer: str, *, convention: Convention = "ethos") -> float:
     """Cutting Frequency Determination score of one off-target (Doench et al., 2016), in 0..1.
 
     ``CFD = prod_{i mismatched} mismatch[i, rna(guide_i), revcomp(off_i)] * pam[off_22 off_23]``
@@ -53,7 +104,10 @@ def cfd_score(guide_23mer: str, offtarget_23mer: str) -> float:
     where ``rna`` writes T as U and positions count from 1 at the PAM-distal end. The guide's own
     PAM bases (21..23) are ignored; only the off-target's last two bases enter, through the PAM
     table. Tables: Doench et al., Nat Biotechnol 34:184 (2016), Supplementary Table 19.
+    An N in the off-target: ``"ethos"`` takes the most active base (upper bound); ``"crispor"``
+    returns NaN, CRISPOR's "not scored" (the site then stays out of the CFD specificity sum).
     """
+    conv = check_convention(convention)
     guide = _clean(guide_23mer, what="guide", length=CFD_LENGTH, allowed="ACGTN")
     off = _clean(offtarget_23mer, what="off-target", length=CFD_LENGTH, allowed="ACGTN")
     if "N" in guide[:GUIDE_LENGTH]:
@@ -62,6 +116,8 @@ def cfd_score(guide_23mer: str, offtarget_23mer: str) -> float:
             f"guide {guide_23mer!r} has N at position {i + 1}; the 20-nt protospacer of a guide "
             "must be A, C, G or T (N is allowed only in its PAM)"
         )
+    if conv == "crispor" and "N" in off:
+        return math.nan
     mismatch, pam = cfd_mismatch_table(), cfd_pam_table()
     score = 1.0
     for i, (g, o) in enumerate(zip(guide[:GUIDE_LENGTH], off[:GUIDE_LENGTH], strict=True)):
@@ -79,7 +135,7 @@ def _options(base: str) -> str:
     return BASES if base == "N" else base
 
 
-def mit_score(guide_20mer: str, offtarget_20mer: str) -> float:
+def mit_score(guide_20mer: str, offtarget_20mer: str, *, convention: Convention = "ethos") -> float:
     """MIT (Hsu et al., 2013) score of one off-target, 0..100 (100 = as good as the target).
 
     ``S = 100 * prod_{i mismatched}(1 - M_i) * 1 / ((19 - d) / 19 * 4 + 1) * 1 / n^2``
@@ -87,12 +143,19 @@ def mit_score(guide_20mer: str, offtarget_20mer: str) -> float:
     with ``M`` = :data:`MIT_WEIGHTS`, ``n`` mismatches and ``d`` their mean pairwise distance,
     computed as the crispr.mit.edu server did (and CRISPOR reproduces): the mean gap between
     consecutive mismatches, ``(last - first) / (n - 1)``; the distance term is 1 for ``n < 2``
-    and the ``1 / n^2`` term is 1 for ``n = 0``. An N in the off-target counts as a match (upper
-    bound, see the module docstring).
+    and the ``1 / n^2`` term is 1 for ``n = 0``. An N in the off-target counts as a match under
+    ``"ethos"`` (upper bound) and as a mismatch under ``"crispor"`` (see the module docstring).
+    The PAM factor is separate: :func:`mit_pam_factor`.
     """
+    conv = check_convention(convention)
     guide = _clean(guide_20mer, what="guide", length=GUIDE_LENGTH, allowed="ACGT")
     off = _clean(offtarget_20mer, what="off-target", length=GUIDE_LENGTH, allowed="ACGTN")
-    positions = [i for i, (g, o) in enumerate(zip(guide, off, strict=True)) if o not in (g, "N")]
+    n_matches = conv == "ethos"
+    positions = [
+        i
+        for i, (g, o) in enumerate(zip(guide, off, strict=True))
+        if o != g and not (n_matches and o == "N")
+    ]
     n = len(positions)
     if n == 0:
         return 100.0

@@ -3,15 +3,19 @@
 Each point is one governed run (:func:`~ethos.pipeline.run_pipeline`: train, "run"
 ledger entry, audit, gate with its "decision" entry, card), so a sweep of 16 points is 16 runs in
 the ledger, each as traceable as one started by `ethos run`. Points are trained one after another
-in this process; the engine's own Accelerate launch path is how one spreads the training over
-GPUs.
+in this process, or as Ray tasks (``ray=``, :mod:`ethos.sweep.ray_backend`); both run the same
+job per point (:mod:`ethos.sweep.point`) and this module measures every outcome the same way, so
+the two write the same sweep.json and page. The engine's own Accelerate launch path is how one
+spreads one run's training over GPUs.
 
 The sweep folder (``--out``) holds ``runs/`` (one run directory per point), ``sweep.json`` (every
 point: its values, accuracy, fairness gap, ε, W, decision, whether it is on each Pareto front,
 whether its model is informative) and ``index.html`` (the page). A point whose model is not
 informative (``audit.informativeness.informative`` false) is never on a front. Both files are
 rewritten atomically after every point, so a long sweep can be watched and a killed one still
-shows what finished. A point whose run fails is recorded with its error and the sweep goes on.
+shows what finished. A point whose run fails is recorded with its error and the sweep goes on;
+its unfinished run folder, if any, is moved to ``runs/.failed/`` so ``runs/`` holds only
+finished runs.
 """
 
 from __future__ import annotations
@@ -19,24 +23,44 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
-import traceback
+import shutil
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ethos.config import RunConfig
 from ethos.errors import EthosError
-from ethos.rundir import atomic_write_text
-from ethos.sweep.grid import DEFAULT_MAX_POINTS, Grid, GridError, expand, jsonable, parse_grid
+from ethos.rundir import RunDir, atomic_write_text
+from ethos.sweep.grid import (
+    DEFAULT_MAX_POINTS,
+    Grid,
+    GridError,
+    expand,
+    jsonable,
+    parse_grid,
+)
 from ethos.sweep.page import render_page
 from ethos.sweep.pareto import non_dominated
+from ethos.sweep.point import (
+    FAILED,
+    PointJob,
+    PointOutcome,
+    make_jobs,
+    run_point,
+    set_aside,
+    unfinished,
+)
+
+if TYPE_CHECKING:
+    from ethos.sweep.ray_backend import RaySession
 
 SWEEP_JSON = "sweep.json"
 PAGE = "index.html"
 RUNS = "runs"
+CLAIMS = ".claims"  # OUT/.claims/<index>.json: the run folder each Ray task is writing
 ACCURACY_METRIC = "metrics.test.accuracy"
 EQUALIZED_ODDS = "equalized_odds_difference"
 DEFAULT_GAP_METRIC = f"fairness.*.disparities.{EQUALIZED_ODDS}.value"
@@ -174,6 +198,9 @@ def sweep(
     source: str | Path = "the base config",
     actor: str | None = None,
     log: Callable[[str], Any] = print,
+    ray: str | None = None,
+    cpus_per_point: float = 1.0,
+    gpus_per_point: float = 0.0,
 ) -> SweepResult:
     """Train, audit and gate every grid point of ``config``; write sweep.json and index.html.
 
@@ -181,10 +208,17 @@ def sweep(
     the policy and the ledger are checked before the first run trains. ``base_dir`` resolves
     relative paths in grid values (the config file's folder); ``source`` names the config in
     messages.
+
+    ``ray``: run the points as Ray tasks instead of one after another here: ``"local"`` starts
+    a Ray instance on this machine; ``"auto"``, ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` connects
+    to a running cluster (a Ray connection this process already has is used as it is). Each task
+    declares ``cpus_per_point`` CPUs and ``gpus_per_point`` GPUs (see
+    :mod:`ethos.sweep.ray_backend`). Ray is connected before the folder is made, so an address
+    that does not answer writes nothing.
     """
+    from ethos.governance.gate import current_actor
     from ethos.governance.ledger import Ledger
     from ethos.governance.policy import load_policy
-    from ethos.pipeline import run_pipeline
 
     if not isinstance(grid, Grid):
         grid = parse_grid(list(grid), max_points=max_points)
@@ -201,70 +235,160 @@ def sweep(
     Ledger.open(ledger_url).close()
     gap_metric = fairness_gap_metric(loaded)
     main = _main_process()
-    if out is None and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+    launched = os.environ.get("WORLD_SIZE", "1") not in ("", "1")
+    if out is None and launched:
         raise EthosError(
             "a sweep under `accelerate launch` needs --out",
             hint="every process must write to the same folder: give --out DIR",
         )
-    folder = prepare_folder(Path(out) if out is not None else default_folder(config), new=main)
-    if not main:  # the other processes of a launch train in step but write no sweep files
-        log = _silent
-    runs = folder / RUNS
-    result = SweepResult(
-        path=folder,
-        grid=grid,
-        policy=str(policy_source),
-        threshold=loaded.threshold,
-        gap_metric=gap_metric,
-        points=[SweepPoint(p.index, p.values, p.label) for p in points],
-    )
-    created = datetime.now(UTC).isoformat()
+    if ray is not None and launched:
+        raise EthosError(
+            "--ray does not run under `accelerate launch`",
+            hint="run `ethos sweep --ray ...` directly: Ray places the points on its workers",
+        )
+    with ExitStack() as stack:
+        session = None
+        if ray is not None:
+            from ethos.sweep.ray_backend import ray_session
 
-    def write() -> None:
-        if main:
-            write_outputs(result, created=created, source=str(source))
-
-    write()
-    total = len(points)
-    log(f"sweep of {total} point{'s' * (total != 1)} into {folder}")
-    for grid_point, point in zip(points, result.points, strict=True):
-        tag = f"[{point.index + 1}/{total}] {point.label}"
-        log(f"{tag}: train, audit, gate ...")
-        before = _run_dirs(runs)
-        started = time.perf_counter()
-        try:
-            outcome = run_pipeline(
-                grid_point.config.model_copy(update={"output_dir": runs}),
-                policy=str(policy_source),
-                ledger_url=ledger_url,
-                actor=actor,
-                quiet=quiet,
-                log=lambda message: log(f"    {message}"),
+            session = stack.enter_context(
+                ray_session(ray, cpus_per_point=cpus_per_point, gpus_per_point=gpus_per_point)
             )
-        except Exception as exc:  # a failed point is a result; the sweep goes on
-            point.status = "failed"
-            point.error = _describe(exc)
-            fresh = sorted(_run_dirs(runs) - before)
-            if len(fresh) == 1:
-                point.run_id, point.run_dir = fresh[0], f"{RUNS}/{fresh[0]}"
-        except BaseException:
-            point.status, point.error = "failed", "interrupted"
-            write()
-            raise
+        folder = prepare_folder(Path(out) if out is not None else default_folder(config), new=main)
+        result = SweepResult(
+            path=folder,
+            grid=grid,
+            policy=str(policy_source),
+            threshold=loaded.threshold,
+            gap_metric=gap_metric,
+            points=[SweepPoint(p.index, p.values, p.label) for p in points],
+        )
+        driver = _Driver(
+            result,
+            created=datetime.now(UTC).isoformat(),
+            source=str(source),
+            log=log if main else _silent,  # the other processes of a launch write no files
+            write=main,
+        )
+        if session is not None:  # what a worker elsewhere would resolve differently
+            from ethos.sweep.ray_backend import ledger_url_for_workers
+
+            ledger_url, actor = ledger_url_for_workers(ledger_url), actor or current_actor()
+        jobs = make_jobs(
+            points,
+            folder / RUNS,
+            policy=str(policy_source),
+            ledger_url=ledger_url,
+            actor=actor,
+            quiet=quiet,
+            claims=folder / CLAIMS if session is not None else None,
+            threads=max(1, int(cpus_per_point)) if session is not None else None,
+        )
+        driver.write()
+        total = len(points)
+        where = f" {session.describe()}" if session is not None else ""
+        driver.log(f"sweep of {total} point{'s' * (total != 1)} into {folder}{where}")
+        if session is None:
+            driver.in_process(jobs)
         else:
-            measure(point, outcome.run, gap_metric, folder)
-            point.welfare, point.decision = outcome.welfare, outcome.decision
-            point.broken = list(outcome.broken)
-            point.status = "done"
-        point.seconds = round(time.perf_counter() - started, 1)
-        write()
-        log(f"{tag}: {point.summary()} ({point.seconds:.0f} s)")
+            driver.on_ray(session, jobs)
     on_front = len(result.front("accuracy_vs_fairness_gap"))
-    log(
+    driver.log(
         f"wrote {result.page} and {result.json_path}: {total - len(result.failed)} of {total} "
         f"points ran, {on_front} on the accuracy/fairness front"
     )
     return result
+
+
+class _Driver:
+    """The driver's side of a sweep: settle each point's outcome, keep the files current."""
+
+    def __init__(
+        self,
+        result: SweepResult,
+        *,
+        created: str,
+        source: str,
+        log: Callable[[str], Any],
+        write: bool,
+    ) -> None:
+        self.result, self.created, self.source = result, created, source
+        self.log, self.write_files = log, write
+
+    @property
+    def runs(self) -> Path:
+        return self.result.path / RUNS
+
+    def write(self) -> None:
+        if self.write_files:
+            write_outputs(self.result, created=self.created, source=self.source)
+
+    def tag(self, point: SweepPoint) -> str:
+        return f"[{point.index + 1}/{len(self.result.points)}] {point.label}"
+
+    def settle(self, outcome: PointOutcome) -> None:
+        """Fill the point from its outcome (measured from its run folder), then write and log.
+
+        A failed point's unfinished run folder is moved into ``runs/.failed/`` (and named), so
+        ``runs/`` holds only finished runs.
+        """
+        point = self.result.points[outcome.index]
+        point.seconds = outcome.seconds
+        if outcome.status == "done" and outcome.run_path is not None:
+            measure(point, RunDir.open(outcome.run_path), self.result.gap_metric, self.result.path)
+            point.welfare, point.decision = outcome.welfare, outcome.decision
+            point.broken = list(outcome.broken)
+            point.status = "done"
+        else:
+            point.status, point.error = "failed", outcome.error
+            left = Path(outcome.run_path) if outcome.run_path is not None else None
+            if left is not None and self.write_files:  # one process of a launch moves it
+                kept = set_aside(left)
+            else:
+                kept = left if left is not None and left.is_dir() else None
+            if kept is not None:  # what the failed run left, named
+                point.run_id, point.run_dir = kept.name, _relative(kept, self.result.path)
+        self.write()
+        took = f" ({point.seconds:.0f} s)" if point.seconds is not None else ""
+        self.log(f"{self.tag(point)}: {point.summary()}{took}")
+
+    def in_process(self, jobs: Sequence[PointJob]) -> None:
+        """One point after another in this process (under a launch, in step with the others)."""
+        for job, point in zip(jobs, self.result.points, strict=True):
+            self.log(f"{self.tag(point)}: train, audit, gate ...")
+            before = _run_dirs(self.runs)
+            try:
+                outcome = run_point(job, log=lambda message: self.log(f"    {message}"))
+            except BaseException:
+                point.status, point.error = "failed", "interrupted"
+                self.write()
+                raise
+            if outcome.status == "failed" and outcome.run_path is None:
+                # A pipeline that failed before reporting its folder: the only new one is its.
+                fresh = sorted(_run_dirs(self.runs) - before)
+                if len(fresh) == 1:
+                    outcome.run_path = str(self.runs / fresh[0])
+            self.settle(outcome)
+
+    def on_ray(self, session: RaySession, jobs: Sequence[PointJob]) -> None:
+        """Every point as a Ray task; each is settled as it finishes, in any order."""
+        claims = self.result.path / CLAIMS
+        try:
+            with closing(session.run(jobs, claims=claims)) as outcomes:
+                for outcome in outcomes:
+                    self.settle(outcome)
+        except BaseException:
+            for point in self.result.points:
+                if point.status == "pending":
+                    point.status, point.error = "failed", "interrupted"
+            raise
+        finally:
+            # Every task has ended: a folder still unfinished belongs to no running point.
+            for leftover in unfinished(self.runs):
+                set_aside(leftover)
+                self.log(f"moved the unfinished run folder {leftover.name} to {FAILED}/")
+            shutil.rmtree(claims, ignore_errors=True)
+            self.write()
 
 
 def fairness_gap_metric(policy: Any) -> str:
@@ -295,10 +419,7 @@ def measure(point: SweepPoint, run: Any, gap_metric: str, folder: Path) -> None:
     documents, _ = run_documents(run)
     manifest = documents["manifest"]
     point.run_id = str(manifest["run_id"])
-    try:
-        point.run_dir = run.path.resolve().relative_to(folder).as_posix()
-    except ValueError:
-        point.run_dir = str(run.path)
+    point.run_dir = _relative(run.path, folder)
     point.accuracy = lookup(documents, ACCURACY_METRIC, larger_is_worse=False).value
     gap = lookup(documents, gap_metric, larger_is_worse=True)
     point.fairness_gap = gap.value
@@ -437,12 +558,12 @@ def _run_dirs(runs: Path) -> set[str]:
     return {p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, EthosError):
-        return exc.message
-    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (at {Path(frame[0].filename).name}:{frame[0].lineno})" if frame else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` as sweep.json names it: relative to the sweep folder when inside it."""
+    try:
+        return path.resolve().relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _nan(value: float | None) -> float:

@@ -59,6 +59,9 @@ class LoopState:
     numpy_rng: dict[str, Any]
     total_steps: int
     batches_done: int = 0
+    processes: int = 1
+    """Training processes that took it: a resume must run as many (their shares of each batch
+    and their dropout generators depend on it)."""
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Checkpoint:
     python_rng: Any
     path: Path
     cuda_rng: list[torch.Tensor] | None = None
+    torch_rng_per_process: list[torch.Tensor] | None = None
+    """Each process's torch generator, in rank order, when several trained."""
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -104,6 +109,7 @@ def save_checkpoint(
     best_state: dict[str, torch.Tensor] | None,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
+    torch_rng_per_process: list[torch.Tensor] | None = None,
 ) -> Path:
     """Write ``directory/<checkpoint_name>`` atomically and drop older checkpoints; returns it."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -119,7 +125,10 @@ def save_checkpoint(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
             staging / OPTIMIZER_FILE,
         )
-        torch.save(_rng_states(), staging / RNG_FILE)
+        rng = _rng_states()
+        if torch_rng_per_process is not None:
+            rng["torch_per_process"] = torch_rng_per_process
+        torch.save(rng, staging / RNG_FILE)
         files = {p.name: file_sha256(p) for p in sorted(staging.iterdir())}
         version, internal, gauss = random.getstate()
         payload = {
@@ -204,6 +213,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         python_rng=python_rng,
         path=path,
         cuda_rng=rng.get("cuda"),
+        torch_rng_per_process=rng.get("torch_per_process"),
     )
 
 

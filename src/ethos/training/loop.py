@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
 from tqdm.auto import tqdm
 
 from ethos.config import TrainConfig
@@ -39,9 +39,18 @@ from ethos.training.batching import (
 from ethos.training.checkpoint import (
     Checkpoint,
     LoopState,
+    checkpoint_name,
     numpy_state,
     restore_numpy,
     save_checkpoint,
+)
+from ethos.training.distributed import (
+    Processes,
+    any_process,
+    check_launch,
+    gathered,
+    launched,
+    share,
 )
 from ethos.training.interrupt import Interrupted, StopRequest
 from ethos.training.metrics import classification_metrics
@@ -62,6 +71,8 @@ class LoopResult:
     stopped_early: bool = False
     resumed_from_epoch: int | None = None
     privacy: dict[str, Any] | None = None
+    processes: int = 1
+    """Training processes of an `accelerate launch` (each trained its share of every batch)."""
 
 
 def mixed_precision_for(precision: str) -> str:
@@ -206,9 +217,15 @@ def train_loop(
     # into the next epoch that no checkpoint held, and a resumed run grouped its batches
     # differently from an uninterrupted one.
     accumulate = config.gradient_accumulation_steps
+    processes = launched()
+    check_launch([strategy.name for strategy in strategies], processes)
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(config.precision),
         cpu=not torch.cuda.is_available(),
+        # The loop splits each batch over the processes itself (distributed.share), so one
+        # optimizer step is one schedule step; otherwise Accelerate steps the schedule once per
+        # process and a launch of N decays the learning rate N times too fast.
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
     )
     generator = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -216,13 +233,12 @@ def train_loop(
     if objective is None:
         weights = class_weight_vector(config, train.labels, len(label_names))
         objective = classification_objective(validation, label_names, config, pad_id=pad_id)
-    # Not fused: the fused CPU kernel is faster (28 ms vs 148 ms a step for MiniLM,
-    # benchmarks/results/train_throughput.json) and was blamed for resumed runs that differed
-    # in the last bits; that was the schedule restore (_restore_schedule), and with it fixed the
-    # fused kernel passed the resume tests too. Switching changes every run's weights, so it is
-    # a decision of its own.
+    # Fused: one kernel over all parameters instead of a per-tensor loop (27 ms against 140 ms
+    # a step for MiniLM on CPU, benchmarks/results/train_throughput.json; the Trainer's default
+    # too). It changed every run's weights in the last bits when it came in (issue 20); resumed
+    # runs stay bit-identical to uninterrupted ones (tests/training/test_checkpoint_resume.py).
     optimizer: torch.optim.Optimizer = torch.optim.AdamW(
-        parameter_groups(model, config), lr=config.learning_rate
+        parameter_groups(model, config), lr=config.learning_rate, fused=True
     )
     total_steps = planned_steps(config, len(train))
     schedule = linear_schedule(total_steps, int(config.warmup_ratio * total_steps))
@@ -250,12 +266,13 @@ def train_loop(
         None if plan.weights is None else torch.as_tensor(plan.weights, dtype=torch.float32)
     )
 
-    result = LoopResult()
+    result = LoopResult(processes=processes.world)
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     epoch = 0  # epochs finished
     skip = 0  # batches of the next epoch a mid-epoch checkpoint had already trained
     if resume_from is not None:
+        _check_processes(resume_from, processes)
         epoch, skip, stale, best_state = _restore(resume_from, core, optimizer, result, total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     if resume_from is not None:
@@ -264,6 +281,8 @@ def train_loop(
 
     def save(batches_done: int, numpy_rng: dict[str, Any]) -> Path:
         assert checkpoint_dir is not None
+        # Every process's dropout generator: each drew for its own share of the batches.
+        torch_states = gathered(torch.get_rng_state(), processes)
         state = LoopState(
             epoch=epoch,
             optimizer_steps=result.optimizer_steps,
@@ -277,7 +296,10 @@ def train_loop(
             numpy_rng=numpy_rng,
             total_steps=total_steps,
             batches_done=batches_done,
+            processes=processes.world,
         )
+        if not processes.main:  # the main process alone writes; the states are the same
+            return checkpoint_dir / checkpoint_name(state)
         same = batches_done == 0 and result.best_epoch == epoch  # best is the model: once
         return save_checkpoint(
             checkpoint_dir,
@@ -286,6 +308,7 @@ def train_loop(
             best_state=None if same else best_state,
             optimizer=optimizer,
             scheduler=scheduler,
+            torch_rng_per_process=torch_states if processes.several else None,
         )
 
     progress = tqdm(
@@ -300,8 +323,8 @@ def train_loop(
     examples_at_start = result.examples_seen
     if resume_from is not None:
         # Last, so that nothing between here and the first batch draws from them.
-        _restore_random(resume_from, generator)
-    stop = StopRequest(active=checkpoint_dir is not None, quiet=quiet)
+        _restore_random(resume_from, generator, processes)
+    stop = StopRequest(active=checkpoint_dir is not None, quiet=quiet or not processes.main)
     with stop, progress:
         while result.optimizer_steps < total_steps:
             epoch_rng = numpy_state(generator)
@@ -317,20 +340,22 @@ def train_loop(
                 if position < skip:
                     continue  # trained before the interruption this run resumed from
                 sync, group = accumulation_step(position, len(order), accumulate)
+                mine, factor = share(indices, processes)
                 batch = {
-                    k: v.to(accelerator.device) for k, v in collate(data, indices, pad_id).items()
+                    k: v.to(accelerator.device) for k, v in collate(data, mine, pad_id).items()
                 }
                 labels = batch.pop("labels")
+                weighting = _Weighting(example_weights, mine, indices, factor)
                 with nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
                     per_example, scores = objective.loss(model(**batch), labels)
                     step = Step(
                         model=model,
                         batch=batch,
                         labels=labels,
-                        indices=indices,
-                        per_example=_weighted(per_example, example_weights, indices),
+                        indices=mine,
+                        per_example=weighting(per_example),
                         scores=scores,
-                        loss_of=_batch_loss(objective, example_weights, indices, group),
+                        loss_of=_batch_loss(objective, weighting, group),
                     )
                     loss: Any = step.per_example.mean()
                     for strategy in strategies:
@@ -339,7 +364,7 @@ def train_loop(
                     for strategy in strategies:
                         strategy.after_backward(step)
                 result.examples_seen += len(indices)
-                result.tokens_seen += int(batch["attention_mask"].sum())
+                result.tokens_seen += _tokens(batch, data, indices, processes)
                 if not sync:
                     continue
                 if plan.max_grad_norm is not None:
@@ -353,7 +378,8 @@ def train_loop(
                     rate = (result.examples_seen - examples_at_start) / max(elapsed, 1e-9)
                     progress.set_postfix(loss=f"{loss.item():.4f}", ex_s=f"{rate:.0f}")
                     progress.update(1)
-                if stop.requested and result.optimizer_steps < total_steps:
+                stopping = any_process(stop.requested, processes)
+                if stopping and result.optimizer_steps < total_steps:
                     raise Interrupted(save(position + 1, epoch_rng))
                 if result.optimizer_steps >= total_steps:
                     break
@@ -373,7 +399,7 @@ def train_loop(
                 break
             if checkpoint_dir is not None and result.optimizer_steps < total_steps:
                 saved = save(0, numpy_state(generator))
-                if stop.requested:
+                if any_process(stop.requested, processes):
                     raise Interrupted(saved)
     if total_steps == 0 and not result.history:
         # max_steps: 0 trains nothing; the starting weights are still judged on validation, so
@@ -401,10 +427,7 @@ def _evaluated(
 
 
 def _batch_loss(
-    objective: Objective,
-    weights: torch.Tensor | None,
-    indices: np.ndarray,
-    group: int,
+    objective: Objective, weighting: _Weighting, group: int
 ) -> Callable[[Any, torch.Tensor], torch.Tensor]:
     """The clean step's reduced loss for this batch, for extra passes (adversarial).
 
@@ -413,7 +436,7 @@ def _batch_loss(
     """
 
     def loss(outputs: Any, labels: torch.Tensor) -> torch.Tensor:
-        reduced = _weighted(objective.loss(outputs, labels)[0], weights, indices).mean()
+        reduced = weighting(objective.loss(outputs, labels)[0]).mean()
         return reduced if group == 1 else reduced / group
 
     return loss
@@ -449,14 +472,55 @@ def accumulation_step(position: int, n_batches: int, accumulate: int) -> tuple[b
     return position == first + size - 1, size
 
 
-def _weighted(
-    per_example: torch.Tensor, weights: torch.Tensor | None, indices: np.ndarray
-) -> torch.Tensor:
-    """Per-example losses scaled so their mean is the weighted mean (what DP-SGD clips)."""
-    if weights is None or len(indices) == 0:
-        return per_example
-    w = weights[torch.as_tensor(indices, dtype=torch.long)].to(per_example.device)
-    return per_example * (w * (len(w) / w.sum().clamp_min(1e-12)))
+@dataclass(frozen=True)
+class _Weighting:
+    """Scales this process's per-example losses so that their mean, averaged over processes,
+    is the whole batch's weighted mean (what DP-SGD clips, in one process).
+
+    ``mine`` are this process's rows of the batch ``indices`` (all of them in one process) and
+    ``factor`` is :func:`~ethos.training.distributed.share`'s. Example weights are normalised over
+    the whole batch, not over the share, so a launch weighs each example as one process does.
+    """
+
+    weights: torch.Tensor | None
+    mine: np.ndarray
+    indices: np.ndarray
+    factor: float = 1.0
+
+    def __call__(self, per_example: torch.Tensor) -> torch.Tensor:
+        scaled = per_example if self.factor == 1.0 else per_example * self.factor
+        if self.weights is None or len(self.mine) == 0:
+            return scaled
+        w = self.weights[torch.as_tensor(self.mine, dtype=torch.long)].to(per_example.device)
+        whole = w if self.mine is self.indices else self.weights[torch.as_tensor(self.indices)]
+        return scaled * (w * (len(self.indices) / whole.sum().clamp_min(1e-12)))
+
+
+def _tokens(
+    batch: dict[str, torch.Tensor], data: Encoded, indices: np.ndarray, processes: Processes
+) -> int:
+    """Non-padding tokens of the whole batch, counted the same in one process or several."""
+    if not processes.several:
+        return int(batch["attention_mask"].sum())
+    return int(sum(len(data.input_ids[i]) for i in indices))
+
+
+def _check_processes(checkpoint: Checkpoint, processes: Processes) -> None:
+    """A checkpoint continues only with the number of processes that took it: the shares of
+    every batch, and each process's dropout generator, depend on it."""
+    taken = checkpoint.state.processes
+    if taken != processes.world:
+        raise ModelError(
+            f"checkpoint {checkpoint.path} was taken with {taken} process"
+            f"{'es' * (taken != 1)}, and this resume runs {processes.world}",
+            hint=f"resume with {taken} process{'es' * (taken != 1)}"
+            + (
+                f": accelerate launch --multi_gpu --num_processes {taken} -m ethos train --resume"
+                " RUN_DIR"
+                if taken > 1
+                else ": ethos train --resume RUN_DIR (no accelerate launch)"
+            ),
+        )
 
 
 def _restore(
@@ -517,10 +581,16 @@ def _restore_schedule(
         group["lr"] = rate
 
 
-def _restore_random(checkpoint: Checkpoint, generator: np.random.Generator) -> None:
-    """Batch order (numpy) and dropout (torch CPU and CUDA, Python) as they were."""
+def _restore_random(
+    checkpoint: Checkpoint, generator: np.random.Generator, processes: Processes
+) -> None:
+    """Batch order (numpy) and dropout (torch CPU and CUDA, Python) as they were; under several
+    processes each gets its own dropout generator back."""
     restore_numpy(generator, checkpoint.state.numpy_rng)
-    torch.set_rng_state(checkpoint.torch_rng)
+    per_process = checkpoint.torch_rng_per_process
+    torch.set_rng_state(
+        checkpoint.torch_rng if per_process is None else per_process[processes.rank]
+    )
     cuda = checkpoint.cuda_rng
     if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)

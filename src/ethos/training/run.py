@@ -39,6 +39,13 @@ from ethos.models.lora import is_adapter_dir
 from ethos.models.resolve import resolve_model_dir
 from ethos.rundir import RunDir, atomic_write_text, write_json
 from ethos.training.checkpoint import latest_checkpoint, load_checkpoint
+from ethos.training.distributed import (
+    agree,
+    check_launch,
+    launched,
+    shared_by_main,
+    start,
+)
 from ethos.training.fitted import FitRequest, Fitted
 from ethos.training.interrupt import Interrupted
 
@@ -94,10 +101,19 @@ def _thresholds_hash(model_dir: Path) -> dict[str, str]:
 
 def _check_before_starting(config: RunConfig) -> None:
     """Mistakes that can be named before a run directory is created."""
-    from ethos.training.ethics_options import check_ethics_options
+    from ethos.training.ethics_options import check_ethics_options, private
 
     resolve_model_dir(config.model.name)
     check_ethics_options(config)
+    penalty = config.train.fairness is not None and config.train.fairness.method == "penalty"
+    check_launch(
+        [
+            name
+            for name, asked in (("dp_sgd", private(config)), ("fairness_penalty", penalty))
+            if asked
+        ],
+        launched(),
+    )
     if config.task == "extractive_qa":
         from ethos.training.qa_train import check_qa_config
 
@@ -140,29 +156,40 @@ def train(
     ``prepare`` writes files the config reads from inside the new run directory (a retrained
     child's rows) before the data are loaded; ``lineage`` (the parent a child came from) is
     recorded in the manifest as it is.
+
+    Under `accelerate launch` every process calls this; the main process alone creates and
+    writes the run directory, the others train their share of each batch and return the
+    directory it wrote (:mod:`ethos.training.distributed`).
     """
     config = _resolved(resolve_relative_paths(config, Path.cwd()))
+    processes = launched()
+    start(processes)
     _check_before_starting(config)
-    created = datetime.now(UTC)
+    created = agree(datetime.now(UTC), processes)  # one run id for all processes
     chash = config_hash(config)
     source_name = Path(config.data.source).name.split(".")[0]
     run_id = run_name or f"{created:%Y%m%d-%H%M%S}-{source_name}-{chash[:8]}"
     path = Path(config.output_dir) / run_id
-    if path.exists():
-        raise EthosError(f"{path} already exists", hint="choose another output directory")
-    unfinished = unfinished_runs(Path(config.output_dir), chash)
-    path.mkdir(parents=True)
-    atomic_write_text(
-        RunDir.at(path).config_path,
-        yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
-    )
-    try:
-        if prepare is not None:
-            prepare(RunDir.at(path))
-    except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    if on_start is not None:
+
+    def create() -> tuple[Path, ...]:
+        if path.exists():
+            raise EthosError(f"{path} already exists", hint="choose another output directory")
+        unfinished = unfinished_runs(Path(config.output_dir), chash)
+        path.mkdir(parents=True)
+        atomic_write_text(
+            RunDir.at(path).config_path,
+            yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False),
+        )
+        try:
+            if prepare is not None:
+                prepare(RunDir.at(path))
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return unfinished
+
+    unfinished = shared_by_main(create, processes)
+    if on_start is not None and processes.main:
         on_start(RunStart(path, unfinished=unfinished))
     extra = {"lineage": lineage} if lineage is not None else {}
     try:
@@ -179,13 +206,14 @@ def train(
         raise _interrupted(path, stopped) from None
     except Exception:
         # A run that failed before its first checkpoint holds nothing worth resuming.
-        if latest_checkpoint(RunDir.at(path).checkpoints_dir) is None:
+        if processes.main and latest_checkpoint(RunDir.at(path).checkpoints_dir) is None:
             shutil.rmtree(path, ignore_errors=True)
         raise
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False, on_start: OnStart | None = None) -> RunDir:
     """Continue a killed run from its newest checkpoint (or from the start if it had none)."""
+    start(launched())
     path = Path(run_dir)
     run = RunDir.at(path)
     if run.finished:
@@ -202,7 +230,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, on_start: OnStart | None
     newest = latest_checkpoint(run.checkpoints_dir)
     checkpoint = load_checkpoint(newest) if newest is not None else None
     created = datetime.fromtimestamp(run.config_path.stat().st_mtime, UTC)
-    if on_start is not None:
+    if on_start is not None and launched().main:
         on_start(RunStart(path, checkpoint=newest))
     try:
         return _run(
@@ -271,8 +299,11 @@ def _run(
     set_seed(config.seed)
     chash = config_hash(config)
     run = RunDir.at(path)
+    processes = launched()
 
     def guard(fingerprint: str) -> None:
+        if not processes.main:
+            return  # the main process checks and records the data
         record = _data_record(run)
         if record is not None:
             before = record.get("fingerprint")
@@ -297,9 +328,13 @@ def _run(
     fitted = _fit(config, request)
     if extra_manifest:
         fitted.extra_manifest = {**fitted.extra_manifest, **extra_manifest}
-    _write_outputs(path, config, fitted, run_id=run_id, created=created, started=started)
-    if not config.train.keep_checkpoints:
-        shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
+
+    def write() -> None:
+        _write_outputs(path, config, fitted, run_id=run_id, created=created, started=started)
+        if not config.train.keep_checkpoints:
+            shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
+
+    shared_by_main(write, processes)
     return RunDir.open(path)
 
 
