@@ -35,6 +35,8 @@ USAGE_MISTAKES: list[tuple[list[str], str]] = [
     (["predict", "run"], "Missing option '--input'"),
     (["export", "run"], "Missing option '--output'"),
     (["sweep"], "Missing argument 'CONFIG'"),
+    (["audit-lm"], "Missing argument 'MODEL_DIR'"),
+    (["audit-lm", "no-such-model"], "is not a Hugging Face model folder"),
     (["ledger"], "Usage: ethos ledger"),
     (["ledger", "shwo"], "No such command 'shwo'"),
     (["keys", "create"], "Missing option '--name'"),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ethos.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ethos.audit.language_model import audit_language_model
     from ethos.audit.runner import audit_predictions, audit_run
     from ethos.config import (
         DataConfig,
@@ -70,6 +71,7 @@ _EXPORTS = {
     "export_model": "ethos.models.export",
     "audit_run": "ethos.audit.runner",
     "audit_predictions": "ethos.audit.runner",
+    "audit_language_model": "ethos.audit.language_model",
     "gate_run": "ethos.governance.gate",
     "approve_run": "ethos.governance.approve",
     "write_card": "ethos.governance.card",
@@ -118,6 +120,7 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "approve_run",
+    "audit_language_model",
     "audit_predictions",
     "audit_run",
     "create_app",

@@ -465,6 +465,39 @@ def _notes(section: dict[str, Any]) -> list[str]:
     return [tag("p", n, class_="note") for n in section.get("notes", []) or []]
 
 
+def _stereotype_likelihood(section: dict[str, Any]) -> str:
+    """``ethos audit-lm``: the CrowS-Pairs share overall and per bias type, with intervals."""
+
+    def row(name: str, entry: dict[str, Any]) -> list[Any]:
+        low, high = entry.get("ci") or (None, None)
+        directions = entry.get("directions") or {}
+        return [
+            name,
+            entry.get("n"),
+            entry.get("share"),
+            low,
+            high,
+            entry.get("ties"),
+            (directions.get("stereo") or {}).get("share"),
+            (directions.get("antistereo") or {}).get("share"),
+        ]
+
+    rows = [row("all pairs", section.get("overall") or {})]
+    rows += [row(name, entry) for name, entry in (section.get("by_bias_type") or {}).items()]
+    header = ["bias type", "pairs", "share", "95% low", "95% high", "ties", "stereo", "antistereo"]
+    return (
+        "<h2 id='stereotype_likelihood'>Stereotype likelihood (CrowS-Pairs)</h2>"
+        + tag(
+            "p",
+            f"Share of pairs where the {section.get('kind', '')} LM scores the more stereotyping "
+            f"sentence higher ({section.get('score', 'score')}); 0.5 is no measured preference. "
+            f"Intervals: {section.get('interval', '')}.",
+            class_="note",
+        )
+        + table(header, rows)
+    )
+
+
 SECTIONS = {
     "informativeness": _informativeness,
     "fairness": _fairness,
@@ -473,6 +506,7 @@ SECTIONS = {
     "explanations": _explanations,
     "privacy": _privacy,
     "slices": _slices,
+    "stereotype_likelihood": _stereotype_likelihood,
 }
 
 

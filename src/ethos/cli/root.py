@@ -41,6 +41,12 @@ COMMANDS = (
         "a self-contained report.html.",
     ),
     LazyCommand(
+        "audit-lm",
+        "ethos.cli.audit_lm:audit_lm_command",
+        "Audit a language model for stereotype preference (CrowS-Pairs); write audit.json and "
+        "report.html.",
+    ),
+    LazyCommand(
         "gate",
         "ethos.cli.gate:gate_command",
         "Score a run against an ethics policy and decide: exit 0 PASS, 1 FAIL, 3 REVIEW, "
