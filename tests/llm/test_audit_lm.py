@@ -4,6 +4,7 @@ format; models without a trained LM head and bad pair files are refused with cle
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from test_crows_pairs import constructed_pairs, corpus, train_masked, word_token
 
 from browser import chromium_path, open_in_chromium
 from cli_helpers import run_ethos
-from ethos.audit.language_model import stereotype_screen
+from ethos.audit.language_model import audit_language_model, stereotype_screen
+from ethos.errors import EthosError, ModelError
 from ethos.models.resolve import resolve_model_dir
 
 
@@ -29,13 +31,20 @@ def saved_lm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"model": model_dir, "pairs": pairs, "folder": folder}
 
 
-def test_a_model_that_prefers_stereotypes_is_red_in_audit_json_and_report(
-    saved_lm: dict[str, Path],
-) -> None:
+@pytest.fixture(scope="module")
+def audited(saved_lm: dict[str, Path]) -> tuple[Path, Any]:
+    """`ethos audit-lm` on the stereotyped tiny LM, once for the module."""
     out = saved_lm["folder"] / "audit"
     done = run_ethos("audit-lm", str(saved_lm["model"]), "--pairs", str(saved_lm["pairs"]),
                      "--out", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return out, done
+
+
+def test_a_model_that_prefers_stereotypes_is_red_in_audit_json_and_report(
+    saved_lm: dict[str, Path], audited: tuple[Path, Any]
+) -> None:
+    out, done = audited
     audit = json.loads((out / "audit.json").read_text())
     overall = audit["stereotype_likelihood"]["overall"]
     assert overall["n"] == 24 and overall["share"] == 1.0
@@ -67,47 +76,45 @@ def test_the_stereotype_screen(share: float, interval: tuple[float, float], stat
     assert stereotype_screen({"overall": {"n": 0, "share": None, "ci": None}})["status"] == "grey"
 
 
-def test_the_bundled_encoder_has_no_lm_head_and_is_refused(saved_lm: dict[str, Path]) -> None:
-    done = run_ethos("audit-lm", str(resolve_model_dir("default")), "--max-pairs", "5",
-                     "--out", str(saved_lm["folder"] / "minilm-audit"))  # fmt: skip
-    assert done.returncode == 2
-    assert "has no trained masked language-modelling head" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert not (saved_lm["folder"] / "minilm-audit").exists()
+def test_the_bundled_encoder_has_no_lm_head_and_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="has no trained masked language-modelling head"):
+        audit_language_model(resolve_model_dir("default"), max_pairs=5, out=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
 
 
 @pytest.mark.parametrize(
     ("content", "options", "expected"),
     [
-        ("", (), "is not a readable CSV"),
-        ("sent_more,sent_less\nThe a.,The b.\n", (), "stereo_antistereo"),
-        (None, ("--max-pairs", "0"), "--max-pairs 0 must be at least 1"),
-        (None, ("--kind", "seq2seq"), "neither masked nor causal"),
+        ("", {}, "is not a readable CSV"),
+        ("sent_more,sent_less\nThe a.,The b.\n", {}, "stereo_antistereo"),
+        (None, {"max_pairs": 0}, "--max-pairs 0 must be at least 1"),
+        (None, {"kind": "seq2seq"}, "neither 'masked' nor 'causal'"),
     ],
     ids=["empty-file", "missing-columns", "zero-pairs", "unknown-kind"],
 )
 def test_bad_input_is_a_clear_error(
-    saved_lm: dict[str, Path], tmp_path: Path, content: str | None, options: tuple[str, ...],
+    saved_lm: dict[str, Path], tmp_path: Path, content: str | None, options: dict[str, Any],
     expected: str,
 ) -> None:  # fmt: skip
     pairs = saved_lm["pairs"]
     if content is not None:
         pairs = tmp_path / "pairs.csv"
         pairs.write_text(content)
-    done = run_ethos("audit-lm", str(saved_lm["model"]), "--pairs", str(pairs), *options,
-                     "--out", str(tmp_path / "audit"))  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    assert expected in done.stderr and "Traceback" not in done.stderr
+    with pytest.raises(EthosError, match=re.escape(expected)):
+        audit_language_model(saved_lm["model"], pairs=pairs, out=tmp_path / "audit", **options)
     assert not (tmp_path / "audit").exists()
 
 
-def test_the_lm_report_renders_offline_in_chromium(saved_lm: dict[str, Path]) -> None:
+def test_the_command_line_names_a_bad_kind(saved_lm: dict[str, Path], tmp_path: Path) -> None:
+    done = run_ethos("audit-lm", str(saved_lm["model"]), "--kind", "seq2seq",
+                     "--out", str(tmp_path / "audit"))  # fmt: skip
+    assert done.returncode == 2 and "neither masked nor causal" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "audit").exists()
+
+
+def test_the_lm_report_renders_offline_in_chromium(audited: tuple[Path, Any]) -> None:
     chromium_path()  # skip (fail under CI) before anything runs when the browser is missing
-    out = saved_lm["folder"] / "browser-audit"
-    done = run_ethos("audit-lm", str(saved_lm["model"]), "--pairs", str(saved_lm["pairs"]),
-                     "--out", str(out))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = out / "report.html"
+    report = audited[0] / "report.html"
     with open_in_chromium(report.as_uri(), offline=True) as visit:
         heading = visit.page.inner_text("#stereotype_likelihood")
         rows = visit.page.eval_on_selector_all(
