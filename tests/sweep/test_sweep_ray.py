@@ -159,6 +159,24 @@ def test_ray_workers_append_to_one_verified_ledger(on_ray: dict[str, Any]) -> No
             )
 
 
+def test_the_ray_ledger_records_what_the_in_process_ledger_records(
+    in_process: dict[str, Any], on_ray: dict[str, Any]
+) -> None:
+    """Same kinds, data, weights and decisions, entry for entry (the config hashes differ only
+    by each sweep's own output folder)."""
+
+    def records(swept: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with Ledger.open(str(swept["tmp"] / "ledger.db")) as ledger:
+            assert ledger.verify().ok
+            return sorted(
+                (e.kind, e.dataset_fingerprint, e.model_hash, e.decision) for e in ledger.entries()
+            )
+
+    here, there = records(in_process), records(on_ray)
+    assert there == here
+    assert [r[0] for r in there].count("run") == 4
+
+
 def test_a_killed_worker_fails_its_point_and_leaves_no_half_written_run(
     ray_instance: Any, tmp_path: Path
 ) -> None:
