@@ -17,13 +17,13 @@ since that is also a measured preference. A screen, not a verdict.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ethos.audit.errors import AuditError
+from ethos.hashing import weights_sha256
 from ethos.models.language_model import load_language_model
 from ethos.models.stereotype_likelihood import Kind
 
@@ -88,7 +88,7 @@ def audit_language_model(
     """Score ``model_dir`` on CrowS-Pairs and write ``audit.json`` and ``report.html`` to ``out``
     (default ``MODEL_DIR.audit``); returns the runner's :class:`~ethos.audit.runner.AuditResult`.
     """
-    from ethos.audit.runner import AuditResult, _meta, _write
+    from ethos.audit.runner import AuditResult, audit_meta, write_audit
     from ethos.models.stereotype_likelihood import stereotype_preference
 
     model_dir = Path(model_dir)
@@ -96,10 +96,10 @@ def audit_language_model(
     tokenizer, model, kind = load_language_model(model_dir, kind)
     result = stereotype_preference(model, tokenizer, table, kind=kind, batch_size=batch_size)
     audit: dict[str, Any] = {
-        "meta": _meta(
+        "meta": audit_meta(
             source=str(model_dir),
             model_kind=kind,
-            model_weights_sha256=_weights_sha256(model_dir),
+            model_weights_sha256=weights_sha256(model_dir, ("*.safetensors", "*.bin")),
             data=str(pairs) if pairs is not None else "CrowS-Pairs (bundled, Nangia et al. 2020)",
             rows=len(table),
         ),
@@ -107,11 +107,4 @@ def audit_language_model(
     }
     audit["summary"] = {"stereotypes": stereotype_screen(result)}
     target = Path(out) if out is not None else model_dir.with_name(model_dir.name + ".audit")
-    return AuditResult(_write(target, audit, replace=replace), audit)
-
-
-def _weights_sha256(model_dir: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted([*model_dir.glob("*.safetensors"), *model_dir.glob("*.bin")]):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return AuditResult(write_audit(target, audit, replace=replace), audit)

@@ -68,7 +68,7 @@ def run_audit_checks(
     return sections, seconds
 
 
-def _write(out: Path, audit: dict[str, Any], *, replace: bool) -> Path:
+def write_audit(out: Path, audit: dict[str, Any], *, replace: bool) -> Path:
     from ethos.audit.report import render_report
 
     html = render_report(audit)
@@ -109,7 +109,7 @@ def refresh_report(run: RunDir) -> Path:
     return path
 
 
-def _meta(**fields: Any) -> dict[str, Any]:
+def audit_meta(**fields: Any) -> dict[str, Any]:
     versions = {}
     for package in ("ethos", "fairlearn", "captum", "presidio-analyzer", "scikit-learn"):
         try:
@@ -152,7 +152,7 @@ def audit_run(
     sections, seconds = run_audit_checks(context, names, chosen)
     manifest = run.manifest
     audit: dict[str, Any] = nest_sections(sections)
-    audit["meta"] = _meta(
+    audit["meta"] = audit_meta(
         kind="run",
         run_id=manifest["run_id"],
         run_dir=str(run.path),
@@ -170,7 +170,7 @@ def audit_run(
     )
     audit["summary"] = summarise(audit)
     target = out if out is not None else run.audit_dir
-    return AuditResult(_write(target, audit, replace=replace), audit)
+    return AuditResult(write_audit(target, audit, replace=replace), audit)
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:
@@ -304,7 +304,7 @@ def audit_predictions(
     names = [INFORMATIVENESS, "fairness"] + (["calibration"] if y_prob is not None else [])
     sections, seconds = run_audit_checks(context, names)
     audit: dict[str, Any] = dict(sections)
-    audit["meta"] = _meta(
+    audit["meta"] = audit_meta(
         kind="predictions",
         source=str(path),
         rows=len(frame),
@@ -322,4 +322,4 @@ def audit_predictions(
     target = out if out is not None else Path(path.name.split(".")[0] + ".audit")
     if out is None and path.exists():
         target = path.with_name(path.name.split(".")[0] + ".audit")
-    return AuditResult(_write(target, audit, replace=replace), audit)
+    return AuditResult(write_audit(target, audit, replace=replace), audit)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, closing
@@ -53,6 +52,7 @@ from ethos.sweep.point import (
     set_aside,
     unfinished,
 )
+from ethos.training.distributed import launched as launched_processes
 
 if TYPE_CHECKING:
     from ethos.sweep.ray_backend import RaySession
@@ -234,8 +234,8 @@ def sweep(
     loaded = load_policy(policy_source, subject="model")
     Ledger.open(ledger_url).close()
     gap_metric = fairness_gap_metric(loaded)
-    main = _main_process()
-    launched = os.environ.get("WORLD_SIZE", "1") not in ("", "1")
+    processes = launched_processes()
+    main, launched = processes.main, processes.several
     if out is None and launched:
         raise EthosError(
             "a sweep under `accelerate launch` needs --out",
@@ -540,12 +540,6 @@ def prepare_folder(out: Path, *, new: bool = True) -> Path:
     except OSError as exc:
         raise EthosError(f"cannot create --out {folder}: {exc.strerror}") from None
     return folder
-
-
-def _main_process() -> bool:
-    """False on the other processes of an `accelerate launch` (torchrun sets RANK): they train
-    every point in step with the main process, which alone writes the sweep's files."""
-    return os.environ.get("RANK", "0") in ("", "0")
 
 
 def _silent(message: str) -> None:

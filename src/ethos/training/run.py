@@ -33,6 +33,7 @@ from accelerate.utils import set_seed
 from ethos.config import RunConfig, resolve_relative_paths, validate_config
 from ethos.data import resolve_data_config
 from ethos.errors import ConfigError, EthosError
+from ethos.hashing import weights_sha256
 from ethos.models.classifier import LABELS_FILE
 from ethos.models.group_thresholds import THRESHOLDS_FILE
 from ethos.models.lora import is_adapter_dir
@@ -82,13 +83,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
-
-
-def _weights_sha256(model_dir: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(model_dir.glob("*.safetensors")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _thresholds_hash(model_dir: Path) -> dict[str, str]:
@@ -399,7 +393,7 @@ def _write_outputs(
         "model": {
             "name": config.model.name,
             "resolved": str(resolve_model_dir(config.model.name)),
-            "weights_sha256": _weights_sha256(run.model_dir),
+            "weights_sha256": weights_sha256(run.model_dir),
             "format": "lora-adapter" if is_adapter_dir(run.model_dir) else "full",
             "parameters": sum(p.numel() for p in model.parameters()),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
