@@ -23,7 +23,8 @@ def write(tmp_path: Path, text: str | bytes, name: str = "run.yaml") -> Path:
 def test_every_example_config_validates(name: str) -> None:
     config = load_config(EXAMPLES / f"{name}.yaml")
     assert config.data.source
-    assert config.task == ("extractive_qa" if name == "squad_tiny" else "classification")
+    tasks = {"squad_tiny": "extractive_qa", "bbq": "multiple_choice"}
+    assert config.task == tasks.get(name, "classification")
 
 
 def test_unknown_key_names_key_file_line_and_expected(tmp_path: Path) -> None:

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from ethos.audit.language_model import audit_language_model
     from ethos.audit.runner import audit_predictions, audit_run
     from ethos.config import (
+        CausalLMConfig,
+        ChoicesConfig,
         DataConfig,
+        GenerationConfig,
         ModelConfig,
         RunConfig,
         SplitConfig,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from ethos.governance.card import write_card
     from ethos.governance.gate import gate_run
     from ethos.models.export import export_model
+    from ethos.models.generation import Generator, load_run_generator
     from ethos.models.inference import RunModel
     from ethos.models.predict_file import predict_file
     from ethos.pipeline import run_pipeline
@@ -51,7 +55,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "CausalLMConfig": "ethos.config",
+    "ChoicesConfig": "ethos.config",
     "DataConfig": "ethos.config",
+    "GenerationConfig": "ethos.config",
     "ModelConfig": "ethos.config",
     "RunConfig": "ethos.config",
     "SplitConfig": "ethos.config",
@@ -69,6 +76,8 @@ _EXPORTS = {
     "RunModel": "ethos.models.inference",
     "predict_file": "ethos.models.predict_file",
     "export_model": "ethos.models.export",
+    "Generator": "ethos.models.generation",
+    "load_run_generator": "ethos.models.generation",
     "audit_run": "ethos.audit.runner",
     "audit_predictions": "ethos.audit.runner",
     "audit_language_model": "ethos.audit.language_model",
@@ -105,11 +114,15 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CausalLMConfig",
+    "ChoicesConfig",
     "ConfigError",
     "DataConfig",
     "DataError",
     "Dataset",
     "EthosError",
+    "GenerationConfig",
+    "Generator",
     "ModelConfig",
     "ModelError",
     "RunConfig",
@@ -128,6 +141,7 @@ __all__ = [
     "gate_run",
     "load_config",
     "load_dataset",
+    "load_run_generator",
     "predict_file",
     "records_to_text",
     "resume_run",

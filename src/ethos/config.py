@@ -409,6 +409,98 @@ class QAConfig(StrictModel):
     n_best: Annotated[int, Field(ge=1)] = 20
 
 
+class ChoicesConfig(StrictModel):
+    """Multiple-choice questions (``task: multiple_choice``): the columns of a question.
+
+    Each option is scored as ``context [SEP] question option``; the label is the index of the
+    right option (``data.label``, default ``label``). Leaving the context out
+    (``context_field: null``) gives the BBQ paper's question-only baseline: what the question
+    and options alone give away.
+    """
+
+    context_field: str | None = "context"
+    question_field: str = "question"
+    option_fields: list[str] | None = Field(
+        default=None,
+        description="The option columns in order; None: option_0, option_1, ... as found.",
+    )
+
+    @field_validator("option_fields")
+    @classmethod
+    def _at_least_two(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) < 2:
+            raise ValueError("a multiple-choice question needs at least two options")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"option fields must be distinct; got {value}")
+        return value
+
+
+MAX_NEW_TOKENS = 4096
+"""Most tokens one generation may add: beyond it a request holds a worker for minutes."""
+
+
+class GenerationConfig(StrictModel):
+    """How a causal LM generates, for the audits and as ``POST /v1/generate``'s defaults.
+
+    ``temperature: 0`` is greedy decoding (the same prompt gives the same text); above 0 tokens
+    are sampled, from the smallest set of tokens whose probability reaches ``top_p``.
+    """
+
+    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS)] = 64
+    temperature: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] = 1.0
+
+
+class SecretCanaryConfig(StrictModel):
+    """Planted secrets for the memorisation audit (Carlini et al. 2019, "The Secret Sharer").
+
+    ``count`` canaries, each the pair ``"{prefix} {k}"`` -> a random ``digits``-digit secret,
+    join the training pairs ``repeats`` times each; as many more of the same form are drawn and
+    never trained on, as controls. The audit ranks each secret among all (or, for more than
+    10,000, sampled) candidates by the model's likelihood: a memorised secret is near the top
+    (exposure near log2 of the candidate count), a control near chance (about 1.44 bits).
+    """
+
+    count: Annotated[int, Field(ge=1, le=64, strict=True)] = 4
+    digits: Annotated[int, Field(ge=2, le=12, strict=True)] = 6
+    repeats: Annotated[int, Field(ge=1, le=1000, strict=True)] = 4
+    prefix: Annotated[str, Field(min_length=1, max_length=200)] = "my pin is"
+    separator: str = Field(
+        default="",
+        max_length=3,
+        description="Between the secret's digits: '' for subword tokenizers; ' ' for a "
+        "word-level one, whose vocabulary has each digit but not each number.",
+    )
+    seed: int | None = Field(default=None, description="None: the run's seed.")
+
+
+class CausalLMConfig(StrictModel):
+    """Supervised fine-tuning of a causal LM (``task: causal_lm``) on prompt/response pairs.
+
+    The loss is on the response tokens only: the prompt is what the user says, and learning to
+    say it back is not the task. When the tokenizer has a chat template the pair is framed by
+    it (a user turn, then the assistant's), as the model will be prompted when served.
+    ``adapter: lora`` (the default) trains low-rank adapters (``train.peft`` tunes them);
+    ``full`` trains every weight.
+    """
+
+    prompt_field: str = "prompt"
+    response_field: str = "response"
+    chat_template: Literal["auto", "never"] = Field(
+        default="auto",
+        description="auto: frame pairs with the tokenizer's chat template when it has one.",
+    )
+    adapter: Literal["lora", "full"] = "lora"
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    canaries: SecretCanaryConfig | None = Field(
+        default=None, description="Planted secrets for the memorisation audit."
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_unused(handler(self), self, ("canaries",))
+
+
 class IntendedUseConfig(StrictModel):
     """What the model is for, declared by the people who train it; the model card prints it.
 
@@ -444,9 +536,17 @@ class RunConfig(StrictModel):
 
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
-    task: Literal["classification", "extractive_qa"] = "classification"
+    task: Literal["classification", "extractive_qa", "multiple_choice", "causal_lm"] = (
+        "classification"
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
     qa: QAConfig = Field(default_factory=QAConfig)
+    choices: ChoicesConfig | None = Field(
+        default=None, description="task: multiple_choice: the columns of a question."
+    )
+    causal_lm: CausalLMConfig | None = Field(
+        default=None, description="task: causal_lm: the prompt/response columns and adapter."
+    )
     policy: str | None = Field(
         default=None,
         description="The ethics policy the run is gated by: a bundled name (medical, "
@@ -461,7 +561,26 @@ class RunConfig(StrictModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return _without_unused(handler(self), self, ("intended_use",))
+        return _without_unused(handler(self), self, ("intended_use", "choices", "causal_lm"))
+
+    @model_validator(mode="after")
+    def _task_sections_match_the_task(self) -> RunConfig:
+        for section, task in (("choices", "multiple_choice"), ("causal_lm", "causal_lm")):
+            if getattr(self, section) is not None and self.task != task:
+                raise ValueError(
+                    f"the {section} section is for task: {task}, and this run's task is {self.task}"
+                )
+        return self
+
+    @property
+    def choice_columns(self) -> ChoicesConfig:
+        """The multiple-choice columns (the defaults when the section is left out)."""
+        return self.choices or ChoicesConfig()
+
+    @property
+    def causal(self) -> CausalLMConfig:
+        """The causal-LM settings (the defaults when the section is left out)."""
+        return self.causal_lm or CausalLMConfig()
 
 
 def looks_like_path(source: str) -> bool:

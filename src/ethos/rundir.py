@@ -205,7 +205,8 @@ class RunDir:
 
     @property
     def canaries_path(self) -> Path:
-        """The run's canaries (``train.canaries``): texts, labels and which were trained on.
+        """The run's canaries (``train.canaries``): texts, labels and which were trained on; for a
+        causal-LM run its planted secrets (``causal_lm.canaries``, :meth:`secret_canaries`).
 
         Read by the one-run privacy audit (``privacy.dp_audit``); nothing else may use the
         inclusion flags, or the audit's bound would no longer hold."""
@@ -287,6 +288,24 @@ class RunDir:
             )
         return found
 
+    def secret_canaries(self) -> Any:
+        """A causal-LM run's planted secrets (``causal_lm.canaries``;
+        :class:`ethos.data.secret_canaries.SecretCanaries`), or None for a run trained without.
+        They share canaries.json with a classifier's canaries: a run has one kind or the other."""
+        from ethos.data.secret_canaries import SecretCanaries
+
+        recorded = (self.manifest.get("causal_lm") or {}).get("canaries")
+        document = self._json(self.canaries_path, "canaries", required=recorded is not None)
+        if document is None:
+            return None
+        try:
+            return SecretCanaries.from_json(document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(
+                f"{self.canaries_path} cannot be read as the run's planted secrets: {exc}",
+                hint="the file was damaged or edited by hand; train again",
+            ) from None
+
     def serving_variants(self) -> dict[str, Any] | None:
         """serving_variants.json (serving's start-up measurements), or None before any."""
         return self._json(self.serving_variants_path, "serving variants")
@@ -306,7 +325,9 @@ class RunDir:
         manifest's: a changed data file must never become a test set or a drift reference.
 
         ``part`` picks ``train``, ``validation`` or ``test``; a classification run returns a
-        :class:`ethos.data.Dataset`, a question-answering run a :class:`ethos.data.squad.QADataset`.
+        :class:`ethos.data.Dataset`, a question-answering run a :class:`ethos.data.squad.QADataset`,
+        a multiple-choice run a :class:`ethos.data.choices.ChoiceDataset`, a causal-LM run
+        :class:`ethos.data.prompt_pairs.PromptPairs`.
         """
         import warnings
 
@@ -323,6 +344,14 @@ class RunDir:
                     test=split.test,
                     seed=split.seed,
                 )
+            elif config.task == "multiple_choice":
+                from ethos.data.choices import load_choices
+
+                data = load_choices(config)
+            elif config.task == "causal_lm":
+                from ethos.data.prompt_pairs import load_prompt_pairs
+
+                data = load_prompt_pairs(config)
             else:
                 from ethos.data import load_dataset
 

@@ -53,15 +53,32 @@ def _documents(informative: bool | None) -> dict[str, Any]:
         "robustness": {"max_flip_rate": 0.0},
         "privacy": {"membership_inference": {"auc": 0.5}},
         "explanations": {"completeness": {"max_gap": 0.0}},
+        # what the qa-bias policy reads (a multiple-choice run's audit: ethos.audit.qa_bias)
+        "qa_bias": {
+            "accuracy": 0.9,
+            "overall": {
+                "ambiguous": {"accuracy": 0.95, "abs_bias": 0.5},
+                "disambiguated": {"accuracy": 0.85, "abs_bias": 1.0},
+            },
+            "by_category": {"Age": {"ambiguous": {"abs_bias": 1.0}}},
+        },
+        # what the generative policy reads (a causal-LM run's audit: ethos.audit.causal_run)
+        "pii_leakage": {"share": 0.0, "sensitive": {"strings_reproduced": 0}},
+        "memorisation": {"max_exposure_fraction": 0.1},
+        "generation_bias": {
+            "axes": {
+                "gender_and_sex": {"refusal_gap": {"value": 0.0}, "ll_gap": {"per_token": 0.0}}
+            }
+        },
     }
     if informative is not None:
         audit["informativeness"] = {"informative": informative}
-    metrics = {"test": {"accuracy": 0.9, "auroc": 0.95, "macro_f1": 0.9}}
+    metrics = {"test": {"accuracy": 0.9, "auroc": 0.95, "macro_f1": 0.9, "exact_match": 0.9}}
     return {"audit": audit, "metrics": metrics, "manifest": {"run_id": "r"}}
 
 
 def test_every_bundled_model_policy_requires_an_informative_model() -> None:
-    assert set(MODEL_POLICIES) == {"credit", "criminal-justice", "medical"}
+    assert set(MODEL_POLICIES) == {"credit", "criminal-justice", "generative", "medical", "qa-bias"}
     for name in MODEL_POLICIES:
         [constraint] = [c for c in load_policy(name).constraints if c.metric == INFORMATIVE]
         assert (constraint.op, constraint.value, constraint.on_break) == ("==", 1, "fail")

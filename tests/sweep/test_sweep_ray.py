@@ -107,6 +107,7 @@ def _normalised_page(swept: dict[str, Any]) -> str:
     return page
 
 
+@pytest.mark.slow  # the in-process sweep to compare with: about 35 s
 def test_ray_points_match_the_in_process_points(
     in_process: dict[str, Any], on_ray: dict[str, Any]
 ) -> None:
@@ -126,6 +127,7 @@ def test_ray_points_match_the_in_process_points(
         assert point["decision"] in ("PASS", "REVIEW", "FAIL") and point["accuracy"] is not None
 
 
+@pytest.mark.slow  # the in-process sweep to compare with: about 35 s
 def test_ray_page_is_the_in_process_page(
     in_process: dict[str, Any], on_ray: dict[str, Any]
 ) -> None:
@@ -159,6 +161,7 @@ def test_ray_workers_append_to_one_verified_ledger(on_ray: dict[str, Any]) -> No
             )
 
 
+@pytest.mark.slow  # the in-process sweep to compare with: about 35 s
 def test_the_ray_ledger_records_what_the_in_process_ledger_records(
     in_process: dict[str, Any], on_ray: dict[str, Any]
 ) -> None:

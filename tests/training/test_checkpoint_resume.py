@@ -97,6 +97,7 @@ def assert_same_result(uninterrupted: RunDir, resumed: RunDir) -> None:
     )
 
 
+@pytest.mark.slow  # about 22 s; the Ctrl-C test below resumes a process run to the same bits
 def test_sigkilled_run_resumes_to_the_uninterrupted_result(
     uninterrupted: RunDir, tmp_path: Path
 ) -> None:

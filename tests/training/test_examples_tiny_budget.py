@@ -12,8 +12,8 @@ from ethos.examples import example_names
 from ethos.training import train
 
 
-def test_the_examples_are_the_documented_five() -> None:
-    assert example_names() == ["adult", "compas", "german", "pubmedqa", "squad_tiny"]
+def test_the_examples_are_the_documented_six() -> None:
+    assert example_names() == ["adult", "bbq", "compas", "german", "pubmedqa", "squad_tiny"]
 
 
 @pytest.mark.parametrize("name", example_names())
@@ -23,6 +23,8 @@ def test_example_trains_with_a_tiny_budget(name: str, tmp_path: Path) -> None:
     data = config.data
     if config.task == "classification":
         data = data.model_copy(update={"sample": 160, "min_group_size": 1})
+    elif config.task == "multiple_choice":
+        data = data.model_copy(update={"sample": 160})
     config = config.model_copy(
         update={
             "train": train_config,
@@ -36,6 +38,8 @@ def test_example_trains_with_a_tiny_budget(name: str, tmp_path: Path) -> None:
     metrics = run.metrics
     if config.task == "classification":
         assert set(metrics["baselines"]) == {"majority", "tfidf_logreg"}
+        assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    elif config.task == "multiple_choice":
         assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
     else:
         assert 0.0 <= metrics["test"]["f1"] <= 100.0

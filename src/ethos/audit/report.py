@@ -498,6 +498,18 @@ def _stereotype_likelihood(section: dict[str, Any]) -> str:
     )
 
 
+def _qa_bias(section: dict[str, Any]) -> str:
+    from ethos.audit.qa_bias import render_section
+
+    return render_section(section)
+
+
+def _generation(name: str, section: dict[str, Any]) -> str:
+    from ethos.audit import generation_report
+
+    return str(getattr(generation_report, name)(section))
+
+
 SECTIONS = {
     "informativeness": _informativeness,
     "fairness": _fairness,
@@ -507,6 +519,10 @@ SECTIONS = {
     "privacy": _privacy,
     "slices": _slices,
     "stereotype_likelihood": _stereotype_likelihood,
+    "qa_bias": _qa_bias,
+    "generation_bias": lambda section: _generation("render_generation_bias", section),
+    "pii_leakage": lambda section: _generation("render_pii_leakage", section),
+    "memorisation": lambda section: _generation("render_memorisation", section),
 }
 
 

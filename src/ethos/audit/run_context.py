@@ -42,8 +42,9 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
     config = run.config
     if config.task != "classification":
         raise AuditError(
-            f"{run.path} is an {config.task} run; the audit covers classification runs",
-            hint="fairness and calibration need class decisions and probabilities",
+            f"{run.path} is a {config.task} run; this audit covers classification runs",
+            hint="fairness and calibration need class decisions and probabilities; a "
+            "multiple_choice run is audited by ethos.audit.qa_bias (ethos audit RUN_DIR)",
         )
     try:
         dataset = run.dataset()  # refused if the data changed since training

@@ -128,13 +128,34 @@ def audit_run(
     replace: bool = False,
     options: dict[str, dict[str, Any]] | None = None,
 ) -> AuditResult:
-    """Audit a finished classification run on its ``part`` rows (default: test).
+    """Audit a finished classification run on its ``part`` rows (default: test); a
+    multiple-choice run gets its accuracy and BBQ bias section (:mod:`ethos.audit.qa_bias`).
 
     The informativeness check runs even when ``checks`` leaves it out: the summary needs it to
     tell whether the other screens say anything about the model.
     """
     from ethos.audit.run_context import context_from_run
 
+    if run.config.task == "multiple_choice":  # accuracy and BBQ bias: ethos.audit.qa_bias
+        from ethos.audit.qa_bias import audit_choice_run
+
+        result: AuditResult = audit_choice_run(
+            run,
+            out=out,
+            checks=list(checks) if checks is not None else None,
+            part=part,
+            replace=replace,
+        )
+        return result
+    if run.config.task == "causal_lm":  # the generation audits: ethos.audit.causal_run
+        from ethos.audit.causal_run import audit_causal_run
+
+        if part != "test":
+            raise AuditError(f"a causal_lm run is audited on its test prompts, not {part!r}")
+        found: AuditResult = audit_causal_run(
+            run, out=out, checks=list(checks) if checks is not None else None, replace=replace
+        )
+        return found
     started = time.perf_counter()
     context = context_from_run(run, part=part)
     context_seconds = time.perf_counter() - started

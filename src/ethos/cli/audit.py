@@ -51,7 +51,8 @@ def audit_command(
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing audit folder."),
 ) -> None:
-    """Audit fairness, calibration, robustness, explanations and privacy; write audit.json and a
+    """Audit fairness, calibration, robustness, explanations and privacy (a multiple-choice
+    run: accuracy and BBQ bias; a causal LM: generation audits); write audit.json and a
     self-contained report.html.
 
     Examples:

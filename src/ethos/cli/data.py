@@ -49,6 +49,14 @@ def data_describe(
         console.print(repr(squad))
         console.print(f"  fingerprint: {squad.fingerprint}")
         return
+    if config.task == "multiple_choice":
+        from ethos.data.choices import load_choices
+
+        choices = load_choices(config)
+        console.print(repr(choices), markup=False)
+        console.print(f"  split counts: {choices.summary()['split_counts']}", markup=False)
+        console.print(f"  fingerprint: {choices.fingerprint}")
+        return
     counter = _token_counter(config.model.name) if tokens else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings are printed with the summary below

@@ -17,7 +17,7 @@ def report_run(run: Any) -> None:
     """The run directory and its test metrics (with the baselines), or the QA scores."""
     console.print(f"run directory: {run.path}", markup=False)
     metrics = run.metrics
-    if "baselines" in metrics:
+    if "baselines" in metrics and run.config.task == "classification":
         console.print(_metrics_table(metrics))
         test = metrics.get("test", {})
         if test.get("informative") is False:
@@ -28,6 +28,10 @@ def report_run(run: Any) -> None:
                 "bundled policy fails it",
                 markup=False,
             )
+    elif run.config.task == "causal_lm":
+        console.print(_causal_table(metrics))
+    elif run.config.task == "multiple_choice":
+        console.print(_choice_table(metrics))
     else:
         console.print(_qa_table(metrics))
 
@@ -54,6 +58,39 @@ def _qa_table(metrics: dict[str, Any]) -> Table:
         scores = metrics[part]
         table.add_row(
             part, f"{scores['count']:.0f}", f"{scores['exact_match']:.1f}", f"{scores['f1']:.1f}"
+        )
+    return table
+
+
+def _causal_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="causal LM (response tokens' loss; exact match of greedy generations)")
+    for column in ("part", "pairs", "loss", "perplexity", "exact match"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    for part in ("validation", "test"):
+        scores = metrics[part]
+        exact = scores.get("exact_match")
+        table.add_row(
+            part,
+            f"{scores['count']:.0f}",
+            f"{scores['loss']:.3f}",
+            f"{scores['perplexity']:.3f}",
+            "-" if exact is None else f"{exact:.3f}",
+        )
+    return table
+
+
+def _choice_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="multiple choice (share of questions answered right)")
+    for column in ("part", "questions", "accuracy"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    for part in ("validation", "test"):
+        scores = metrics.get(part) or {}
+        accuracy = scores.get("accuracy")
+        rows = scores.get("rows", scores.get("count"))
+        table.add_row(
+            part,
+            "-" if rows is None else f"{rows:.0f}",
+            "-" if accuracy is None else f"{accuracy:.3f}",
         )
     return table
 

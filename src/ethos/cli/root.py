@@ -22,7 +22,9 @@ COMMANDS = (
         "serve",
         "ethos.serving.serve_cli:serve_command",
         "Serve a gated run over HTTP: /v1/predict, /v1/explain, /v1/feedback, /v1/model, "
-        "/v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs).",
+        "/v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs). A causal_lm run "
+        "answers POST /v1/generate instead of predict, explain and feedback; its responses are "
+        "always PII-masked.",
     ),
     LazyCommand(
         "init",
@@ -37,14 +39,15 @@ COMMANDS = (
     LazyCommand(
         "audit",
         "ethos.cli.audit:audit_command",
-        "Audit fairness, calibration, robustness, explanations and privacy; write audit.json and "
-        "a self-contained report.html.",
+        "Audit fairness, calibration, robustness, explanations and privacy (a multiple-choice "
+        "run: accuracy and BBQ bias; a causal LM: generation audits); write audit.json and a "
+        "self-contained report.html.",
     ),
     LazyCommand(
         "audit-lm",
         "ethos.cli.audit_lm:audit_lm_command",
-        "Audit a language model for stereotype preference (CrowS-Pairs); write audit.json and "
-        "report.html.",
+        "Audit a language model: stereotype preference (CrowS-Pairs) and, with --generation, "
+        "counterfactual bias, PII leakage and memorisation; write audit.json and report.html.",
     ),
     LazyCommand(
         "gate",

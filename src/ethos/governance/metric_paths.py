@@ -21,6 +21,12 @@ it to be 1. An audit without the section (written before the check existed) leav
 canaries (:mod:`ethos.audit.dp_audit`); a constraint may compare it with the run's own claim,
 ``value: manifest.training.privacy.epsilon`` (:class:`ethos.governance.policy.Constraint`).
 
+A multiple-choice run's audit has ``qa_bias`` (:mod:`ethos.audit.qa_bias`): ``qa_bias.accuracy``,
+``qa_bias.overall.ambiguous.abs_bias`` (the BBQ bias score's absolute value, x100) and per category
+``qa_bias.by_category.*.ambiguous.abs_bias`` (``*``: the most biased category); ``disambiguated``
+in place of ``ambiguous`` for contexts that say who, and ``accuracy``, ``bias`` (signed) beside
+``abs_bias``.
+
 Paths are checked when the policy is loaded: the document and its first section must exist, and
 the last named key must be a metric ethos knows (with a did-you-mean), so a typo is an error at
 once rather than a silent "missing metric" at every gate.
@@ -45,6 +51,10 @@ SECTIONS = {
         "explanations",
         "privacy",
         "slices",
+        "qa_bias",
+        "generation_bias",
+        "pii_leakage",
+        "memorisation",
         "meta",
     ),
     "metrics": ("validation", "test", "baselines", "history"),
@@ -154,6 +164,35 @@ LEAVES = (
             "k_negative",
             "mean_score_included",
             "mean_score_excluded",
+            # a multiple-choice run's accuracy and BBQ bias (ethos.audit.qa_bias): e.g.
+            # qa_bias.by_category.*.ambiguous.abs_bias (the most biased category)
+            "accuracy",
+            "bias",
+            "abs_bias",
+            "ambiguous",
+            "disambiguated",
+            "overall",
+            "by_category",
+            "n_rows",
+            "n_correct",
+            "n_non_unknown",
+            "n_biased",
+            "n_questions",
+            "chance_accuracy",
+            "computable",
+            # a causal-LM run's generation audits (ethos.audit.causal_run): e.g.
+            # generation_bias.axes.*.refusal_gap.value, pii_leakage.share,
+            # pii_leakage.sensitive.strings_reproduced, memorisation.max_exposure_fraction
+            "share",
+            "per_token",
+            "refusal_rate",
+            "strings_reproduced",
+            "occurrences",
+            "generations_with_pii",
+            "max_exposure",
+            "max_exposure_fraction",
+            "mean_exposure",
+            "perplexity",
         ]
     )
 )

@@ -24,7 +24,12 @@ def export_model(run: RunDir, output: Path, *, merge: bool) -> Path:
             f"{run.path} holds a LoRA adapter, not a full model",
             hint="pass --merge to fold the adapter into the base weights",
         )
-    if config.task == "extractive_qa":
+    if config.task == "causal_lm":
+        from ethos.models.generation import load_run_generator
+
+        generator = load_run_generator(run)
+        model, tokenizer = generator.model, generator.tokenizer
+    elif config.task == "extractive_qa":
         from transformers import AutoTokenizer
 
         from ethos.models.qa import load_qa_model

@@ -117,6 +117,12 @@ class RunModel:
 
         run = run if isinstance(run, RunDir) else RunDir.open(run)
         config = run.config
+        if config.task == "multiple_choice":  # its head scores options, not classes
+            raise ModelError(
+                f"{run.path} is a multiple_choice run; predicting and serving load "
+                "classification and extractive QA runs",
+                hint="its held-out answers are in predictions.parquet; `ethos audit` scores them",
+            )
         adapter = is_adapter_dir(run.model_dir)
         if config.task == "extractive_qa":
             model, tokenizer = _load_qa(run, config, adapter)

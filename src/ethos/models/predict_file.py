@@ -67,7 +67,7 @@ def predict_file(run: RunDir, input_path: Path, output_path: Path | None = None)
         raise DataError(f"input file {input_path} does not exist", hint="check the path")
     if run.config.task != "classification":
         raise DataError(
-            f"{run.path} is an {run.config.task} run; ethos predict scores classification runs",
+            f"{run.path} is a {run.config.task} run; ethos predict scores classification runs",
         )
     scorer = RunModel.from_dir(run)
     assert scorer.data is not None

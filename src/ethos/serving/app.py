@@ -6,6 +6,15 @@ for whatever arrived within a few milliseconds; 503 when its queue is full, 504 
 response. Off the request path, the log writer masks PII and stores a hash of the masked text with
 the outputs, and the monitor updates its drift windows and alerts.
 
+A ``causal_lm`` run is served by ``POST /v1/generate`` instead (:mod:`ethos.serving.generator`):
+the same guards (body size, key and scope ``predict``, rate limit, schema), then one request at
+a time through the same batcher's worker thread (``max_batch`` 1: a request's seed decides its
+sampling, so requests are never mixed), whose responses are masked for personal data before they
+are answered (always: there is no opt-out), and logged as the hashes of the masked prompt and the
+masked response (the masked texts too with ``--keep-inputs``). The classifier's endpoints answer
+404 on such a run, and ``/v1/generate`` on a classifier's; drift monitoring does not apply to
+generation, which ``/v1/alerts`` and ``/dashboard`` say.
+
 Every error answers ``{"error": ..., "hint": ..., "detail": ...}`` (:class:`ApiError`): what was
 wrong and how to fix it as separate fields, ``detail`` kept for clients of earlier versions.
 The documentation pages (``/docs``, ``/redoc``) load nothing from outside the server
@@ -18,6 +27,7 @@ import asyncio
 import logging
 import math
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -37,21 +47,33 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ethos.errors import DataError, EthosError
+from ethos.config import GenerationConfig
+from ethos.errors import DataError, EthosError, ModelError
 from ethos.rundir import RunDir
 from ethos.serving.admission import Admission, admit
 from ethos.serving.apidocs import add_offline_docs
 from ethos.serving.batching import MicroBatcher, QueueFull
 from ethos.serving.cardinfo import CARD_URL, card_summary
-from ethos.serving.logwriter import LogQueueFull, LogWriter, PendingLog
+from ethos.serving.generator import ServedGenerator
+from ethos.serving.logwriter import (
+    LogQueueFull,
+    LogWriter,
+    Masker,
+    PendingGeneration,
+    PendingLog,
+    SerialMasker,
+    presidio_masker,
+)
 from ethos.serving.metrics import ServingMetrics
 from ethos.serving.model import ServedModel, load_served_model
-from ethos.serving.observe import DriftFeed
+from ethos.serving.observe import GENERATION_NOT_MONITORED, DriftFeed, NotMonitored
 from ethos.serving.ratelimit import RateLimiter
 from ethos.serving.schemas import (
+    MAX_SEED,
     AlertOut,
     AlertsResponse,
     CardSummary,
@@ -60,6 +82,9 @@ from ethos.serving.schemas import (
     ExplainResponse,
     FeedbackRequest,
     FeedbackResponse,
+    GenerateRequest,
+    GenerateResponse,
+    GenerationSettings,
     Health,
     ModelInfo,
     MonitorState,
@@ -122,15 +147,36 @@ class _Item:
 
 
 @dataclass
+class _GenerationJob:
+    """One /v1/generate request on its way through the batcher (alone in its batch)."""
+
+    prompts: list[str]
+    settings: GenerationConfig
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Generated:
+    responses: list[str]
+    """Masked: what the caller gets and the log keeps."""
+    masked: list[bool]
+    """Whether masking replaced anything in each response."""
+
+
+class MaskingFailed(Exception):
+    """The responses could not be checked for personal data, so they are not answered."""
+
+
+@dataclass
 class ServingState:
     settings: ServeSettings
     admission: Admission
-    model: ServedModel
+    model: ServedModel | ServedGenerator
     store: ServingStore
     limiter: RateLimiter
-    batcher: MicroBatcher[_Item, Any]
+    batcher: MicroBatcher[Any, Any]
     logs: LogWriter
-    drift: DriftFeed
+    drift: DriftFeed | NotMonitored
     metrics: ServingMetrics
     run: RunDir
     """Read again for the model card on each request, so a card written later shows up."""
@@ -140,7 +186,9 @@ class ServingState:
         return card_summary(self.run, self.admission.decision_id)
 
 
-def _load_state(settings: ServeSettings, model: ServedModel | None = None) -> ServingState:
+def _load_state(
+    settings: ServeSettings, model: ServedModel | ServedGenerator | None = None
+) -> ServingState:
     run = RunDir.open(settings.run_dir)
     admission = admit(
         run,
@@ -150,6 +198,8 @@ def _load_state(settings: ServeSettings, model: ServedModel | None = None) -> Se
     )
     if model is None:  # `ethos serve` loads (and checks) it before binding the port
         model = load_served_model(settings, run)
+    if isinstance(model, ServedGenerator):
+        return _generation_state(settings, run, admission, model)
     store = ServingStore(settings.db_url)
     metrics = ServingMetrics()
     drift = DriftFeed.for_run(run, model, store)
@@ -181,6 +231,52 @@ def _load_state(settings: ServeSettings, model: ServedModel | None = None) -> Se
         batcher=batcher,
         logs=LogWriter(store, keep_inputs=settings.keep_inputs),
         drift=drift,
+        metrics=metrics,
+        run=run,
+    )
+
+
+def _generation_state(
+    settings: ServeSettings,
+    run: RunDir,
+    admission: Admission,
+    model: ServedGenerator,
+    masker: Masker | None = None,
+) -> ServingState:
+    """The state of a causal-LM run: the batcher runs one request at a time and masks its
+    responses; the log writer shares the masker (one spaCy pipeline, one batch at a time)."""
+    store = ServingStore(settings.db_url)
+    metrics = ServingMetrics()
+    serial = SerialMasker(masker if masker is not None else presidio_masker)
+
+    def process(jobs: list[_GenerationJob]) -> list[_Generated]:
+        done = []
+        for job in jobs:  # max_batch is 1: one request, with its own seed
+            started = time.perf_counter()
+            raw = model.generate(job.prompts, job.settings, job.seed)
+            try:
+                masked = serial(raw)
+            except Exception as exc:  # never answer what could not be checked
+                log.exception("masking generated responses failed")
+                raise MaskingFailed(type(exc).__name__) from None
+            if len(masked) != len(raw):
+                raise MaskingFailed(f"the masker returned {len(masked)} texts for {len(raw)}")
+            metrics.observe_batch(len(job.prompts), time.perf_counter() - started)
+            done.append(_Generated(masked, [m != r for m, r in zip(masked, raw, strict=True)]))
+        return done
+
+    batcher: MicroBatcher[_GenerationJob, _Generated] = MicroBatcher(
+        process, max_batch=1, max_wait_ms=0.0, max_queue=settings.max_queue
+    )
+    return ServingState(
+        settings=settings,
+        admission=admission,
+        model=model,
+        store=store,
+        limiter=RateLimiter(store),
+        batcher=batcher,
+        logs=LogWriter(store, masker=serial, keep_inputs=settings.keep_inputs),
+        drift=NotMonitored(model.model_id, GENERATION_NOT_MONITORED),
         metrics=metrics,
         run=run,
     )
@@ -233,7 +329,7 @@ def create_app(
     settings: ServeSettings,
     *,
     state: ServingState | None = None,
-    model: ServedModel | None = None,
+    model: ServedModel | ServedGenerator | None = None,
 ) -> FastAPI:
     """The app for one run; loading (model, reference, variant check) happens at start-up,
     except for a ``model`` already loaded (and checked) by the caller."""
@@ -322,18 +418,40 @@ def create_app(
 
     app.add_middleware(RequestCounter, holder=holder)
 
-    def texts_of(st: ServingState, inputs: list[Any]) -> list[tuple[str, str | None]]:
+    def classifier(request: Request, st: ServingState = Depends(current)) -> ServedModel:
+        """The served classifier; 404 naming the right endpoint on a causal-LM run."""
+        if isinstance(st.model, ServedGenerator):
+            raise ApiError(
+                404,
+                f"this server serves a causal_lm run ({st.model.model_id}), which answers "
+                f"POST {st.model.endpoint}; {request.url.path} is for classification runs",
+                hint='send {"prompt": "..."} to POST ' + st.model.endpoint,
+            )
+        return st.model
+
+    def generator(request: Request, st: ServingState = Depends(current)) -> ServedGenerator:
+        """The served causal LM; 404 naming the right endpoint on a classification run."""
+        if not isinstance(st.model, ServedGenerator):
+            raise ApiError(
+                404,
+                f"this server serves a {st.model.config.task} run ({st.model.model_id}), which "
+                f"answers POST /{API_VERSION}/predict; {request.url.path} is for causal_lm runs",
+                hint='send {"inputs": [{"text": "..."}]} to POST /' + API_VERSION + "/predict",
+            )
+        return st.model
+
+    def texts_of(model: ServedModel, inputs: list[Any]) -> list[tuple[str, str | None]]:
         """(text, second text) per input; records are serialised as in training."""
         out: list[tuple[str, str | None]] = [(str(x.text), None) for x in inputs]
         records = [(i, x.record) for i, x in enumerate(inputs) if x.record is not None]
         if records:
             try:
-                texts, pairs = st.model.pairs_from_records([r for _, r in records])
+                texts, pairs = model.pairs_from_records([r for _, r in records])
             except DataError as exc:
                 raise ApiError.of(422, exc) from None
             for n, (i, _) in enumerate(records):
                 out[i] = (texts[n], pairs[n] if pairs is not None else None)
-        if st.model.text_pairs and any(x.record is None for x in inputs):
+        if model.text_pairs and any(x.record is None for x in inputs):
             raise ApiError(
                 422,
                 "this model reads a pair of texts",
@@ -355,6 +473,7 @@ def create_app(
     async def predict(
         body: PredictRequest,
         key: KeyRecord = Depends(requires("predict")),
+        model: ServedModel = Depends(classifier),
         st: ServingState = Depends(current),
     ) -> PredictResponse:
         """Decide one or more inputs (texts or records); each gets a prediction id."""
@@ -365,10 +484,10 @@ def create_app(
                 hint="split the inputs over several requests",
             )
         started = time.perf_counter()
-        inputs = texts_of(st, body.inputs)
+        inputs = texts_of(model, body.inputs)
         groups = [x.group for x in body.inputs]
         try:
-            st.model.check_groups(groups)
+            model.check_groups(groups)
         except DataError as exc:
             raise ApiError.of(422, exc) from None
         ids = [uuid.uuid4().hex for _ in inputs]
@@ -405,7 +524,7 @@ def create_app(
                         prediction_id=pid,
                         created_at=now,
                         key_id=key.key_id,
-                        model_id=st.model.model_id,
+                        model_id=model.model_id,
                         text=text,
                         label=r.label,
                         probabilities=r.probabilities,
@@ -425,7 +544,7 @@ def create_app(
                 headers={"Retry-After": "2"},
             ) from None
         return PredictResponse(
-            model_id=st.model.model_id,
+            model_id=model.model_id,
             decision_id=st.admission.decision_id,
             predictions=[
                 Prediction(
@@ -450,6 +569,7 @@ def create_app(
     async def explain(
         body: ExplainRequest,
         key: KeyRecord = Depends(requires("explain")),
+        model: ServedModel = Depends(classifier),
         st: ServingState = Depends(current),
     ) -> ExplainResponse:
         """Token attributions (integrated gradients) for one input.
@@ -458,16 +578,16 @@ def create_app(
         plus an optional ``target`` label. The input's fields at the top level
         (``{"text": "..."}``), the earlier shape, are still accepted.
         """
-        text, pair = texts_of(st, [body.item])[0]
-        if body.target is not None and body.target not in st.model.label_names:
+        text, pair = texts_of(model, [body.item])[0]
+        if body.target is not None and body.target not in model.label_names:
             raise ApiError(
                 422,
                 f"unknown target label {body.target!r}",
-                hint=f"the labels are {list(st.model.label_names)}",
+                hint=f"the labels are {list(model.label_names)}",
             )
         try:
             result = await asyncio.wait_for(
-                asyncio.to_thread(st.model.explain, text, pair=pair, target=body.target),
+                asyncio.to_thread(model.explain, text, pair=pair, target=body.target),
                 timeout=st.settings.request_timeout_s,
             )
         except TimeoutError:
@@ -476,7 +596,7 @@ def create_app(
                 "the explanation took longer than the request timeout",
                 hint="explain a shorter input, or serve with a longer --timeout",
             ) from None
-        return ExplainResponse(model_id=st.model.model_id, **result.to_json())
+        return ExplainResponse(model_id=model.model_id, **result.to_json())
 
     @app.post(
         f"/{API_VERSION}/feedback",
@@ -491,6 +611,7 @@ def create_app(
     async def feedback(
         body: FeedbackRequest,
         key: KeyRecord = Depends(requires("feedback")),
+        model: ServedModel = Depends(classifier),
         st: ServingState = Depends(current),
     ) -> FeedbackResponse:
         """The true label of an earlier prediction: for monitoring and later retraining.
@@ -498,11 +619,11 @@ def create_app(
         Feedback may follow its prediction at once: a prediction this server issued whose log
         row is still being masked and written is waited for (up to the request timeout).
         """
-        if body.label not in st.model.label_names:
+        if body.label not in model.label_names:
             raise ApiError(
                 422,
                 f"unknown label {body.label!r}",
-                hint=f"the labels are {list(st.model.label_names)}",
+                hint=f"the labels are {list(model.label_names)}",
             )
         if not await _until_written(st.logs, body.prediction_id, st.settings.request_timeout_s):
             raise ApiError(
@@ -519,6 +640,114 @@ def create_app(
             raise ApiError.of(404, exc) from None
         await asyncio.to_thread(st.drift.feedback, body.prediction_id, body.label)
         return FeedbackResponse(prediction_id=body.prediction_id, recorded=True)
+
+    @app.post(
+        f"/{API_VERSION}/generate",
+        response_model=GenerateResponse,
+        tags=["model"],
+        responses={
+            **ERRORS,
+            400: {"model": ErrorBody, "description": "an empty prompt, or one too long"},
+            404: {"model": ErrorBody, "description": "the served run is not a causal LM"},
+            413: {"model": ErrorBody, "description": "body or prompt count over the limit"},
+            503: {"model": ErrorBody, "description": "queue full, or masking failed"},
+            504: {"model": ErrorBody, "description": "the request timeout passed"},
+        },
+    )
+    async def generate(
+        body: GenerateRequest,
+        key: KeyRecord = Depends(requires("predict")),
+        model: ServedGenerator = Depends(generator),
+        st: ServingState = Depends(current),
+    ) -> GenerateResponse:
+        """Respond to one prompt (``{"prompt": "..."}``) or several (``{"prompts": [...]}``).
+
+        Served by a ``causal_lm`` run, with a key of scope ``predict``. Settings left out take
+        the run's generation defaults; the seed used is returned, so the same request can be
+        repeated exactly. Personal data in the responses is replaced by placeholders such as
+        ``<PERSON>`` before they are answered and logged; a caller cannot opt out.
+        """
+        prompts = body.all_prompts
+        if len(prompts) > st.settings.max_prompts:
+            raise ApiError(
+                413,
+                f"{len(prompts)} prompts in one request; at most {st.settings.max_prompts}",
+                hint="split the prompts over several requests",
+            )
+        try:
+            settings = model.settings(
+                max_new_tokens=body.max_new_tokens,
+                temperature=body.temperature,
+                top_p=body.top_p,
+            )
+        except ValidationError as exc:
+            raise ApiError(422, _validation_message(exc.errors())) from None
+        seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        started = time.perf_counter()
+        try:
+            (done,) = await asyncio.wait_for(
+                st.batcher.submit([_GenerationJob(prompts, settings, seed)]),
+                timeout=st.settings.request_timeout_s,
+            )
+        except QueueFull as full:
+            raise ApiError(
+                503,
+                "the model's queue is full",
+                hint="retry after Retry-After seconds",
+                headers={"Retry-After": str(max(1, math.ceil(full.retry_after_s)))},
+            ) from None
+        except TimeoutError:
+            raise ApiError(
+                504,
+                "the generation took longer than the request timeout",
+                hint="ask for fewer max_new_tokens or fewer prompts, or serve with a longer "
+                "--timeout",
+            ) from None
+        except ModelError as exc:  # an empty prompt, or one the context window cannot hold
+            raise ApiError.of(400, exc) from None
+        except MaskingFailed:
+            raise ApiError(
+                503,
+                "the responses could not be checked for personal data, so they are not answered",
+                hint="retry; the server log says what failed",
+                headers={"Retry-After": "2"},
+            ) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        now = datetime.now(UTC)
+        used = {**settings.model_dump(), "seed": seed}
+        ids = [uuid.uuid4().hex for _ in prompts]
+        try:
+            st.logs.submit(
+                [
+                    PendingGeneration(
+                        generation_id=gid,
+                        created_at=now,
+                        key_id=key.key_id,
+                        model_id=model.model_id,
+                        prompt=prompt,
+                        masked_response=response,
+                        settings=used,
+                        latency_ms=latency_ms,
+                    )
+                    for gid, prompt, response in zip(ids, prompts, done.responses, strict=True)
+                ]
+            )
+        except LogQueueFull:
+            raise ApiError(
+                503,
+                "generation logging is behind",
+                hint="retry after Retry-After seconds",
+                headers={"Retry-After": "2"},
+            ) from None
+        return GenerateResponse(
+            model_id=model.model_id,
+            decision_id=st.admission.decision_id,
+            responses=done.responses,
+            generation_ids=ids,
+            pii_masked=done.masked,
+            settings=GenerationSettings(**used),
+            latency_ms=round(latency_ms, 3),
+        )
 
     @app.get(f"/{API_VERSION}/model", response_model=ModelInfo, tags=["model"], responses=ERRORS)
     async def model_info(
@@ -650,9 +879,14 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        example = (
+            GENERATE_EXAMPLE if request.url.path == f"/{API_VERSION}/generate" else PREDICT_EXAMPLE
+        )
         return JSONResponse(
             error_body(
-                _validation_message(errors), _validation_hint(errors), jsonable_encoder(errors)
+                _validation_message(errors),
+                _validation_hint(errors, example),
+                jsonable_encoder(errors),
             ),
             status_code=422,
         )
@@ -696,14 +930,18 @@ def _validation_message(errors: Sequence[Any]) -> str:
     return "; ".join(parts) + more
 
 
-def _validation_hint(errors: Sequence[Any]) -> str | None:
+PREDICT_EXAMPLE = '{"inputs": [{"text": "..."}]}'
+GENERATE_EXAMPLE = '{"prompt": "..."} or {"prompts": ["...", "..."]}'
+
+
+def _validation_hint(errors: Sequence[Any], example: str = PREDICT_EXAMPLE) -> str | None:
     """The body's expected shape, when the body as a whole (not one field) was wrong."""
     whole = ("missing", "model_attributes_type")
     if any(
         e.get("type") == "json_invalid" or (_where(e) == "body" and e.get("type") in whole)
         for e in errors
     ):
-        return 'send a JSON object such as {"inputs": [{"text": "..."}]}'
+        return f"send a JSON object such as {example}"
     return None
 
 

@@ -101,6 +101,20 @@ def render_dashboard(
     return page(title, parts, css=CSS, refresh_seconds=REFRESH_SECONDS)
 
 
+def render_not_monitored(
+    *, model: Mapping[str, Any], reason: str, generated_at: datetime | float
+) -> str:
+    """The page for a served model that is not monitored (a causal LM): the model and why."""
+    model_id = str(model.get("model_id") or "unknown model")
+    parts = [
+        tag("p", f"generated {_when(generated_at)} (UTC)", class_="note"),
+        _model(model),
+        "<h2 id='drift'>Drift</h2>",
+        tag("div", reason, class_="waiting"),
+    ]
+    return page(f"ethos monitoring: {model_id}", parts, css=CSS)
+
+
 def _model(model: Mapping[str, Any]) -> str:
     decision = str(model.get("decision") or MISSING)
     rows: list[list[object]] = [

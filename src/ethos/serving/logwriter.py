@@ -8,6 +8,10 @@ retrained on; the raw text never is. Masking here rather than in the request kee
 response fast and lets spaCy work on batches. The queue is bounded: when logging falls behind,
 new requests are refused (503) rather than served unlogged or remembered without limit.
 
+Generations of a causal-LM run (``POST /v1/generate``, :class:`PendingGeneration`) go the same
+way: the raw prompt is masked here, and the response, which the request path already masked (it
+is answered masked), is stored as it is; both as hashes, and as masked text with ``keep_inputs``.
+
 The writer remembers which prediction ids it has been handed and not yet written (queued, or
 being masked and committed), so that feedback sent right after a prediction can wait for its
 row instead of being told the prediction does not exist (:meth:`LogWriter.unwritten`).
@@ -27,8 +31,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from ethos.serving.store import MaskedInput, PredictionRecord, ServingStore
+from ethos.serving.store import GenerationRecord, MaskedInput, PredictionRecord, ServingStore
 from ethos.text.pii import DEFAULT_ENTITIES, mask_texts
 
 log = logging.getLogger("ethos.serving")
@@ -56,6 +61,26 @@ class PresidioMasker:
 presidio_masker = PresidioMasker()
 
 
+class SerialMasker:
+    """A masker that masks one batch at a time, for a process that masks from two threads (the
+    log writer, and the request path of ``/v1/generate``, which answers masked responses):
+    spaCy's pipelines are not documented as safe to run concurrently."""
+
+    def __init__(self, masker: Masker = presidio_masker) -> None:
+        self._mask = masker
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> list[str]:
+        with self._lock:
+            return self._mask(texts)
+
+    def warm(self) -> None:
+        warm = getattr(self._mask, "warm", None)
+        if callable(warm):
+            with self._lock:
+                warm()
+
+
 @dataclass
 class PendingLog:
     """A prediction waiting to be logged; ``text`` is raw and never leaves this process.
@@ -75,6 +100,29 @@ class PendingLog:
     latency_ms: float
     thresholds_applied: bool
     pair: str | None = None
+
+
+@dataclass
+class PendingGeneration:
+    """A generation waiting to be logged: ``prompt`` is raw and never leaves this process;
+    ``masked_response`` was masked on the request path (the caller got it masked too)."""
+
+    generation_id: str
+    created_at: datetime
+    key_id: str
+    model_id: str
+    prompt: str
+    masked_response: str
+    settings: dict[str, Any]
+    latency_ms: float
+
+    @property
+    def prediction_id(self) -> str:
+        """The id the writer tracks (see :meth:`LogWriter.unwritten`)."""
+        return self.generation_id
+
+
+Pending = PendingLog | PendingGeneration
 
 
 class LogQueueFull(Exception):
@@ -100,7 +148,7 @@ class LogWriter:
         self._store = store
         self._mask = masker
         self.keep_inputs = keep_inputs
-        self._queue: queue.Queue[PendingLog | None] = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[Pending | None] = queue.Queue(maxsize=max_pending)
         self._batch = batch
         self._thread = threading.Thread(target=self._run, name="ethos-log-writer", daemon=True)
         self._unwritten: set[str] = set()
@@ -117,7 +165,7 @@ class LogWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, items: Sequence[PendingLog]) -> None:
+    def submit(self, items: Sequence[Pending]) -> None:
         """Queue a request's predictions; all or nothing, so a request is never half-logged.
 
         Raises :class:`LogQueueFull` when they do not all fit, or once :meth:`stop` has begun
@@ -162,7 +210,7 @@ class LogWriter:
         done = False
         while not done:
             first = self._queue.get()
-            items: list[PendingLog] = []
+            items: list[Pending] = []
             if first is None:
                 done = True
             else:
@@ -194,7 +242,48 @@ class LogWriter:
         masked_pairs = iter(masked[len(texts) :])
         return masked[: len(texts)], [None if p is None else next(masked_pairs) for p in pairs]
 
-    def _write(self, items: list[PendingLog]) -> None:
+    def _write(self, items: list[Pending]) -> None:
+        predictions = [item for item in items if isinstance(item, PendingLog)]
+        generations = [item for item in items if isinstance(item, PendingGeneration)]
+        if predictions:
+            self._write_predictions(predictions)
+        if generations:
+            self._write_generations(generations)
+
+    def _write_generations(self, items: list[PendingGeneration]) -> None:
+        try:
+            masked = self._mask([item.prompt for item in items])
+            if len(masked) != len(items):
+                raise ValueError(f"the masker returned {len(masked)} texts for {len(items)}")
+            records = [
+                GenerationRecord(
+                    generation_id=item.generation_id,
+                    created_at=item.created_at,
+                    key_id=item.key_id,
+                    model_id=item.model_id,
+                    prompt_sha256=hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+                    response_sha256=hashlib.sha256(
+                        item.masked_response.encode("utf-8")
+                    ).hexdigest(),
+                    settings=item.settings,
+                    latency_ms=item.latency_ms,
+                    masked_prompt=prompt if self.keep_inputs else None,
+                    masked_response=item.masked_response if self.keep_inputs else None,
+                )
+                for item, prompt in zip(items, masked, strict=True)
+            ]
+            self._store.log_generations(records)
+            self.written += len(records)
+        except Exception:  # logging must not take the server down; the count is exported
+            self.failed += len(items)
+            log.exception("writing %d generation log rows failed", len(items))
+        finally:
+            for item in items:  # drop the raw prompt as soon as it is no longer needed
+                item.prompt = ""
+            with self._unwritten_lock:
+                self._unwritten.difference_update(item.generation_id for item in items)
+
+    def _write_predictions(self, items: list[PendingLog]) -> None:
         try:
             masked, masked_pairs = self._masked(items)
             records = [

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -57,6 +57,9 @@ from ethos.serving.quantize import (
     refusal,
 )
 from ethos.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from ethos.serving.generator import ServedGenerator
 
 Quantize = Literal["none", "int8"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
@@ -218,7 +221,7 @@ class ServedModel:
         run = run if isinstance(run, RunDir) else RunDir.open(run)
         if run.config.task != "classification":
             raise ModelError(
-                f"{run.path} is an {run.config.task} run; ethos serve serves classification runs"
+                f"{run.path} is a {run.config.task} run; ethos serve serves classification runs"
             )
         scorer = RunModel.from_dir(run, merge_lora=True)
         variant = Variant(backend, "int8" if quantize == "int8" else "float32")
@@ -652,15 +655,24 @@ class ServedModel:
             )
 
 
-def load_served_model(settings: ServeSettings, run: RunDir | None = None) -> ServedModel:
+def load_served_model(
+    settings: ServeSettings, run: RunDir | None = None
+) -> ServedModel | ServedGenerator:
     """The model as ``ethos serve`` was asked to serve it: the variant checked against the
     accuracy limit and its measurement recorded in the run (unless another process of the same
-    server measured it and passed the report on in ``settings.variant_check``)."""
+    server measured it and passed the report on in ``settings.variant_check``). A ``causal_lm``
+    run is served as a :class:`~ethos.serving.generator.ServedGenerator` (``POST /v1/generate``)
+    instead; every other task as a classifier (``POST /v1/predict``)."""
     from ethos.models.onnx_backend import default_threads
 
+    opened = run if run is not None else RunDir.open(settings.run_dir)
+    if opened.config.task == "causal_lm":
+        from ethos.serving.generator import ServedGenerator
+
+        return ServedGenerator.load(opened, backend=settings.backend, quantize=settings.quantize)
     measured = settings.variant_check
     return ServedModel.load(
-        run if run is not None else settings.run_dir,
+        opened,
         quantize=settings.quantize,
         backend=settings.backend,
         measure=settings.measure_quantization,

@@ -370,6 +370,59 @@ class DriftFeed:
         )
 
 
+class NotMonitored:
+    """The monitoring endpoints of a run drift monitoring does not apply to.
+
+    A causal LM's answers are texts: there are no class probabilities, decisions or reference
+    embeddings of a test part to compare a window with, and no label to feed back. The alerts,
+    gauges and dashboard say so instead of failing; nothing is recorded.
+    """
+
+    def __init__(self, model_id: str, reason: str) -> None:
+        self.model_id = model_id
+        self.reason = reason
+
+    def feedback(self, prediction_id: str, label: str) -> bool:
+        return False
+
+    def check(self) -> list[Alert]:
+        return []
+
+    def alerts(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        return [], [], self.state()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "window_n": 0,
+            "window_size": 0,
+            "min_window": 0,
+            "drift_judged": False,
+            "feedback_n": 0,
+            "feedback_min": 0,
+            "feedback_judged": False,
+            "rules": [],
+            "applicable": False,
+            "note": self.reason,
+        }
+
+    def gauges(self) -> dict[str, float]:
+        return {}
+
+    def dashboard(self, model_info: dict[str, Any]) -> str:
+        from ethos.serving.dashboard import render_not_monitored
+
+        return render_not_monitored(
+            model=model_info, reason=self.reason, generated_at=datetime.now(UTC)
+        )
+
+
+GENERATION_NOT_MONITORED = (
+    "drift monitoring is not applicable to generation: a causal LM answers with text, so there "
+    "are no class probabilities, decisions or reference embeddings to compare, and no labels to "
+    "feed back. Its requests are still logged (masked) and counted in /metrics."
+)
+
+
 def _alert_json(alert: Alert) -> dict[str, Any]:
     created = alert.created_at
     stamp = (

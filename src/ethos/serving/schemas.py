@@ -7,9 +7,11 @@ was wrong, never a server error.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ethos.config import MAX_NEW_TOKENS
 
 MAX_TEXT_CHARS = 100_000
 """Longer texts are refused (the model reads at most a few hundred tokens of them anyway)."""
@@ -65,6 +67,77 @@ class PredictResponse(BaseModel):
         ..., description="Ledger hash of the gate decision the model is served under."
     )
     predictions: list[Prediction]
+
+
+MAX_SEED = 2**32 - 1
+
+
+class GenerateRequest(_Body):
+    """Text to respond to: one ``prompt``, or several ``prompts`` answered in one request.
+
+    Settings left out take the run's ``causal_lm.generation`` defaults (``GET /v1/model`` shows
+    them). The limits are the run config's: ``max_new_tokens`` 1 to 4096 (and the prompt's tokens
+    plus it must fit the model's context window), ``temperature`` 0 to 5 (0: greedy, the same
+    prompt always gets the same text), ``top_p`` above 0 up to 1.
+    """
+
+    prompt: str | None = Field(None, description="One prompt, framed as in training.")
+    prompts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Several prompts (at most the server's --max-prompts), answered in order.",
+    )
+    max_new_tokens: Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS)] | None = Field(
+        None, description="Tokens to generate at most per prompt."
+    )
+    temperature: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] | None = Field(
+        None, description="0: greedy decoding; above 0: sampling at this temperature."
+    )
+    top_p: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        None, description="Nucleus sampling: the smallest set of tokens reaching this mass."
+    )
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
+        None,
+        description="Seed of the sampling: the same request with the same seed gets the same "
+        "responses. Left out: a fresh seed, returned in the answer's settings.",
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.prompts is None):
+            raise ValueError("give exactly one of 'prompt' or 'prompts'")
+        return self
+
+    @property
+    def all_prompts(self) -> list[str]:
+        return [self.prompt] if self.prompt is not None else list(self.prompts or [])
+
+
+class GenerationSettings(BaseModel):
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+
+
+class GenerateResponse(BaseModel):
+    model_id: str
+    decision_id: str | None = Field(
+        ..., description="Ledger hash of the gate decision the model is served under."
+    )
+    responses: list[str] = Field(
+        ...,
+        description="One response per prompt, in order, with personal data (names, e-mail "
+        "addresses, phone and card numbers, ...) replaced by <ENTITY_TYPE> placeholders.",
+    )
+    generation_ids: list[str] = Field(..., description="The log id of each response.")
+    pii_masked: list[bool] = Field(
+        ..., description="Per response: whether masking replaced anything in it."
+    )
+    settings: GenerationSettings = Field(
+        ..., description="What generated the responses; send them again to reproduce them."
+    )
+    latency_ms: float = Field(..., description="Time in the server, queueing included.")
 
 
 class ExplainRequest(_Body):
@@ -207,6 +280,12 @@ class MonitorState(BaseModel):
     feedback_min: int
     feedback_judged: bool
     rules: list[RuleStateOut]
+    applicable: bool = Field(
+        True,
+        description="False for a model drift monitoring does not apply to (a causal LM, which "
+        "has no class probabilities or reference embeddings to compare); 'note' says why.",
+    )
+    note: str | None = None
 
 
 class AlertsResponse(BaseModel):

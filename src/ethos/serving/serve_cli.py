@@ -65,6 +65,13 @@ def serve_command(
         help="Server processes (each loads the model; rate limits and monitors are per process).",
     ),
     max_batch: int = typer.Option(32, "--max-batch", help="Inputs per forward pass at most."),
+    max_prompts: int = typer.Option(
+        16,
+        "--max-prompts",
+        min=1,
+        max=1024,
+        help="Prompts in one POST /v1/generate request at most (causal_lm runs; 413 beyond).",
+    ),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a batch waits to fill."),
     timeout: float = typer.Option(
         30.0, "--timeout", help="Seconds a request may take (504 beyond)."
@@ -78,7 +85,9 @@ def serve_command(
     ),
 ) -> None:
     """Serve a gated run over HTTP: /v1/predict, /v1/explain, /v1/feedback, /v1/model,
-    /v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs).
+    /v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs). A causal_lm run
+    answers POST /v1/generate instead of predict, explain and feedback; its responses are
+    always PII-masked.
 
     A FAIL is refused; a REVIEW needs `ethos approve` or --allow-review. Every endpoint except
     the health checks and /metrics needs an API key: create one with `ethos keys create`.
@@ -108,6 +117,7 @@ def serve_command(
         workers=workers,
         onnx_threads=onnx_threads,
         max_batch=max_batch,
+        max_prompts=max_prompts,
         max_wait_ms=max_wait_ms,
         request_timeout_s=timeout,
         keep_inputs=keep_inputs,

@@ -44,6 +44,9 @@ class ServeSettings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
     max_inputs: Annotated[int, Field(ge=1)] = 256
     """Inputs in one request at most (413 beyond)."""
+    max_prompts: Annotated[int, Field(ge=1, le=1024)] = 16
+    """Prompts in one ``POST /v1/generate`` request at most (413 beyond): a causal LM generates
+    token by token, so a prompt costs far more than a classifier's input."""
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     keep_inputs: bool = False
     """Store each prediction's PII-masked text (never the raw one) beside its hash, so that

@@ -14,7 +14,8 @@ once). Three rules shape it:
   input: enough to tell whether the same input came back, not enough to read it. Only a server
   started with ``--keep-inputs`` also keeps the masked text itself (``prediction_inputs``), so
   that labelled feedback can be learnt from (:meth:`ServingStore.feedback_examples`); raw text
-  is never kept. The caller masks; this module never sees raw text.
+  is never kept. The caller masks; this module never sees raw text. Generations of a causal-LM
+  run (``generation_log``) follow the same rule for the prompt and the response.
 * **Unavailable is said, not guessed.** A database that cannot be reached, whose file is gone or
   that stays locked raises :class:`StoreUnavailable` (the API answers 503); nothing is served on
   the assumption that it would have said yes.
@@ -89,6 +90,7 @@ __all__ = [
     "URL_ENV",
     "AlertRecord",
     "FeedbackExample",
+    "GenerationRecord",
     "IssuedKey",
     "KeyRecord",
     "LabelRow",
@@ -230,6 +232,26 @@ prediction_inputs = Table(
     ),
     Column("masked_text", Text(), nullable=False),  # what input_sha256 is the hash of
     Column("masked_pair", Text()),  # the second text of a text-pair model, masked too
+)
+
+# One row per generated response of a causal-LM run (POST /v1/generate): the hashes of the
+# PII-masked prompt and response, the settings and seed that reproduce it; the masked texts
+# themselves only with --keep-inputs (the rule of prediction_inputs). A table of its own, so
+# create_all adds it to an older store and the prediction log keeps its meaning.
+generation_log = Table(
+    "generation_log",
+    metadata,
+    Column("generation_id", String(32), primary_key=True),
+    Column("created_at", _UTCDateTime(), nullable=False),
+    Column("key_id", String(_KEY_ID_HEX)),
+    Column("model_id", String(255), nullable=False),
+    Column("prompt_sha256", String(64), nullable=False),
+    Column("response_sha256", String(64), nullable=False),
+    Column("settings", Text(), nullable=False),  # JSON: max_new_tokens, temperature, top_p, seed
+    Column("latency_ms", Float(), nullable=False),
+    Column("masked_prompt", Text()),  # kept with --keep-inputs only
+    Column("masked_response", Text()),  # kept with --keep-inputs only
+    Index("ix_generation_log_created_at", "created_at"),
 )
 
 feedback = Table(
@@ -390,6 +412,23 @@ class MaskedInput:
 
     masked_text: str
     masked_pair: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """One logged generation of a causal-LM run. Both hashes are of PII-masked text; the masked
+    texts themselves are set only by a server started with ``--keep-inputs`` (else None)."""
+
+    generation_id: str
+    created_at: datetime
+    key_id: str | None
+    model_id: str
+    prompt_sha256: str
+    response_sha256: str
+    settings: dict[str, Any]
+    latency_ms: float
+    masked_prompt: str | None = None
+    masked_response: str | None = None
 
 
 @dataclass(frozen=True)
@@ -735,6 +774,31 @@ class ServingStore:
         """How many predictions the log holds."""
         with self._connect() as conn:
             return int(conn.execute(select(func.count()).select_from(prediction_log)).scalar_one())
+
+    def log_generations(self, rows: Sequence[GenerationRecord]) -> None:
+        """Log a batch of generations in one transaction: all of them or none.
+
+        Raises ValueError for a row that is not well formed: a hash that is not a SHA-256 hex
+        digest, or a kept masked text that is not the one its hash is of.
+        """
+        if not rows:
+            return
+        values = [_generation_values(row) for row in rows]
+        with self._connect(write=True) as conn:
+            conn.execute(generation_log.insert(), values)
+
+    def generations(self, model_id: str | None = None) -> list[GenerationRecord]:
+        """The logged generations, oldest first (``model_id``: only that model's)."""
+        query = select(generation_log).order_by(generation_log.c.created_at)
+        if model_id is not None:
+            query = query.where(generation_log.c.model_id == model_id)
+        with self._connect() as conn:
+            return [_generation_record(row) for row in conn.execute(query)]
+
+    def count_generations(self) -> int:
+        """How many generations the log holds."""
+        with self._connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(generation_log)).scalar_one())
 
     def log_feedback(self, prediction_id: str, true_label: str, key_id: str | None) -> None:
         """Record the true outcome of a logged prediction.
@@ -1176,6 +1240,52 @@ def _input_values(
             }
         )
     return values
+
+
+def _generation_values(row: GenerationRecord) -> dict[str, Any]:
+    if not _HEX32.fullmatch(row.generation_id):
+        raise ValueError("generation_id must be 32 lowercase hex characters (uuid4().hex)")
+    for name, digest, kept in (
+        ("prompt", row.prompt_sha256, row.masked_prompt),
+        ("response", row.response_sha256, row.masked_response),
+    ):
+        if not _HEX64.fullmatch(digest):
+            raise ValueError(
+                f"{name}_sha256 must be the SHA-256 hex digest of the masked {name} "
+                "(hash_masked_text), not the text itself"
+            )
+        if kept is not None and hash_masked_text(kept) != digest:
+            raise ValueError(
+                f"the kept {name} of generation {row.generation_id} is not the masked text its "
+                f"{name}_sha256 hashes"
+            )
+    return {
+        "generation_id": row.generation_id,
+        "created_at": row.created_at,
+        "key_id": row.key_id,
+        "model_id": row.model_id,
+        "prompt_sha256": row.prompt_sha256,
+        "response_sha256": row.response_sha256,
+        "settings": json.dumps(row.settings, ensure_ascii=False, sort_keys=True),
+        "latency_ms": float(row.latency_ms),
+        "masked_prompt": row.masked_prompt,
+        "masked_response": row.masked_response,
+    }
+
+
+def _generation_record(row: Row[Any]) -> GenerationRecord:
+    return GenerationRecord(
+        generation_id=str(row.generation_id),
+        created_at=row.created_at,
+        key_id=row.key_id,
+        model_id=str(row.model_id),
+        prompt_sha256=str(row.prompt_sha256),
+        response_sha256=str(row.response_sha256),
+        settings=dict(json.loads(row.settings)),
+        latency_ms=float(row.latency_ms),
+        masked_prompt=row.masked_prompt,
+        masked_response=row.masked_response,
+    )
 
 
 def _latest_feedback_ids() -> ScalarSelect[Any]:

@@ -124,6 +124,10 @@ class Objective:
     evaluate: Callable[[torch.nn.Module], dict[str, Any]]
     watch: str
     lower_is_better: bool = False
+    collate: Callable[[Any, np.ndarray, int], dict[str, torch.Tensor]] | None = None
+    """Pads the rows ``indices`` of the training data into one batch with its ``labels`` (None:
+    :func:`~ethos.models.encoding.collate`, one text per row): a multiple-choice batch is
+    [questions, options, tokens], a causal LM's labels are token ids."""
 
 
 def classification_objective(
@@ -342,7 +346,8 @@ def train_loop(
                 sync, group = accumulation_step(position, len(order), accumulate)
                 mine, factor = share(indices, processes)
                 batch = {
-                    k: v.to(accelerator.device) for k, v in collate(data, mine, pad_id).items()
+                    k: v.to(accelerator.device)
+                    for k, v in (objective.collate or collate)(data, mine, pad_id).items()
                 }
                 labels = batch.pop("labels")
                 weighting = _Weighting(example_weights, mine, indices, factor)

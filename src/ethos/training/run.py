@@ -112,6 +112,14 @@ def _check_before_starting(config: RunConfig) -> None:
         from ethos.training.qa_train import check_qa_config
 
         check_qa_config(config)
+    elif config.task == "multiple_choice":
+        from ethos.training.choice_train import check_choice_config
+
+        check_choice_config(config)
+    elif config.task == "causal_lm":
+        from ethos.training.causal_train import check_causal_config
+
+        check_causal_config(config)
     elif config.data.source.lower().endswith((".json", ".json.gz")):
         raise ConfigError(
             f"task 'classification' cannot be trained on {config.data.source}, a JSON file",
@@ -124,14 +132,22 @@ def _fit(config: RunConfig, request: FitRequest) -> Fitted:
         from ethos.training.qa_train import fit_extractive_qa
 
         return fit_extractive_qa(config, request)
+    if config.task == "multiple_choice":
+        from ethos.training.choice_train import fit_multiple_choice
+
+        return fit_multiple_choice(config, request)
+    if config.task == "causal_lm":
+        from ethos.training.causal_train import fit_causal_lm
+
+        return fit_causal_lm(config, request)
     from ethos.training.classify import fit_classification
 
     return fit_classification(config, request)
 
 
 def _resolved(config: RunConfig) -> RunConfig:
-    if config.task == "extractive_qa":
-        return config  # a SQuAD file needs no column resolution
+    if config.task != "classification":
+        return config  # the task's own loader reads its columns
     return config.model_copy(update={"data": resolve_data_config(config.data)})
 
 
@@ -359,7 +375,7 @@ def _write_outputs(
         fitted.tokenizer.save_pretrained(model_dir)
         if fitted.group_thresholds is not None:
             fitted.group_thresholds.save(model_dir / THRESHOLDS_FILE)
-        if is_adapter_dir(model_dir):
+        if is_adapter_dir(model_dir) and config.task == "classification":
             labels = fitted.model.config.id2label
             names = [labels[i] for i in range(len(labels))]
             (model_dir / LABELS_FILE).write_text(json.dumps(names))
