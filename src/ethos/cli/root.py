@@ -110,6 +110,12 @@ COMMANDS = (
     ),
     LazyCommand("data", "ethos.cli.data:app", "Inspect and prepare data sets."),
     LazyCommand(
+        "kb",
+        "ethos.cli.kb:app",
+        "Knowledge bases for retrieval: build one from passages (embedded, PII-scrubbed, "
+        "fingerprinted) and search it.",
+    ),
+    LazyCommand(
         "genome",
         "ethos.genome.cli:app",
         "CRISPR guide design, off-target scoring, and the ethics review of edit requests.",
