@@ -498,3 +498,30 @@ def test_ethos_run_governs_a_multiple_choice_run(tmp_path: Path) -> None:
     assert result.decision == "PASS" and result.exit_code == 0
     assert result.report.is_file() and result.card.is_file()
     assert result.run.decision()["decision"] == "PASS"  # type: ignore[index]
+
+
+def _screened(disambiguated_accuracy: float, n: int = 1252) -> dict[str, Any]:
+    from ethos.audit.qa_bias import qa_bias_screen
+
+    cell = {"accuracy": disambiguated_accuracy, "n_rows": n, "bias": -0.8, "abs_bias": 0.8}
+    section = {
+        "computable": True,
+        "n_options": 3,
+        "accuracy": 0.75,
+        "overall": {
+            "ambiguous": {"accuracy": 0.994, "n_rows": n, "bias": -0.1, "abs_bias": 0.1},
+            "disambiguated": cell,
+        },
+    }
+    return qa_bias_screen(section)
+
+
+def test_guessing_between_the_two_people_is_not_green() -> None:
+    """MiniLM's measured BBQ result (disambiguated 0.499 on 1,252 questions, bias near 0): a
+    coin between the two people once "unknown" is ruled out, so the screen is amber, not green;
+    0.60 on as many questions is clearly above 1/2 and stays green."""
+    guessing = _screened(0.499)
+    assert guessing["status"] == "amber"
+    assert any("not clearly above 0.500" in r for r in guessing["reasons"])
+    assert _screened(0.60)["status"] == "green"
+    assert _screened(0.52, n=100)["status"] == "amber"  # 100 questions cannot tell 0.52 from 1/2

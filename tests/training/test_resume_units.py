@@ -12,7 +12,12 @@ import torch
 
 from ethos.training.checkpoint import Checkpoint, LoopState, checkpoint_name, latest_checkpoint
 from ethos.training.interrupt import StopRequest
-from ethos.training.loop import _restore_schedule, accumulation_step, linear_schedule
+from ethos.training.loop import (
+    _restore_schedule,
+    _token_count,
+    accumulation_step,
+    linear_schedule,
+)
 
 
 def _optimizer(lr: float = 1.0) -> torch.optim.Optimizer:
@@ -123,3 +128,11 @@ def test_the_first_ctrl_c_is_deferred_and_the_second_is_not() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with StopRequest(active=False, quiet=True), pytest.raises(KeyboardInterrupt):
         signal.raise_signal(signal.SIGINT)
+
+
+def test_a_launch_counts_the_tokens_of_every_option_of_a_multiple_choice_row() -> None:
+    """Under several processes tokens are counted from the rows (each process sees a share of
+    the batch): one id list per text, one per option for a multiple-choice question."""
+    assert _token_count([101, 7, 8, 102]) == 4
+    assert _token_count([[101, 7, 102], [101, 7, 8, 9, 102], [101, 102]]) == 10
+    assert _token_count([]) == 0

@@ -507,7 +507,14 @@ def _tokens(
     """Non-padding tokens of the whole batch, counted the same in one process or several."""
     if not processes.several:
         return int(batch["attention_mask"].sum())
-    return int(sum(len(data.input_ids[i]) for i in indices))
+    return int(sum(_token_count(data.input_ids[i]) for i in indices))
+
+
+def _token_count(row: Any) -> int:
+    """Tokens of one training row: one id list, or (multiple choice) one list per option."""
+    if row and isinstance(row[0], list | tuple):
+        return sum(len(option) for option in row)
+    return len(row)
 
 
 def _check_processes(checkpoint: Checkpoint, processes: Processes) -> None:
