@@ -36,13 +36,16 @@ if TYPE_CHECKING:
     )
     from ethos.continual.retrain import retrain
     from ethos.data import Dataset, load_dataset, records_to_text
+    from ethos.data.passages import Chunking, load_passages
     from ethos.errors import ConfigError, DataError, EthosError, ModelError
     from ethos.governance.approve import approve_run
     from ethos.governance.card import write_card
     from ethos.governance.gate import gate_run
+    from ethos.models.embedding import SentenceEncoder
     from ethos.models.export import export_model
     from ethos.models.generation import Generator, load_run_generator
     from ethos.models.inference import RunModel
+    from ethos.models.knowledge_base import KnowledgeBase, build_kb
     from ethos.models.predict_file import predict_file
     from ethos.pipeline import run_pipeline
     from ethos.rundir import RunDir
@@ -67,6 +70,11 @@ _EXPORTS = {
     "Dataset": "ethos.data",
     "load_dataset": "ethos.data",
     "records_to_text": "ethos.data",
+    "Chunking": "ethos.data.passages",
+    "load_passages": "ethos.data.passages",
+    "SentenceEncoder": "ethos.models.embedding",
+    "KnowledgeBase": "ethos.models.knowledge_base",
+    "build_kb": "ethos.models.knowledge_base",
     "ConfigError": "ethos.errors",
     "DataError": "ethos.errors",
     "EthosError": "ethos.errors",
@@ -116,6 +124,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CausalLMConfig",
     "ChoicesConfig",
+    "Chunking",
     "ConfigError",
     "DataConfig",
     "DataError",
@@ -123,11 +132,13 @@ __all__ = [
     "EthosError",
     "GenerationConfig",
     "Generator",
+    "KnowledgeBase",
     "ModelConfig",
     "ModelError",
     "RunConfig",
     "RunDir",
     "RunModel",
+    "SentenceEncoder",
     "ServeSettings",
     "SplitConfig",
     "TrainConfig",
@@ -136,11 +147,13 @@ __all__ = [
     "audit_language_model",
     "audit_predictions",
     "audit_run",
+    "build_kb",
     "create_app",
     "export_model",
     "gate_run",
     "load_config",
     "load_dataset",
+    "load_passages",
     "load_run_generator",
     "predict_file",
     "records_to_text",
