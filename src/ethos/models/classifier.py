@@ -37,32 +37,46 @@ def load_tokenizer(name: str) -> Any:
         raise ModelError(f"cannot load the tokenizer of model '{name}': {exc}") from None
 
 
-def load_classifier(name: str, label_names: Sequence[str]) -> Any:
-    """A sequence classifier with one output per label name, its head newly initialised."""
-    from transformers import AutoModelForSequenceClassification
+def load_with_fresh_head(
+    auto_class: Any,
+    name: str,
+    *,
+    task: str,
+    hint: str = "use model.name: default or a local Hugging Face model directory",
+    **options: Any,
+) -> Any:
+    """``auto_class.from_pretrained`` on the resolved model, whose task head the checkpoint lacks
+    and transformers initialises: its "newly initialized" warning is expected, not news, and is
+    silenced; a model that cannot be loaded is a :class:`ModelError` naming ``task``."""
     from transformers.utils import logging as hf_logging
 
-    location = resolve_model_dir(name)
-    id2label = dict(enumerate(label_names))
+    hide_transformers_progress_bars()
     verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "newly initialized head" is expected here, not news
+    hf_logging.set_verbosity_error()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return AutoModelForSequenceClassification.from_pretrained(
-                str(location),
-                num_labels=len(label_names),
-                id2label=id2label,
-                label2id={v: k for k, v in id2label.items()},
-            )
+            return auto_class.from_pretrained(str(resolve_model_dir(name)), **options)
     except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"cannot load model '{name}' for sequence classification: {exc}",
-            hint="use model.name: default or a local Hugging Face model directory",
-        ) from None
+        raise ModelError(f"cannot load model '{name}' for {task}: {exc}", hint=hint) from None
     finally:
         hf_logging.set_verbosity(verbosity)
         logging.getLogger("transformers").setLevel(logging.WARNING)
+
+
+def load_classifier(name: str, label_names: Sequence[str]) -> Any:
+    """A sequence classifier with one output per label name, its head newly initialised."""
+    from transformers import AutoModelForSequenceClassification
+
+    id2label = dict(enumerate(label_names))
+    return load_with_fresh_head(
+        AutoModelForSequenceClassification,
+        name,
+        task="sequence classification",
+        num_labels=len(label_names),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
 
 
 LABELS_FILE = "labels.json"

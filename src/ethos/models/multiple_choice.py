@@ -14,8 +14,6 @@ sequence as a ``[questions, K, tokens]`` tensor (:func:`collate_choices`).
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +24,6 @@ import torch
 
 from ethos.errors import ModelError
 from ethos.models.encoding import sequential_order
-from ethos.models.resolve import resolve_model_dir
 
 
 @dataclass(frozen=True)
@@ -56,25 +53,15 @@ class ChoiceEncoded:
 def load_choice_model(name: str) -> Any:
     """A pretrained encoder with a fresh multiple-choice head (one logit per option)."""
     from transformers import AutoModelForMultipleChoice
-    from transformers.utils import logging as hf_logging
 
-    from ethos.models.classifier import hide_transformers_progress_bars
+    from ethos.models.classifier import load_with_fresh_head
 
-    hide_transformers_progress_bars()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "newly initialized head" is expected here, not news
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return AutoModelForMultipleChoice.from_pretrained(str(resolve_model_dir(name)))
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"cannot load model '{name}' for multiple choice: {exc}",
-            hint="use model.name: default or a local Hugging Face encoder directory (BERT-like)",
-        ) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        logging.getLogger("transformers").setLevel(logging.WARNING)
+    return load_with_fresh_head(
+        AutoModelForMultipleChoice,
+        name,
+        task="multiple choice",
+        hint="use model.name: default or a local Hugging Face encoder directory (BERT-like)",
+    )
 
 
 @contextmanager

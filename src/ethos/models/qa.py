@@ -12,8 +12,6 @@ Features are not padded: a collator pads each batch to its own longest feature.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +23,6 @@ from ethos.config import RunConfig
 from ethos.data.squad import QADataset
 from ethos.errors import DataError, ModelError
 from ethos.models.encoding import Encoded, iterate, sequential_order
-from ethos.models.resolve import resolve_model_dir
 
 CLS_INDEX = 0
 """Position of the classifier token, the target for "no answer in this window" (BERT-style)."""
@@ -279,22 +276,12 @@ def decode_best_spans(
 def load_qa_model(name: str) -> Any:
     """A model with a span (start/end) head; a head the checkpoint lacks starts untrained."""
     from transformers import AutoModelForQuestionAnswering
-    from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return AutoModelForQuestionAnswering.from_pretrained(str(resolve_model_dir(name)))
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"cannot load model '{name}' for extractive question answering: {exc}",
-            hint="use model.name: default or a local Hugging Face model directory",
-        ) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        logging.getLogger("transformers").setLevel(logging.WARNING)
+    from ethos.models.classifier import load_with_fresh_head
+
+    return load_with_fresh_head(
+        AutoModelForQuestionAnswering, name, task="extractive question answering"
+    )
 
 
 def qa_features(tokenizer: Any, part: QADataset, config: RunConfig, *, train: bool) -> QAFeatures:

@@ -136,18 +136,24 @@ def collate_pairs(data: PairsEncoded, indices: np.ndarray, pad_id: int) -> dict[
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def response_loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per example, the mean cross-entropy of its response tokens (next-token prediction)."""
-    logits = outputs.logits.float()[:, :-1]
+def _next_token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each position's cross-entropy for the next token (0 where the label is ignored), how many
+    positions count per example, and the shifted logits."""
+    shifted = logits.float()[:, :-1]
     targets = labels[:, 1:]
     per_token = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]),
+        shifted.reshape(-1, shifted.shape[-1]),
         targets.reshape(-1),
         ignore_index=IGNORE_INDEX,
         reduction="none",
     ).view(targets.shape)
-    counted = (targets != IGNORE_INDEX).sum(dim=1).clamp_min(1)
-    return per_token.sum(dim=1) / counted, logits
+    return per_token, (targets != IGNORE_INDEX).sum(dim=1), shifted
+
+
+def response_loss(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per example, the mean cross-entropy of its response tokens (next-token prediction)."""
+    per_token, counted, logits = _next_token_losses(outputs.logits, labels)
+    return per_token.sum(dim=1) / counted.clamp_min(1), logits
 
 
 def token_loss(model: Any, data: PairsEncoded, *, pad_id: int, batch_tokens: int) -> float:
@@ -163,16 +169,9 @@ def token_loss(model: Any, data: PairsEncoded, *, pad_id: int, batch_tokens: int
             for indices in sequential_order(lengths, batch):
                 tensors = {k: v.to(device) for k, v in collate_pairs(data, indices, pad_id).items()}
                 labels = tensors.pop("labels")
-                logits = model(**tensors).logits.float()[:, :-1]
-                targets = labels[:, 1:]
-                losses = F.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]),
-                    targets.reshape(-1),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum",
-                )
-                total += float(losses)
-                count += int((targets != IGNORE_INDEX).sum())
+                per_token, counted, _ = _next_token_losses(model(**tensors).logits, labels)
+                total += float(per_token.sum())
+                count += int(counted.sum())
     finally:
         model.train(was_training)
     return total / max(count, 1)
