@@ -19,6 +19,8 @@ from ethos.rundir import RunDir
 from pg_cluster import require_server, running_cluster
 from run_fixtures import (
     tiny_compas_config,
+    tiny_grounded_config,
+    tiny_grounded_files,
     tiny_lora_config,
     tiny_qa_config,
     train_quietly,
@@ -86,6 +88,17 @@ def tiny_threshold_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
 def tiny_lora_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
     """A finished LoRA run: ``model/`` holds the adapter and head, not the base weights."""
     return train_quietly(tiny_lora_config(tmp_path_factory.mktemp("tiny_lora_run")))
+
+
+@pytest.fixture(scope="session")
+def tiny_grounded_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """A finished grounded PubMedQA reader over a 120-abstract knowledge base (its config's
+    grounding.knowledge_base); questions that the squad-tiny set should make it abstain on."""
+    folder = tmp_path_factory.mktemp("tiny_grounded_run")
+    data, kb = tiny_grounded_files(folder)
+    return train_quietly(
+        tiny_grounded_config(folder / "runs", data, kb, out_of_domain="squad-tiny")
+    )
 
 
 @pytest.fixture(scope="session")

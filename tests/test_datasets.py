@@ -62,6 +62,26 @@ def test_adult_german_pubmedqa_row_counts_and_labels() -> None:
     assert pubmedqa["answer"].value_counts().to_dict() == {"yes": 276, "no": 169, "maybe": 55}
 
 
+def test_clinical_demographic_pairs_reads_every_record_of_every_line() -> None:
+    """145 lines, two of which hold two records each: 147 cases, 49 per clinical domain."""
+    cases = bundled.clinical_demographic_pairs()
+    assert len(cases) == 147 and cases["id"].is_unique
+    assert cases["clinical_domain"].value_counts().to_dict() == {
+        "gastro": 49,
+        "internal_medicine": 49,
+        "dental": 49,
+    }
+    assert list(cases.columns) == [
+        "patient_a",
+        "patient_b",
+        "diagnosis",
+        "treatment",
+        "clinical_domain",
+        "id",
+    ]
+    assert not cases.isna().any().any()
+
+
 def test_extra_training_pool_goes_to_train_only() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ChoicesConfig,
         DataConfig,
         GenerationConfig,
+        GroundingConfig,
         ModelConfig,
         RunConfig,
         SplitConfig,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ethos.models.embedding import SentenceEncoder
     from ethos.models.export import export_model
     from ethos.models.generation import Generator, load_run_generator
+    from ethos.models.grounded import GroundedAnswer, GroundedAnswerer
     from ethos.models.inference import RunModel
     from ethos.models.knowledge_base import KnowledgeBase, build_kb
     from ethos.models.predict_file import predict_file
@@ -73,6 +75,9 @@ _EXPORTS = {
     "Chunking": "ethos.data.passages",
     "load_passages": "ethos.data.passages",
     "SentenceEncoder": "ethos.models.embedding",
+    "GroundedAnswer": "ethos.models.grounded",
+    "GroundedAnswerer": "ethos.models.grounded",
+    "GroundingConfig": "ethos.config",
     "KnowledgeBase": "ethos.models.knowledge_base",
     "build_kb": "ethos.models.knowledge_base",
     "ConfigError": "ethos.errors",
@@ -132,6 +137,9 @@ __all__ = [
     "EthosError",
     "GenerationConfig",
     "Generator",
+    "GroundedAnswer",
+    "GroundedAnswerer",
+    "GroundingConfig",
     "KnowledgeBase",
     "ModelConfig",
     "ModelError",

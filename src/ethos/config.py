@@ -501,6 +501,42 @@ class CausalLMConfig(StrictModel):
         return _without_unused(handler(self), self, ("canaries",))
 
 
+class GroundingConfig(StrictModel):
+    """Grounded answering: the run's reader answers from passages retrieved from a knowledge base.
+
+    The run is a classifier over (question, passage) pairs, trained on each question's gold
+    passage; at answer time the passage is the best one retrieved. The knowledge base's identity
+    is recorded in the manifest and the ledger, and serving refuses any other
+    (:mod:`ethos.models.grounded`). The abstention threshold is calibrated on the validation
+    questions: at least ``coverage`` of in-domain questions are answered (split conformal).
+    A question's gold passage is the knowledge-base passage whose id is the question's row id
+    (``data.id_field``), as for the bundled pubmedqa set and knowledge base."""
+
+    knowledge_base: str = Field(
+        description="The folder `ethos kb build` wrote (relative paths from the working "
+        "directory, like output_dir)."
+    )
+    build_from: str | None = Field(
+        default=None,
+        description="A passage source (pubmedqa, a table, a folder of .txt files) to build the "
+        "knowledge base from, with the default chunking, PII masked and the bundled encoder, "
+        "when the folder does not exist yet.",
+    )
+    top_k: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=5, description="Passages retrieved and cited per question."
+    )
+    coverage: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        default=0.95,
+        description="Share of in-domain questions answered; the rest abstain. Calibrated on the "
+        "validation questions' best retrieval scores.",
+    )
+    out_of_domain: str | None = Field(
+        default=None,
+        description="Questions the knowledge base cannot answer, which the audit expects to "
+        "abstain: a bundled set's name (squad-tiny) or a table with a `question` column.",
+    )
+
+
 class IntendedUseConfig(StrictModel):
     """What the model is for, declared by the people who train it; the model card prints it.
 
@@ -547,6 +583,11 @@ class RunConfig(StrictModel):
     causal_lm: CausalLMConfig | None = Field(
         default=None, description="task: causal_lm: the prompt/response columns and adapter."
     )
+    grounding: GroundingConfig | None = Field(
+        default=None,
+        description="task: classification over (question, passage): answer from a knowledge "
+        "base's retrieved passages, cite them, abstain when none is close.",
+    )
     policy: str | None = Field(
         default=None,
         description="The ethics policy the run is gated by: a bundled name (medical, "
@@ -561,7 +602,9 @@ class RunConfig(StrictModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return _without_unused(handler(self), self, ("intended_use", "choices", "causal_lm"))
+        return _without_unused(
+            handler(self), self, ("intended_use", "choices", "causal_lm", "grounding")
+        )
 
     @model_validator(mode="after")
     def _task_sections_match_the_task(self) -> RunConfig:
@@ -570,6 +613,11 @@ class RunConfig(StrictModel):
                 raise ValueError(
                     f"the {section} section is for task: {task}, and this run's task is {self.task}"
                 )
+        if self.grounding is not None and self.task != "classification":
+            raise ValueError(
+                "the grounding section is for task: classification (a reader over question + "
+                f"passage pairs), and this run's task is {self.task}"
+            )
         return self
 
     @property

@@ -131,6 +131,10 @@ def _govern(
     steps = 6 if parent is not None else 5
     manifest = run.manifest
     payload: dict[str, Any] = {"task": manifest["task"], "model": manifest["model"]["name"]}
+    grounding = manifest.get("grounding")
+    if grounding:  # the evidence the run answers from is part of what is recorded
+        kb = grounding["knowledge_base"]
+        payload["knowledge_base"] = {k: kb[k] for k in ("kb_sha256", "fingerprint", "path")}
     if parent is not None:
         assert lineage is not None  # it holds the parent's link, made above
         link = lineage["parent"]

@@ -62,6 +62,15 @@ def _documents(informative: bool | None) -> dict[str, Any]:
             },
             "by_category": {"Age": {"ambiguous": {"abs_bias": 1.0}}},
         },
+        # what the grounded-qa policy reads (a grounded run's audit: ethos.audit.grounding)
+        "grounding": {
+            "retrieval": {"recall@5": {"value": 0.99}, "mrr": {"value": 0.98}},
+            "answers": {"retrieved_minus_gold": 0.0},
+            "abstention": {
+                "answered_accuracy": {"value": 0.9},
+                "out_of_domain": {"abstained": 1.0},
+            },
+        },
         # what the generative policy reads (a causal-LM run's audit: ethos.audit.causal_run)
         "pii_leakage": {"share": 0.0, "sensitive": {"strings_reproduced": 0}},
         "memorisation": {"max_exposure_fraction": 0.1},
@@ -78,7 +87,14 @@ def _documents(informative: bool | None) -> dict[str, Any]:
 
 
 def test_every_bundled_model_policy_requires_an_informative_model() -> None:
-    assert set(MODEL_POLICIES) == {"credit", "criminal-justice", "generative", "medical", "qa-bias"}
+    assert set(MODEL_POLICIES) == {
+        "credit",
+        "criminal-justice",
+        "generative",
+        "grounded-qa",
+        "medical",
+        "qa-bias",
+    }
     for name in MODEL_POLICIES:
         [constraint] = [c for c in load_policy(name).constraints if c.metric == INFORMATIVE]
         assert (constraint.op, constraint.value, constraint.on_break) == ("==", 1, "fail")

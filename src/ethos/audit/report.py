@@ -504,6 +504,12 @@ def _qa_bias(section: dict[str, Any]) -> str:
     return render_section(section)
 
 
+def _grounding(section: dict[str, Any]) -> str:
+    from ethos.audit.grounding import render_section
+
+    return render_section(section)
+
+
 def _generation(name: str, section: dict[str, Any]) -> str:
     from ethos.audit import generation_report
 
@@ -520,6 +526,7 @@ SECTIONS = {
     "slices": _slices,
     "stereotype_likelihood": _stereotype_likelihood,
     "qa_bias": _qa_bias,
+    "grounding": _grounding,
     "generation_bias": lambda section: _generation("render_generation_bias", section),
     "pii_leakage": lambda section: _generation("render_pii_leakage", section),
     "memorisation": lambda section: _generation("render_memorisation", section),

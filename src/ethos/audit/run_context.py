@@ -88,7 +88,7 @@ def context_from_run(run: RunDir, *, part: str = "test", seed: int | None = None
         y_true=audited.labels,
         y_pred=decided.to_numpy(dtype=np.int64),
         y_prob=probabilities[:, 1] if len(names) == 2 else probabilities,
-        groups=audited.groups,
+        groups=audited.groups if audited.groups.shape[1] else None,  # None: no sensitive column
         texts=list(audited.texts),
         labels=list(range(len(names))),
         pos_label=1 if len(names) == 2 else None,

@@ -31,6 +31,9 @@ AUDIT_JSON = "audit.json"
 REPORT_HTML = "report.html"
 INFORMATIVENESS = "informativeness"
 """Run by every audit, whatever checks were asked for: see :mod:`ethos.audit.informativeness`."""
+NEEDS_GROUPS = ("fairness",)
+"""Checks that compare groups: left out (and said so in meta) when the data has no sensitive
+column, unless asked for by name."""
 DP_AUDIT = "privacy.dp_audit"
 """The canary audit: "not applicable" for a run without canaries, unless asked for by name."""
 
@@ -162,6 +165,11 @@ def audit_run(
     names = list(checks) if checks is not None else list(CHECKS)
     if INFORMATIVENESS not in names:  # cheap, and the summary needs it to read the other screens
         names.insert(0, INFORMATIVENESS)
+    skipped: list[str] = []
+    if checks is None and (context.groups is None or context.groups.shape[1] == 0):
+        # No sensitive column (data.sensitive is empty, as for PubMedQA): nothing to compare.
+        skipped = [n for n in names if n in NEEDS_GROUPS]
+        names = [n for n in names if n not in NEEDS_GROUPS]
     # The run's own minimum group size (data.min_group_size) decides which groups are compared.
     chosen: dict[str, dict[str, Any]] = {
         "fairness": {"min_group_size": run.config.data.min_group_size}
@@ -172,6 +180,12 @@ def audit_run(
         chosen[name] = {**chosen.get(name, {}), **given}
     sections, seconds = run_audit_checks(context, names, chosen)
     manifest = run.manifest
+    if manifest.get("grounding"):  # a grounded run: retrieval, answers, abstention
+        from ethos.audit.grounding import grounding_section
+
+        started = time.perf_counter()
+        sections["grounding"] = to_jsonable(grounding_section(run, context, seed=context.seed))
+        seconds["grounding"] = round(time.perf_counter() - started, 3)
     audit: dict[str, Any] = nest_sections(sections)
     audit["meta"] = audit_meta(
         kind="run",
@@ -186,6 +200,11 @@ def audit_run(
         label_names=context.extras["label_names"],
         groups=list(context.groups.columns) if context.groups is not None else [],
         checks=names,
+        **(
+            {"skipped": {n: "the data has no sensitive column (data.sensitive)" for n in skipped}}
+            if skipped
+            else {}
+        ),
         seconds={"load": round(context_seconds, 3), **seconds},
         seed=context.seed,
     )

@@ -199,10 +199,10 @@ def candidate_slices(found: _Conditions, *, max_conditions: int) -> list[tuple[i
     return slices
 
 
-def _slice_rows(found: _Conditions, slices: list[tuple[int, ...]]) -> np.ndarray:
+def _slice_rows(found: _Conditions, slices: list[tuple[int, ...]], n: int) -> np.ndarray:
     """Bool (n, s): the rows of each candidate slice (the AND of its conditions)."""
-    if not slices:
-        return np.zeros((found.rows.shape[0], 0), dtype=bool)
+    if not slices:  # also when there is no attribute at all (found.rows is then empty)
+        return np.zeros((n, 0), dtype=bool)
     first = found.rows[:, [s[0] for s in slices]]
     second = found.rows[:, [s[-1] for s in slices]]
     return first & second
@@ -310,7 +310,7 @@ def slices_section(
     frame = _attribute_frame(attributes, n)
     found = attribute_conditions(frame, n_bins=n_bins, min_slice_size=min_slice_size)
     slices = candidate_slices(found, max_conditions=max_conditions)
-    in_slice = _slice_rows(found, slices)
+    in_slice = _slice_rows(found, slices, n)
     metrics = _metric_rows(encoded.y_true, encoded.y_pred, encoded.binary)
     tested = pd.concat(
         [

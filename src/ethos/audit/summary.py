@@ -41,10 +41,16 @@ SCREENS = {
     "red when the canary audit's lower bound on ε exceeds the claimed ε",
     "slices": "no slice's error rate, FPR or FNR significantly above the rest's (FDR-adjusted) "
     "green; any such slice amber, red when its error-rate gap is 0.20 or more",
+    "grounding": "a grounded run's retrieval and abstention: green when recall@5 is above 0.90, "
+    "reading the retrieved passage costs at most 0.05 accuracy against the gold one, at least "
+    "90% of out-of-domain questions abstain and no group's recall@1 trails another's by 0.10; "
+    "red when recall@5 is 0.50 or less; else amber (only grounded runs have this screen)",
     "sample_size": f"groups under {RELIABLE_GROUP_SIZE} rows (rates unreliable) or under "
     "min_group_size (left out) are listed; amber when a compared group is under "
     f"{RELIABLE_GROUP_SIZE} rows",
 }
+ONLY_WHEN_MEASURED = ("grounding",)
+"""Screens of one kind of run, left out of other runs' summaries rather than shown grey."""
 MEANINGLESS_WHEN_UNINFORMATIVE = ("fairness", "calibration", "robustness", "slices")
 """Screens that read grey "not meaningful" for a model that is not informative."""
 
@@ -123,6 +129,30 @@ def _dp_audit(found: Any, status: str, reasons: list[str]) -> tuple[str, list[st
     return status, [*reasons, line]
 
 
+def _grounding(section: dict[str, Any]) -> tuple[str, list[str]]:
+    recall = ((section.get("retrieval") or {}).get("recall@5") or {}).get("value")
+    if recall is None:
+        return "grey", ["no audited question has its gold passage in the knowledge base"]
+    status = _grade(-recall, -0.90, -0.50)
+    reasons = [f"recall@5 {recall:.3f}"]
+    cost = (section.get("answers") or {}).get("retrieved_minus_gold")
+    if cost is not None:
+        reasons.append(f"retrieved - gold accuracy {cost:+.3f}")
+        if cost < -0.05:
+            status = _worse(status, "amber")
+    ood = (section.get("abstention") or {}).get("out_of_domain") or {}
+    if ood:
+        reasons.append(f"out-of-domain abstained {ood['abstained']:.3f}")
+        if ood["abstained"] < 0.90:
+            status = _worse(status, "amber")
+    for column, entry in (section.get("by_group") or {}).items():
+        gap = entry.get("recall@1_gap") if isinstance(entry, dict) else None
+        if gap is not None and gap > 0.10:
+            status = _worse(status, "amber")
+            reasons.append(f"recall@1 gap {gap:.3f} across {column}")
+    return status, reasons
+
+
 def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{dimension: {"status", "reasons", "screen"}}`` for each dimension of an audit; the
     sample-size entry also holds ``warnings``, one dict per small group (see
@@ -130,6 +160,8 @@ def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for dimension, screen in SCREENS.items():
         section = audit.get(dimension)
+        if dimension in ONLY_WHEN_MEASURED and section is None:
+            continue
         status, reasons = "grey", ["not measured"]
         extra: dict[str, Any] = {}
         if dimension == "sample_size":
@@ -161,6 +193,8 @@ def summarise(audit: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 status, reasons = _dp_audit(section.get("dp_audit"), status, reasons)
             elif dimension == "slices":
                 status, reasons = _slices(section)
+            elif dimension == "grounding":
+                status, reasons = _grounding(section)
         if dimension in MEANINGLESS_WHEN_UNINFORMATIVE and is_not_informative(audit):
             measured = [] if status == "grey" else [f"measured: {r}" for r in reasons]
             status, reasons = "grey", [NOT_MEANINGFUL, *measured]

@@ -14,7 +14,7 @@ from ethos.errors import EthosError
 
 app = typer.Typer(
     help="Knowledge bases for retrieval: build one from passages (embedded, PII-scrubbed, "
-    "fingerprinted) and search it.",
+    "fingerprinted), search it, and ask a grounded run's questions.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -133,3 +133,48 @@ def search_command(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command("ask")
+def ask_command(
+    run_dir: Path = typer.Argument(
+        ..., metavar="RUN_DIR", help="A grounded run (a config with a grounding: section)."
+    ),
+    questions: list[str] = typer.Argument(..., metavar="QUESTION...", help="Questions to answer."),
+    knowledge_base: Path | None = typer.Option(
+        None,
+        "--knowledge-base",
+        help="Where the run's knowledge base is now, if it moved; it must still be the one the "
+        "run recorded (its kb_sha256).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the answers as JSON."),
+    width: int = typer.Option(200, "--width", help="Characters of each cited chunk to show."),
+) -> None:
+    """Answer questions from a grounded run's knowledge base, citing passages, or abstain."""
+    import json
+
+    from ethos.models.grounded import ABSTAIN, GroundedAnswerer
+    from ethos.rundir import RunDir
+
+    cleaned = [" ".join(q.split()) for q in questions]
+    if not all(cleaned):
+        raise EthosError("a question is empty", hint="pass each question as one quoted argument")
+    answerer = GroundedAnswerer.from_run(RunDir.open(run_dir), knowledge_base=knowledge_base)
+    answers = answerer.answer(cleaned)
+    if as_json:
+        document = [{"question": q, **a.to_json()} for q, a in zip(cleaned, answers, strict=True)]
+        console.print_json(json.dumps(document))
+        return
+    for question, answer in zip(cleaned, answers, strict=True):
+        verdict = (
+            f"{ABSTAIN} (best score {answer.score:.3f} < threshold {answer.threshold:.3f})"
+            if answer.abstained
+            else f"{answer.answer} (p={max((answer.probabilities or {}).values()):.2f}; read "
+            f"{answer.read_passage}, score {answer.score:.3f})"
+        )
+        lines = [f"Q: {question}", f"A: {verdict}"]
+        for citation in answer.citations:
+            text = " ".join(citation.text.split())
+            shown = text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+            lines.append(f"  [{citation.rank}] {citation.score:.3f} {citation.chunk_id}: {shown}")
+        console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)

@@ -24,7 +24,8 @@ COMMANDS = (
         "Serve a gated run over HTTP: /v1/predict, /v1/explain, /v1/feedback, /v1/model, "
         "/v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs). A causal_lm run "
         "answers POST /v1/generate instead of predict, explain and feedback; its responses are "
-        "always PII-masked.",
+        "always PII-masked. A grounded run also answers POST /v1/answer from the knowledge base "
+        "it recorded, and is refused when that knowledge base changed.",
     ),
     LazyCommand(
         "init",
@@ -113,7 +114,7 @@ COMMANDS = (
         "kb",
         "ethos.cli.kb:app",
         "Knowledge bases for retrieval: build one from passages (embedded, PII-scrubbed, "
-        "fingerprinted) and search it.",
+        "fingerprinted), search it, and ask a grounded run's questions.",
     ),
     LazyCommand(
         "genome",

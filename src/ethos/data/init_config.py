@@ -470,6 +470,7 @@ def render(proposal: Proposal, config_path: Path) -> str:
     lines = _header(proposal, config_path)
     lines += ["data:", *_data_section(proposal, config_path), ""]
     lines += _intended_use_section()
+    lines += _grounding_section()
     lines += _model_section(proposal)
     lines += _train_section()
     lines += _closing_section()
@@ -691,6 +692,17 @@ def _intended_use_section() -> list[str]:
         "out_of_scope": ["automated rejection without human review"],
     }
     return [*lines, *_commented(_yaml_entry("intended_use", example, 0), 0), ""]
+
+
+def _grounding_section() -> list[str]:
+    lines = _comment(
+        "Grounded question answering (a question + passage reader): answer from the passages "
+        "retrieved from a knowledge base (`ethos kb build`), cite them, abstain when none is "
+        "close; see docs/knowledge-base.md.",
+        0,
+    )
+    example = {"knowledge_base": "kb/passages", "top_k": 5, "coverage": 0.95}
+    return [*lines, *_commented(_yaml_entry("grounding", example, 0), 0), ""]
 
 
 def _model_section(proposal: Proposal) -> list[str]:

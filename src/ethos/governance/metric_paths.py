@@ -55,6 +55,7 @@ SECTIONS = {
         "generation_bias",
         "pii_leakage",
         "memorisation",
+        "grounding",
         "meta",
     ),
     "metrics": ("validation", "test", "baselines", "history"),
@@ -193,6 +194,17 @@ LEAVES = (
             "max_exposure_fraction",
             "mean_exposure",
             "perplexity",
+            # a grounded run's grounding section (ethos.audit.grounding): e.g.
+            # grounding.retrieval.recall@5.value, grounding.abstention.out_of_domain.abstained
+            "recall@1",
+            "recall@5",
+            "recall@10",
+            "mrr",
+            "abstained",
+            "answered",
+            "retrieved_minus_gold",
+            "recall@1_gap",
+            "aurc",
         ]
     )
 )

@@ -15,6 +15,14 @@ masked response (the masked texts too with ``--keep-inputs``). The classifier's 
 404 on such a run, and ``/v1/generate`` on a classifier's; drift monitoring does not apply to
 generation, which ``/v1/alerts`` and ``/dashboard`` say.
 
+A grounded run (a classifier whose manifest records a knowledge base) also answers
+``POST /v1/answer`` (:mod:`ethos.serving.answerer`): the same guards, then retrieval, the reader
+and abstention off the event loop, one batch of questions at a time; each answer is logged like a
+generation (``generation_log``: the hash of the masked question, the answer, and its passage ids
+and scores as settings). The knowledge base is checked against the hash the run recorded when
+the server loads, and a changed one is refused like any other start-up refusal. On any other run
+``/v1/answer`` answers 404 naming the endpoint the run serves.
+
 Every error answers ``{"error": ..., "hint": ..., "detail": ...}`` (:class:`ApiError`): what was
 wrong and how to fix it as separate fields, ``detail`` kept for clients of earlier versions.
 The documentation pages (``/docs``, ``/redoc``) load nothing from outside the server
@@ -55,6 +63,7 @@ from ethos.config import GenerationConfig
 from ethos.errors import DataError, EthosError, ModelError
 from ethos.rundir import RunDir
 from ethos.serving.admission import Admission, admit
+from ethos.serving.answerer import ServedAnswerer, is_grounded
 from ethos.serving.apidocs import add_offline_docs
 from ethos.serving.batching import MicroBatcher, QueueFull
 from ethos.serving.cardinfo import CARD_URL, card_summary
@@ -76,6 +85,8 @@ from ethos.serving.schemas import (
     MAX_SEED,
     AlertOut,
     AlertsResponse,
+    AnswerRequest,
+    AnswerResponse,
     CardSummary,
     ErrorBody,
     ExplainRequest,
@@ -85,7 +96,9 @@ from ethos.serving.schemas import (
     GenerateRequest,
     GenerateResponse,
     GenerationSettings,
+    GroundedAnswerOut,
     Health,
+    KnowledgeBaseOut,
     ModelInfo,
     MonitorState,
     Prediction,
@@ -180,6 +193,8 @@ class ServingState:
     metrics: ServingMetrics
     run: RunDir
     """Read again for the model card on each request, so a card written later shows up."""
+    answerer: ServedAnswerer | None = None
+    """A grounded run's answerer (``POST /v1/answer``); None for any other run."""
 
     def card(self) -> dict[str, Any]:
         """The card summary (files read: call it off the event loop)."""
@@ -187,7 +202,9 @@ class ServingState:
 
 
 def _load_state(
-    settings: ServeSettings, model: ServedModel | ServedGenerator | None = None
+    settings: ServeSettings,
+    model: ServedModel | ServedGenerator | None = None,
+    answerer: ServedAnswerer | None = None,
 ) -> ServingState:
     run = RunDir.open(settings.run_dir)
     admission = admit(
@@ -200,6 +217,9 @@ def _load_state(
         model = load_served_model(settings, run)
     if isinstance(model, ServedGenerator):
         return _generation_state(settings, run, admission, model)
+    if answerer is None and (settings.knowledge_base is not None or is_grounded(run)):
+        # A knowledge base that is not the recorded one is refused here (ModelError).
+        answerer = ServedAnswerer.load(run, knowledge_base=settings.knowledge_base)
     store = ServingStore(settings.db_url)
     metrics = ServingMetrics()
     drift = DriftFeed.for_run(run, model, store)
@@ -212,7 +232,8 @@ def _load_state(
             texts, pairs=pairs, groups=[i.group for i in items], keys=[i.key for i in items]
         )
         metrics.observe_batch(len(items), time.perf_counter() - started)
-        drift.observe(items, predictions, embeddings)
+        if isinstance(drift, DriftFeed):
+            drift.observe(items, predictions, embeddings)
         return list(predictions)
 
     batcher: MicroBatcher[_Item, Any] = MicroBatcher(
@@ -233,6 +254,7 @@ def _load_state(
         drift=drift,
         metrics=metrics,
         run=run,
+        answerer=answerer,
     )
 
 
@@ -330,15 +352,20 @@ def create_app(
     *,
     state: ServingState | None = None,
     model: ServedModel | ServedGenerator | None = None,
+    answerer: ServedAnswerer | None = None,
 ) -> FastAPI:
-    """The app for one run; loading (model, reference, variant check) happens at start-up,
-    except for a ``model`` already loaded (and checked) by the caller."""
+    """The app for one run; loading (model, reference, variant check, a grounded run's knowledge
+    base) happens at start-up, except for a ``model`` and ``answerer`` already loaded (and
+    checked) by the caller. ``settings.knowledge_base``: where a grounded run's knowledge base is
+    now, when it moved (still checked against the recorded hash)."""
     holder: dict[str, ServingState] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = (
-            state if state is not None else await asyncio.to_thread(_load_state, settings, model)
+            state
+            if state is not None
+            else await asyncio.to_thread(_load_state, settings, model, answerer)
         )
         holder["state"] = loaded
         loaded.batcher.start()
@@ -439,6 +466,23 @@ def create_app(
                 hint='send {"inputs": [{"text": "..."}]} to POST /' + API_VERSION + "/predict",
             )
         return st.model
+
+    def answering(request: Request, st: ServingState = Depends(current)) -> ServedAnswerer:
+        """The grounded run's answerer; 404 naming the run's endpoint on any other run."""
+        if st.answerer is None:
+            if isinstance(st.model, ServedGenerator):
+                task, endpoint, example = "causal_lm", st.model.endpoint, '{"prompt": "..."}'
+            else:
+                task, endpoint = st.model.config.task, f"/{API_VERSION}/predict"
+                example = '{"inputs": [{"text": "..."}]}'
+            raise ApiError(
+                404,
+                f"this server serves a {task} run ({st.model.model_id}) that is not grounded "
+                f"(its manifest records no knowledge base), which answers POST {endpoint}; "
+                f"{request.url.path} is for grounded runs",
+                hint=f"send {example} to POST {endpoint}",
+            )
+        return st.answerer
 
     def texts_of(model: ServedModel, inputs: list[Any]) -> list[tuple[str, str | None]]:
         """(text, second text) per input; records are serialised as in training."""
@@ -749,6 +793,91 @@ def create_app(
             latency_ms=round(latency_ms, 3),
         )
 
+    @app.post(
+        f"/{API_VERSION}/answer",
+        response_model=AnswerResponse,
+        tags=["model"],
+        responses={
+            **ERRORS,
+            400: {"model": ErrorBody, "description": "an empty question"},
+            404: {"model": ErrorBody, "description": "the served run is not grounded"},
+            413: {"model": ErrorBody, "description": "body or question count over the limit"},
+            503: {"model": ErrorBody, "description": "answer logging is behind"},
+            504: {"model": ErrorBody, "description": "the request timeout passed"},
+        },
+    )
+    async def answer(
+        body: AnswerRequest,
+        key: KeyRecord = Depends(requires("predict")),
+        answerer: ServedAnswerer = Depends(answering),
+        st: ServingState = Depends(current),
+    ) -> AnswerResponse:
+        """Answer one question (``{"question": "..."}``) or several (``{"questions": [...]}``)
+        from the run's knowledge base, citing the passages retrieved, or abstain.
+
+        Served by a grounded run, with a key of scope ``predict``. Each answer is the reader's
+        label on the best passage, with its probabilities and the top passages as citations; when
+        the best passage's similarity is below the run's calibrated threshold the answer is null,
+        ``abstained`` true and ``message`` "not in the knowledge base". The knowledge base is the
+        one the run was audited and gated with (its ``kb_sha256`` is in the answer).
+        """
+        questions = body.all_questions
+        if len(questions) > st.settings.max_inputs:
+            raise ApiError(
+                413,
+                f"{len(questions)} questions in one request; at most {st.settings.max_inputs}",
+                hint="split the questions over several requests",
+            )
+        started = time.perf_counter()
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.to_thread(answerer.answer, questions),
+                timeout=st.settings.request_timeout_s,
+            )
+        except TimeoutError:
+            raise ApiError(
+                504,
+                "the answers took longer than the request timeout",
+                hint="send fewer questions per request, or serve with a longer --timeout",
+            ) from None
+        except ModelError as exc:  # an empty question
+            raise ApiError.of(400, exc) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        now = datetime.now(UTC)
+        kb = answerer.knowledge_base()
+        ids = [uuid.uuid4().hex for _ in questions]
+        try:
+            st.logs.submit(
+                [
+                    PendingGeneration(
+                        generation_id=aid,
+                        created_at=now,
+                        key_id=key.key_id,
+                        model_id=answerer.model_id,
+                        prompt=question,
+                        masked_response=str(found["answer"] or found["message"]),
+                        settings=_answer_record(found, kb["kb_sha256"]),
+                        latency_ms=latency_ms,
+                    )
+                    for aid, question, found in zip(ids, questions, answers, strict=True)
+                ]
+            )
+        except LogQueueFull:
+            raise ApiError(
+                503,
+                "answer logging is behind",
+                hint="retry after Retry-After seconds",
+                headers={"Retry-After": "2"},
+            ) from None
+        return AnswerResponse(
+            model_id=answerer.model_id,
+            decision_id=st.admission.decision_id,
+            answers=[GroundedAnswerOut(**found) for found in answers],
+            answer_ids=ids,
+            knowledge_base=KnowledgeBaseOut(**kb),
+            latency_ms=round(latency_ms, 3),
+        )
+
     @app.get(f"/{API_VERSION}/model", response_model=ModelInfo, tags=["model"], responses=ERRORS)
     async def model_info(
         key: KeyRecord = Depends(requires("predict")), st: ServingState = Depends(current)
@@ -762,7 +891,10 @@ def create_app(
         return ModelInfo(
             model_id=st.model.model_id,
             **st.admission.to_json(),
-            model=st.model.info(),
+            model={
+                **st.model.info(),
+                **({"grounded": st.answerer.info()} if st.answerer is not None else {}),
+            },
             card=CardSummary(**card),
         )
 
@@ -879,9 +1011,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        example = (
-            GENERATE_EXAMPLE if request.url.path == f"/{API_VERSION}/generate" else PREDICT_EXAMPLE
-        )
+        example = EXAMPLES.get(request.url.path, PREDICT_EXAMPLE)
         return JSONResponse(
             error_body(
                 _validation_message(errors),
@@ -932,6 +1062,28 @@ def _validation_message(errors: Sequence[Any]) -> str:
 
 PREDICT_EXAMPLE = '{"inputs": [{"text": "..."}]}'
 GENERATE_EXAMPLE = '{"prompt": "..."} or {"prompts": ["...", "..."]}'
+ANSWER_EXAMPLE = '{"question": "..."} or {"questions": ["...", "..."]}'
+EXAMPLES = {
+    f"/{API_VERSION}/generate": GENERATE_EXAMPLE,
+    f"/{API_VERSION}/answer": ANSWER_EXAMPLE,
+}
+"""The body a malformed request to each endpoint is shown (default: PREDICT_EXAMPLE)."""
+
+
+def _answer_record(found: dict[str, Any], kb_sha256: str) -> dict[str, Any]:
+    """What the log keeps of an answer beside the masked question's hash (the ``settings`` of
+    its ``generation_log`` row): no text, only labels, passage ids and scores."""
+    return {
+        "endpoint": f"/{API_VERSION}/answer",
+        "kb_sha256": kb_sha256,
+        "answer": found["answer"],
+        "abstained": found["abstained"],
+        "probabilities": found["probabilities"],
+        "retrieval_score": found["retrieval_score"],
+        "threshold": found["threshold"],
+        "read_passage": found["read_passage"],
+        "citations": [c["passage_id"] for c in found["citations"]],
+    }
 
 
 def _validation_hint(errors: Sequence[Any], example: str = PREDICT_EXAMPLE) -> str | None:

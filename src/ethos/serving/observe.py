@@ -247,6 +247,8 @@ class DriftFeed:
             ) from None
         keep = np.arange(min(len(test), REFERENCE_ROWS))
         texts = [test.texts[i] for i in keep]
+        # A reader of (question, passage) pairs is scored on its pairs, as it was tested.
+        pairs = None if test.text_pairs is None else [test.text_pairs[i] for i in keep]
         attribute = served_attribute(model.thresholds_attribute, config.data.sensitive)
         groups = None
         if attribute is not None and attribute in test.groups.columns:
@@ -255,7 +257,8 @@ class DriftFeed:
         embeddings: list[np.ndarray] = []
         for start in range(0, len(texts), 64):
             chunk = texts[start : start + 64]
-            predictions, embedded = model.predict_and_embed(chunk)
+            pair_chunk = None if pairs is None else pairs[start : start + 64]
+            predictions, embedded = model.predict_and_embed(chunk, pairs=pair_chunk)
             probs.extend(p.probabilities[model.label_names[-1]] for p in predictions)
             embeddings.append(embedded)
         reference = Reference.from_arrays(

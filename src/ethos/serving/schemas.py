@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ethos.config import MAX_NEW_TOKENS
 
@@ -136,6 +136,87 @@ class GenerateResponse(BaseModel):
     )
     settings: GenerationSettings = Field(
         ..., description="What generated the responses; send them again to reproduce them."
+    )
+    latency_ms: float = Field(..., description="Time in the server, queueing included.")
+
+
+MAX_QUESTION_CHARS = 2_000
+"""Longer questions are refused: a question, not a document (the knowledge base holds those)."""
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("the question is empty")
+    return text
+
+
+Question = Annotated[
+    str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(_not_blank)
+]
+
+
+class AnswerRequest(_Body):
+    """A question for a grounded run: one ``question``, or several ``questions`` answered in one
+    request (at most the server's input limit, as for POST /v1/predict)."""
+
+    question: Question | None = Field(None, description="One question, in words.")
+    questions: list[Question] | None = Field(
+        None, min_length=1, description="Several questions, answered in order."
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> AnswerRequest:
+        if (self.question is None) == (self.questions is None):
+            raise ValueError("give exactly one of 'question' or 'questions'")
+        return self
+
+    @property
+    def all_questions(self) -> list[str]:
+        return [self.question] if self.question is not None else list(self.questions or [])
+
+
+class CitationOut(BaseModel):
+    rank: int = Field(..., description="1: the best passage (the one read, unless abstaining).")
+    passage_id: str
+    chunk_id: str = Field(..., description="The passage's chunk that matched best.")
+    score: float = Field(..., description="Cosine similarity of the question and that chunk.")
+    text: str = Field(..., description="That chunk's text (PII masked when the KB was built so).")
+
+
+class GroundedAnswerOut(BaseModel):
+    answer: str | None = Field(..., description="The reader's label; null when abstaining.")
+    abstained: bool = Field(
+        ...,
+        description="True when the best passage's similarity is below the run's calibrated "
+        "threshold: the knowledge base does not hold the answer.",
+    )
+    message: str | None = Field(..., description="'not in the knowledge base' when abstaining.")
+    probabilities: dict[str, float] | None = Field(
+        ..., description="The reader's class probabilities; null when abstaining."
+    )
+    retrieval_score: float = Field(..., description="The best passage's similarity.")
+    threshold: float | None = Field(..., description="The abstention threshold it is held to.")
+    read_passage: str | None = Field(..., description="The passage the reader read.")
+    citations: list[CitationOut] = Field(..., description="The top passages, best first.")
+
+
+class KnowledgeBaseOut(BaseModel):
+    kb_sha256: str = Field(..., description="The knowledge base's hash, as the run recorded it.")
+    fingerprint: str = Field(..., description="The hash of its passages.")
+    encoder: str
+    passages: int
+    chunks: int
+
+
+class AnswerResponse(BaseModel):
+    model_id: str
+    decision_id: str | None = Field(
+        ..., description="Ledger hash of the gate decision the model is served under."
+    )
+    answers: list[GroundedAnswerOut] = Field(..., description="One answer per question, in order.")
+    answer_ids: list[str] = Field(..., description="The log id of each answer.")
+    knowledge_base: KnowledgeBaseOut = Field(
+        ..., description="The knowledge base answered from: the one the run was gated with."
     )
     latency_ms: float = Field(..., description="Time in the server, queueing included.")
 

@@ -83,11 +83,20 @@ def serve_command(
         "`ethos retrain --feedback DB` can learn from labelled feedback. Off by default: the log "
         "then holds only hashes.",
     ),
+    knowledge_base: Path | None = typer.Option(
+        None,
+        "--knowledge-base",
+        metavar="KB_DIR",
+        help="A grounded run's knowledge base, when it is no longer where training recorded it. "
+        "It must still be the one the run recorded (its kb_sha256): any other is refused. "
+        "Only for grounded runs.",
+    ),
 ) -> None:
     """Serve a gated run over HTTP: /v1/predict, /v1/explain, /v1/feedback, /v1/model,
     /v1/alerts, /dashboard, /metrics, /healthz, /readyz (OpenAPI at /docs). A causal_lm run
     answers POST /v1/generate instead of predict, explain and feedback; its responses are
-    always PII-masked.
+    always PII-masked. A grounded run also answers POST /v1/answer from the knowledge base
+    it recorded, and is refused when that knowledge base changed.
 
     A FAIL is refused; a REVIEW needs `ethos approve` or --allow-review. Every endpoint except
     the health checks and /metrics needs an API key: create one with `ethos keys create`.
@@ -98,6 +107,7 @@ def serve_command(
 
     from ethos.rundir import RunDir
     from ethos.serving.admission import admit
+    from ethos.serving.answerer import ServedAnswerer, is_grounded
     from ethos.serving.app import create_app
     from ethos.serving.model import load_served_model
     from ethos.serving.settings import SETTINGS_ENV, ServeSettings
@@ -110,6 +120,7 @@ def serve_command(
         run_dir=run_dir.resolve(),
         db_url=db,
         ledger_url=ledger,
+        knowledge_base=None if knowledge_base is None else knowledge_base.expanduser().resolve(),
         allow_review=allow_review,
         backend=backend,  # type: ignore[arg-type]
         quantize=quantize,  # type: ignore[arg-type]
@@ -123,7 +134,8 @@ def serve_command(
         keep_inputs=keep_inputs,
     )
     # Refuse before binding a port: a FAIL or unapproved REVIEW must never start listening.
-    admitted = admit(RunDir.open(settings.run_dir), allow_review=allow_review, ledger_url=ledger)
+    run = RunDir.open(settings.run_dir)
+    admitted = admit(run, allow_review=allow_review, ledger_url=ledger)
     if admitted.override_entry:  # recorded once here; the app reuses the entry
         settings = settings.model_copy(update={"review_override_entry": admitted.override_entry})
     typer.echo(
@@ -138,17 +150,32 @@ def serve_command(
     )
     if keep_inputs:
         typer.echo("--keep-inputs: the PII-masked text of each prediction is kept for retraining")
+    # A grounded run's knowledge base is checked against the recorded hash before binding the
+    # port as well: a changed (or missing) one is refused here, with exit code 2.
+    answerer = None
+    if settings.knowledge_base is not None or is_grounded(run):
+        answerer = ServedAnswerer.load(run, knowledge_base=settings.knowledge_base)
+        kb = answerer.knowledge_base()
+        typer.echo(
+            f"answering POST {answerer.endpoint} from the knowledge base the run recorded "
+            f"(kb_sha256 {kb['kb_sha256'][:12]}, {kb['passages']} passages)"
+        )
     # Load and check the served variant before binding the port too: a variant that loses too
     # much accuracy is refused here, with exit code 2, not in a worker's start-up log.
-    model = load_served_model(settings)
+    model = load_served_model(settings, run)
     if model.quantization is not None:
         typer.echo(variant_summary(model.quantization))
     if workers == 1:
-        uvicorn.run(create_app(settings, model=model), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings, model=model, answerer=answerer),
+            host=host,
+            port=port,
+            log_level="info",
+        )
         return
     check = None if model.quantization is None else model.quantization.to_json()
     settings = settings.model_copy(update={"variant_check": check})
-    del model  # each worker loads its own; this process only supervises them
+    del model, answerer  # each worker loads its own; this process only supervises them
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     uvicorn.run(
         "ethos.serving.app:app_from_env",

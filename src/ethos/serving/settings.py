@@ -20,6 +20,9 @@ class ServeSettings(BaseModel):
     """The serving database; None: ``$ETHOS_SERVING_DB``, else ``~/.ethos/serving.db`` (where
     `ethos keys` puts keys too)."""
     ledger_url: str | None = None
+    knowledge_base: Path | None = None
+    """Where a grounded run's knowledge base is now, when it moved since training (still
+    checked against the kb_sha256 the run recorded); None: where the run recorded it."""
     allow_review: bool = False
     review_override_entry: str | None = None
     """Set by the CLI once it has recorded ``--allow-review`` in the ledger."""

@@ -11,6 +11,7 @@ import pandas as pd
 from ethos.config import RunConfig
 from ethos.data import Dataset, load_dataset
 from ethos.data.canaries import Canaries, check_canary_count, make_canaries, with_canaries
+from ethos.errors import DataError
 from ethos.models.classifier import load_classifier, load_tokenizer
 from ethos.models.group_thresholds import GroupThresholds, fit_group_thresholds
 from ethos.models.inference import class_probabilities
@@ -57,6 +58,17 @@ def fit_classification(config: RunConfig, request: FitRequest) -> Fitted:
     if config.train.peft is not None:
         model = apply_lora(model, config.train.peft, task="classification")
     parts = {name: dataset.part(name) for name in ("train", "validation", "test")}
+    empty = [name for name, part in parts.items() if len(part) == 0]
+    if empty:  # training selects on validation and reports on test: none may be empty
+        where = (
+            f"split column '{config.data.split.column}'"
+            if config.data.split.column
+            else "the split"
+        )
+        raise DataError(
+            f"{where} leaves no {' or '.join(empty)} rows",
+            hint="give every part (train, validation, test) at least one row",
+        )
     real_train = parts["train"]
     canaries = _canaries(config, real_train, tokenizer)
     if canaries is not None:  # training rows only: never validation, test or the baselines

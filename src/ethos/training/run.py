@@ -19,6 +19,7 @@ import platform
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -175,6 +176,10 @@ def train(
     processes = launched()
     start(processes)
     _check_before_starting(config)
+    if config.grounding is not None and processes.main:  # before an hour of training
+        from ethos.training.grounding import prepare_knowledge_base
+
+        prepare_knowledge_base(config, quiet=quiet)
     created = agree(datetime.now(UTC), processes)  # one run id for all processes
     chash = config_hash(config)
     source_name = Path(config.data.source).name.split(".")[0]
@@ -336,6 +341,17 @@ def _run(
         quiet=quiet,
     )
     fitted = _fit(config, request)
+    if config.grounding is not None and processes.main:
+        from ethos.data import load_dataset
+        from ethos.training.grounding import grounding_manifest
+
+        with warnings.catch_warnings():  # the data's notes were shown when it loaded to train
+            warnings.simplefilter("ignore")
+            data = load_dataset(config.data)
+        fitted.extra_manifest = {
+            **fitted.extra_manifest,
+            "grounding": grounding_manifest(config, data),
+        }
     if extra_manifest:
         fitted.extra_manifest = {**fitted.extra_manifest, **extra_manifest}
 
