@@ -27,6 +27,8 @@ from ethos.rundir import RunDir
 from ethos.training import book_keeping, train
 from ethos.training.privacy import PrivateTraining
 
+pytestmark = pytest.mark.slow  # a leaky DP run trained for the module: ~50 s; make test-slow
+
 SKIPPED = "word_embeddings"
 
 

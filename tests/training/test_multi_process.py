@@ -113,6 +113,7 @@ def two_processes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return folder, ledger
 
 
+@pytest.mark.slow  # about 90 s with the next: two launches (one and two processes); make test-slow
 def test_two_processes_write_one_run_with_one_ledger_entry(
     two_processes: tuple[Path, Path],
 ) -> None:
@@ -127,6 +128,7 @@ def test_two_processes_write_one_run_with_one_ledger_entry(
         assert len(ledger.entries(kind="decision")) == 1
 
 
+@pytest.mark.slow  # shares the launches above
 def test_two_processes_match_one_process(
     one_process: RunDir, two_processes: tuple[Path, Path]
 ) -> None:
