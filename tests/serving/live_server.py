@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -144,3 +145,37 @@ def json_rows(db_path: Path) -> str:
         ]
         dump = {t: connection.execute(f"select * from {t}").fetchall() for t in tables}
     return json.dumps(dump, default=str)
+
+
+def stand_in_classifier_app(run: RunDir, folder: Path) -> tuple[Any, str]:
+    """An app serving a stand-in classifier over ``run``, and a predict key for it: enough to
+    see an endpoint a classifier does not serve (``/v1/generate``, ``/v1/answer``) answer 404,
+    since the app's dependencies read only the served model's task."""
+    from types import SimpleNamespace
+
+    from ethos.serving.app import ServingState, create_app
+    from ethos.serving.batching import MicroBatcher
+    from ethos.serving.logwriter import LogWriter
+    from ethos.serving.metrics import ServingMetrics
+    from ethos.serving.observe import NotMonitored
+    from ethos.serving.ratelimit import RateLimiter
+    from ethos.serving.settings import ServeSettings
+
+    db = str(folder / "serving.db")
+    store = ServingStore(db)
+    token = create_key(db, "predict")
+    settings = ServeSettings(run_dir=run.path, db_url=db)
+    classifier = SimpleNamespace(config=SimpleNamespace(task="classification"), model_id="clf")
+    state = ServingState(
+        settings=settings,
+        admission=SimpleNamespace(decision_id=None),  # type: ignore[arg-type]
+        model=classifier,  # type: ignore[arg-type]
+        store=store,
+        limiter=RateLimiter(store),
+        batcher=MicroBatcher(lambda items: items),
+        logs=LogWriter(store, masker=lambda texts: list(texts)),
+        drift=NotMonitored("clf", "n/a"),
+        metrics=ServingMetrics(),
+        run=run,
+    )
+    return create_app(settings, state=state), token

@@ -17,25 +17,27 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from live_server import POLICIES, LiveServer, create_key, ethos, json_rows, live_server
+from live_server import (
+    POLICIES,
+    LiveServer,
+    create_key,
+    ethos,
+    json_rows,
+    live_server,
+    stand_in_classifier_app,
+)
 
 from ethos.audit.runner import audit_run
 from ethos.errors import ModelError
 from ethos.governance.gate import gate_run
 from ethos.rundir import RunDir
-from ethos.serving.app import ServingState, create_app
-from ethos.serving.batching import MicroBatcher
-from ethos.serving.logwriter import LogWriter
-from ethos.serving.metrics import ServingMetrics
-from ethos.serving.observe import NotMonitored
-from ethos.serving.ratelimit import RateLimiter
+from ethos.serving.app import create_app
 from ethos.serving.settings import ServeSettings
 from ethos.serving.store import ServingStore
 from ethos.text.pii import mask_texts
@@ -358,24 +360,8 @@ def test_knowledge_base_is_for_grounded_runs_only(
 def test_a_run_that_is_not_grounded_answers_404(tmp_path: Path, grounded: RunDir) -> None:
     """/v1/answer on a classifier with no knowledge base: 404 naming /v1/predict (the app's
     dependency reads only the served model's task, so a stand-in classifier does)."""
-    db = str(tmp_path / "serving.db")
-    store = ServingStore(db)
-    token = create_key(db, "predict")
-    settings = ServeSettings(run_dir=grounded.path, db_url=db)
-    classifier = SimpleNamespace(config=SimpleNamespace(task="classification"), model_id="clf")
-    state = ServingState(
-        settings=settings,
-        admission=SimpleNamespace(decision_id=None),  # type: ignore[arg-type]
-        model=classifier,  # type: ignore[arg-type]
-        store=store,
-        limiter=RateLimiter(store),
-        batcher=MicroBatcher(lambda items: items),
-        logs=LogWriter(store, masker=lambda texts: list(texts)),
-        drift=NotMonitored("clf", "n/a"),
-        metrics=ServingMetrics(),
-        run=grounded,
-    )
-    with TestClient(create_app(settings, state=state)) as client:
+    app, token = stand_in_classifier_app(grounded, tmp_path)
+    with TestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         refused = client.post("/v1/answer", json={"question": OUT_OF_DOMAIN})
     assert refused.status_code == 404, refused.text

@@ -18,27 +18,21 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from live_server import LiveServer, create_key, json_rows, live_server
+from live_server import LiveServer, create_key, json_rows, live_server, stand_in_classifier_app
 
 from ethos.audit.runner import audit_run
 from ethos.config import GenerationConfig, load_config
 from ethos.governance.gate import gate_run
 from ethos.rundir import RunDir
 from ethos.serving.admission import admit
-from ethos.serving.app import ServingState, _generation_state, create_app
-from ethos.serving.batching import MicroBatcher
+from ethos.serving.app import _generation_state, create_app
 from ethos.serving.generator import ServedGenerator
-from ethos.serving.logwriter import LogWriter
-from ethos.serving.metrics import ServingMetrics
-from ethos.serving.observe import NotMonitored
-from ethos.serving.ratelimit import RateLimiter
 from ethos.serving.settings import ServeSettings
 from ethos.serving.store import ServingStore
 from ethos.text.pii import mask_texts
@@ -398,24 +392,8 @@ def test_generation_runs_off_the_event_loop_and_times_out(
 def test_a_classifier_run_points_to_predict(tmp_path: Path, causal_run: RunDir) -> None:
     """/v1/generate on a classification run: 404 naming /v1/predict (the app's dependency
     reads only the served model's task, so a stand-in classifier does)."""
-    db = str(tmp_path / "serving.db")
-    store = ServingStore(db)
-    token = create_key(db, "predict")
-    settings = ServeSettings(run_dir=causal_run.path, db_url=db)
-    classifier = SimpleNamespace(config=SimpleNamespace(task="classification"), model_id="clf")
-    state = ServingState(
-        settings=settings,
-        admission=SimpleNamespace(decision_id=None),  # type: ignore[arg-type]
-        model=classifier,  # type: ignore[arg-type]
-        store=store,
-        limiter=RateLimiter(store),
-        batcher=MicroBatcher(lambda items: items),
-        logs=LogWriter(store, masker=lambda texts: list(texts)),
-        drift=NotMonitored("clf", "n/a"),
-        metrics=ServingMetrics(),
-        run=causal_run,
-    )
-    with TestClient(create_app(settings, state=state)) as client:
+    app, token = stand_in_classifier_app(causal_run, tmp_path)
+    with TestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         refused = client.post("/v1/generate", json={"prompt": "hello"})
     assert refused.status_code == 404, refused.text

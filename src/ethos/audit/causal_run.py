@@ -97,7 +97,7 @@ def audit_causal_run(
     and return the runner's :class:`~ethos.audit.runner.AuditResult`."""
     from ethos.audit.generation import generation_audit
     from ethos.audit.generation_memorisation import Canary, canary_exposure
-    from ethos.audit.runner import AuditResult, audit_meta, write_audit
+    from ethos.audit.runner import AuditResult, run_audit_meta, write_audit
     from ethos.models.generation import load_run_generator
 
     unknown = [c for c in checks or () if c not in CHECKS]
@@ -166,17 +166,10 @@ def audit_causal_run(
         if name not in chosen:
             sections.pop(name, None)
     informative = informativeness(run.metrics or {})
-    manifest = run.manifest
     audit: dict[str, Any] = {"informativeness": informative, **sections}
-    audit["meta"] = audit_meta(
-        kind="run",
+    audit["meta"] = run_audit_meta(
+        run,
         task="causal_lm",
-        run_id=manifest["run_id"],
-        run_dir=str(run.path),
-        data=manifest["data"]["name"],
-        data_fingerprint=manifest["data"]["fingerprint"],
-        model=manifest["model"]["name"],
-        weights_sha256=manifest["model"]["weights_sha256"],
         part="test",
         rows=len(prompts),
         groups=[],

@@ -40,7 +40,7 @@ OOD_EXAMPLES = 5
 def grounding_section(run: RunDir, context: AuditContext, *, seed: int = 0) -> dict[str, Any]:
     """The section for ``run`` over the questions of ``context`` (the audited part)."""
     from ethos.errors import EthosError
-    from ethos.models.grounded import GroundedAnswerer, grounding_record, retrieve
+    from ethos.models.grounded import GroundedAnswerer, grounding_record
 
     try:
         answerer = GroundedAnswerer.from_run(run)
@@ -54,8 +54,7 @@ def grounding_section(run: RunDir, context: AuditContext, *, seed: int = 0) -> d
     known = set(kb.passage_groups()[1])
     in_kb = np.array([i in known for i in ids], dtype=bool)
     depth = max(max(KS), answerer.top_k)
-    vectors = answerer.encoder.encode(questions).vectors
-    found = retrieve(kb, vectors, depth)
+    found = answerer.retrieve(questions, depth)
     best = found.best_scores
     threshold = answerer.threshold
     answered = best >= threshold if threshold is not None else np.ones(len(best), dtype=bool)
@@ -185,9 +184,7 @@ def _out_of_domain(run: RunDir, answerer: Any) -> dict[str, Any] | None:
     if source is None:
         return None
     questions = out_of_domain_questions(source)
-    from ethos.models.grounded import retrieve
-
-    found = retrieve(answerer.kb, answerer.encoder.encode(questions).vectors, 1)
+    found = answerer.retrieve(questions, 1)
     best = found.best_scores
     threshold = answerer.threshold
     kept = best >= threshold if threshold is not None else np.ones(len(best), dtype=bool)

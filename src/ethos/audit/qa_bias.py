@@ -291,7 +291,7 @@ def audit_choice_run(
     """Audit a finished multiple-choice run on its ``part`` predictions; write audit.json and
     report.html (default: RUN_DIR/audit). Returns the runner's
     :class:`~ethos.audit.runner.AuditResult`."""
-    from ethos.audit.runner import AuditResult, audit_meta, write_audit
+    from ethos.audit.runner import AuditResult, run_audit_meta, write_audit
     from ethos.rundir import RunDirError
 
     other = [c for c in checks or () if c not in (CHECK, "informativeness")]
@@ -328,17 +328,10 @@ def audit_choice_run(
         n_options=audited.n_options,
         majority_option=int(position) if isinstance(position, int) else None,
     )
-    manifest = run.manifest
     audit: dict[str, Any] = {"informativeness": informative, CHECK: section}
-    audit["meta"] = audit_meta(
-        kind="run",
+    audit["meta"] = run_audit_meta(
+        run,
         task="multiple_choice",
-        run_id=manifest["run_id"],
-        run_dir=str(run.path),
-        data=manifest["data"]["name"],
-        data_fingerprint=manifest["data"]["fingerprint"],
-        model=manifest["model"]["name"],
-        weights_sha256=manifest["model"]["weights_sha256"],
         part=part,
         rows=len(rows),
         groups=["category"] if section.get("computable") else [],

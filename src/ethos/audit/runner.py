@@ -122,6 +122,22 @@ def audit_meta(**fields: Any) -> dict[str, Any]:
     return {"created_utc": datetime.now(UTC).isoformat(), "versions": versions, **fields}
 
 
+def run_audit_meta(run: RunDir, **fields: Any) -> dict[str, Any]:
+    """:func:`audit_meta` for an audit of ``run``: its identity (run, data and weights, as the
+    manifest records them) and ``fields``."""
+    manifest = run.manifest
+    return audit_meta(
+        kind="run",
+        run_id=manifest["run_id"],
+        run_dir=str(run.path),
+        data=manifest["data"]["name"],
+        data_fingerprint=manifest["data"]["fingerprint"],
+        model=manifest["model"]["name"],
+        weights_sha256=manifest["model"]["weights_sha256"],
+        **fields,
+    )
+
+
 def audit_run(
     run: RunDir,
     *,
@@ -179,22 +195,15 @@ def audit_run(
     for name, given in (options or {}).items():
         chosen[name] = {**chosen.get(name, {}), **given}
     sections, seconds = run_audit_checks(context, names, chosen)
-    manifest = run.manifest
-    if manifest.get("grounding"):  # a grounded run: retrieval, answers, abstention
+    if run.manifest.get("grounding"):  # a grounded run: retrieval, answers, abstention
         from ethos.audit.grounding import grounding_section
 
         started = time.perf_counter()
         sections["grounding"] = to_jsonable(grounding_section(run, context, seed=context.seed))
         seconds["grounding"] = round(time.perf_counter() - started, 3)
     audit: dict[str, Any] = nest_sections(sections)
-    audit["meta"] = audit_meta(
-        kind="run",
-        run_id=manifest["run_id"],
-        run_dir=str(run.path),
-        data=manifest["data"]["name"],
-        data_fingerprint=manifest["data"]["fingerprint"],
-        model=manifest["model"]["name"],
-        weights_sha256=manifest["model"]["weights_sha256"],
+    audit["meta"] = run_audit_meta(
+        run,
         part=part,
         rows=len(context.texts or []),
         label_names=context.extras["label_names"],

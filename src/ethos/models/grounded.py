@@ -96,11 +96,13 @@ class Retrieved:
         return self.scores[:, 0]
 
 
-def knowledge_base_record(kb: KnowledgeBase, path: str | Path) -> dict[str, Any]:
-    """What a run records about the knowledge base it uses (manifest and ledger)."""
+def knowledge_base_record(kb: KnowledgeBase, path: str | Path | None = None) -> dict[str, Any]:
+    """What a run records about the knowledge base it uses (manifest and ledger), and what
+    serving shows of it (without ``path``: a served answer names no file)."""
     counts = kb.info["counts"]
+    where = {} if path is None else {"path": str(Path(path).expanduser().resolve())}
     return {
-        "path": str(Path(path).expanduser().resolve()),
+        **where,
         "kb_sha256": kb.sha256,
         "fingerprint": kb.fingerprint,
         "encoder": kb.encoder.short(),
@@ -210,9 +212,10 @@ class GroundedAnswerer:
     def label_names(self) -> list[str]:
         return list(self.reader.label_names)
 
-    def retrieve(self, questions: list[str]) -> Retrieved:
+    def retrieve(self, questions: list[str], k: int | None = None) -> Retrieved:
+        """The best ``k`` (default: the run's ``top_k``) passages of each question."""
         vectors = self.encoder.encode(questions).vectors
-        return retrieve(self.kb, vectors, self.top_k)
+        return retrieve(self.kb, vectors, self.top_k if k is None else k)
 
     def read(self, questions: list[str], passage_ids: list[str]) -> np.ndarray:
         """The reader's class probabilities for each question with the named passage."""

@@ -66,15 +66,9 @@ class ServedAnswerer:
 
     def knowledge_base(self) -> dict[str, Any]:
         """The served knowledge base's identity (the recorded one: it was checked at loading)."""
-        kb = self.answerer.kb
-        counts = kb.info.get("counts", {})
-        return {
-            "kb_sha256": kb.sha256,
-            "fingerprint": kb.fingerprint,
-            "encoder": kb.encoder.short(),
-            "passages": int(counts.get("passages", 0)),
-            "chunks": int(counts.get("chunks", 0)),
-        }
+        from ethos.models.grounded import knowledge_base_record
+
+        return knowledge_base_record(self.answerer.kb)
 
     def answer(self, questions: Sequence[str]) -> list[dict[str, Any]]:
         """Each question's answer as JSON (``GroundedAnswer.to_json``), one batch at a time.

@@ -757,32 +757,17 @@ def create_app(
                 headers={"Retry-After": "2"},
             ) from None
         latency_ms = (time.perf_counter() - started) * 1000
-        now = datetime.now(UTC)
         used = {**settings.model_dump(), "seed": seed}
-        ids = [uuid.uuid4().hex for _ in prompts]
-        try:
-            st.logs.submit(
-                [
-                    PendingGeneration(
-                        generation_id=gid,
-                        created_at=now,
-                        key_id=key.key_id,
-                        model_id=model.model_id,
-                        prompt=prompt,
-                        masked_response=response,
-                        settings=used,
-                        latency_ms=latency_ms,
-                    )
-                    for gid, prompt, response in zip(ids, prompts, done.responses, strict=True)
-                ]
-            )
-        except LogQueueFull:
-            raise ApiError(
-                503,
-                "generation logging is behind",
-                hint="retry after Retry-After seconds",
-                headers={"Retry-After": "2"},
-            ) from None
+        ids = _log_generations(
+            st.logs,
+            "generation",
+            key_id=key.key_id,
+            model_id=model.model_id,
+            prompts=prompts,
+            responses=done.responses,
+            settings=[used] * len(prompts),
+            latency_ms=latency_ms,
+        )
         return GenerateResponse(
             model_id=model.model_id,
             decision_id=st.admission.decision_id,
@@ -843,32 +828,17 @@ def create_app(
         except ModelError as exc:  # an empty question
             raise ApiError.of(400, exc) from None
         latency_ms = (time.perf_counter() - started) * 1000
-        now = datetime.now(UTC)
         kb = answerer.knowledge_base()
-        ids = [uuid.uuid4().hex for _ in questions]
-        try:
-            st.logs.submit(
-                [
-                    PendingGeneration(
-                        generation_id=aid,
-                        created_at=now,
-                        key_id=key.key_id,
-                        model_id=answerer.model_id,
-                        prompt=question,
-                        masked_response=str(found["answer"] or found["message"]),
-                        settings=_answer_record(found, kb["kb_sha256"]),
-                        latency_ms=latency_ms,
-                    )
-                    for aid, question, found in zip(ids, questions, answers, strict=True)
-                ]
-            )
-        except LogQueueFull:
-            raise ApiError(
-                503,
-                "answer logging is behind",
-                hint="retry after Retry-After seconds",
-                headers={"Retry-After": "2"},
-            ) from None
+        ids = _log_generations(
+            st.logs,
+            "answer",
+            key_id=key.key_id,
+            model_id=answerer.model_id,
+            prompts=questions,
+            responses=[str(found["answer"] or found["message"]) for found in answers],
+            settings=[_answer_record(found, kb["kb_sha256"]) for found in answers],
+            latency_ms=latency_ms,
+        )
         return AnswerResponse(
             model_id=answerer.model_id,
             decision_id=st.admission.decision_id,
@@ -1068,6 +1038,49 @@ EXAMPLES = {
     f"/{API_VERSION}/answer": ANSWER_EXAMPLE,
 }
 """The body a malformed request to each endpoint is shown (default: PREDICT_EXAMPLE)."""
+
+
+def _log_generations(
+    logs: LogWriter,
+    what: str,
+    *,
+    key_id: str,
+    model_id: str,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    settings: Sequence[dict[str, Any]],
+    latency_ms: float,
+) -> list[str]:
+    """Queue one ``generation_log`` row per prompt (``/v1/generate``, ``/v1/answer``) and return
+    their ids; a full queue answers 503, since nothing is answered that is not logged."""
+    now = datetime.now(UTC)
+    ids = [uuid.uuid4().hex for _ in prompts]
+    try:
+        logs.submit(
+            [
+                PendingGeneration(
+                    generation_id=gid,
+                    created_at=now,
+                    key_id=key_id,
+                    model_id=model_id,
+                    prompt=prompt,
+                    masked_response=response,
+                    settings=used,
+                    latency_ms=latency_ms,
+                )
+                for gid, prompt, response, used in zip(
+                    ids, prompts, responses, settings, strict=True
+                )
+            ]
+        )
+    except LogQueueFull:
+        raise ApiError(
+            503,
+            f"{what} logging is behind",
+            hint="retry after Retry-After seconds",
+            headers={"Retry-After": "2"},
+        ) from None
+    return ids
 
 
 def _answer_record(found: dict[str, Any], kb_sha256: str) -> dict[str, Any]:
